@@ -1,0 +1,50 @@
+"""Build-time guard: fail the image build unless the installed packages are
+the variant the build asked for (the build args arrive as environment
+variables). The official images check `torch.cuda._is_compiled()` for the same
+reason: a wrong wheel from the wrong index must never get a variant's tag.
+"""
+
+import os
+import sys
+
+import torch
+import torchaudio
+import torchvision
+
+
+def release(version: str) -> str:
+    """`2.4.1+cu121` -> `2.4.1`: pins name releases, wheels add a local part."""
+    return version.split("+", 1)[0]
+
+
+def mismatches() -> list[str]:
+    expected_cuda = os.environ.get("CUDA_VERSION") or None
+    found = {
+        "torch": release(torch.__version__),
+        "torchvision": release(torchvision.__version__),
+        "torchaudio": release(torchaudio.__version__),
+        "python": "%d.%d" % sys.version_info[:2],
+        "cuda": torch.version.cuda,
+    }
+    wanted = {
+        "torch": os.environ["TORCH_VERSION"],
+        "torchvision": os.environ["TORCHVISION_VERSION"],
+        "torchaudio": os.environ["TORCHAUDIO_VERSION"],
+        "python": os.environ["PYTHON_VERSION"],
+        "cuda": expected_cuda,
+    }
+    return [
+        f"{name}: wanted {wanted[name] or 'none (CPU build)'}, found {found[name] or 'none (CPU build)'}"
+        for name in wanted
+        if wanted[name] != found[name]
+    ]
+
+
+if __name__ == "__main__":
+    problems = mismatches()
+    if problems:
+        print("variant check FAILED: the image does not hold the variant asked for", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        sys.exit(1)
+    print(f"variant check passed: torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU)'}")
