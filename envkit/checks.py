@@ -1,0 +1,151 @@
+"""The checks `invoke test` runs inside an image: small functions over a
+running test container, each returning its result rows. Add one by writing a
+function and listing it in CHECKS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from envkit.container import Exec, TestContainer
+from envkit.recipes import read_conda, read_pip
+from envkit.variants import Variant
+
+EXAMPLES = "/opt/envkit/examples"
+
+# Lists what is installed: importlib.metadata for a venv, conda-meta for a conda env.
+_PIP_INSTALLED = (
+    "import json, importlib.metadata as m; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+)
+_CONDA_INSTALLED = (
+    "import glob, json, os, sys; "
+    "rows = [json.load(open(p)) for p in glob.glob(os.path.join(sys.prefix, 'conda-meta', '*.json'))]; "
+    "print(json.dumps({r['name']: r['version'] for r in rows}))"
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class Context:
+    variant: Variant
+    gpus: bool
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+def _from_exec(name: str, run: Exec, detail: str = "") -> CheckResult:
+    return CheckResult(name, run.ok, detail if run.ok else f"exit {run.code}: {run.tail()}", run.seconds)
+
+
+def verify_install(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    run = box.exec(["python", f"{EXAMPLES}/verify_install.py", "--json"])
+    if run.ok:
+        ctx.measured = json.loads(run.stdout)
+        m = ctx.measured
+        detail = f"torch {m['torch']}, CUDA {m['cuda_compiled']}, cuDNN {m['cudnn']}, {m['gpu_count']} GPU(s)"
+        return [CheckResult("verify_install", True, detail, run.seconds)]
+    return [_from_exec("verify_install", run)]
+
+
+def pins(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    """The measured versions are the variant's pins (the tags will come from them)."""
+    m, v = ctx.measured, ctx.variant
+    if not m:
+        return [CheckResult("pins", False, "nothing measured: verify_install failed")]
+    found = {
+        "torch": m["torch"].split("+")[0],
+        "torchvision": m["torchvision"].split("+")[0],
+        "torchaudio": m["torchaudio"].split("+")[0],
+        "python": ".".join(m["python"].split(".")[:2]),
+        "cuda": m["cuda_compiled"],
+    }
+    wanted = {
+        "torch": v.torch,
+        "torchvision": v.torchvision,
+        "torchaudio": v.torchaudio,
+        "python": v.python,
+        "cuda": v.cuda,
+    }
+    wrong = [f"{key} {found[key]} != {wanted[key]}" for key in wanted if found[key] != wanted[key]]
+    return [CheckResult("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}")]
+
+
+def first_program(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    run = box.exec(["python", f"{EXAMPLES}/first_program.py"])
+    return [_from_exec("first_program", run, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")]
+
+
+def concepts(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    run = box.exec(["python", f"{EXAMPLES}/concepts.py"])
+    return [_from_exec("concepts", run, f"{run.stdout.count('ok ')} concepts checked")]
+
+
+def smoke(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    run = box.exec(["python", f"{EXAMPLES}/smoke.py", "--json", *(["--gpu"] if ctx.gpus else [])])
+    try:
+        rows = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return [_from_exec("smoke", run) if not run.ok else CheckResult("smoke", False, "no JSON output")]
+    return [CheckResult(f"smoke:{r['name']}", r["passed"], r["detail"], r["seconds"]) for r in rows]
+
+
+def pip_check(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    run = box.exec(["python", "-m", "pip", "check"])
+    return [_from_exec("pip_check", run, run.stdout.strip())]
+
+
+def matches_recipe(box: TestContainer, ctx: Context) -> list[CheckResult]:
+    """What is installed equals the recipe: every package of a pip lock, and
+    every exact pin of a conda environment file."""
+    variant = ctx.variant
+    run = box.exec(["python", "-c", _PIP_INSTALLED if variant.recipe == "pip" else _CONDA_INSTALLED])
+    if not run.ok:
+        return [_from_exec("matches_recipe", run)]
+    installed: dict[str, str] = {canonicalize_name(name): version for name, version in json.loads(run.stdout).items()}
+    problems = (_pip_drift if variant.recipe == "pip" else _conda_drift)(variant, installed)
+    detail = "; ".join(problems) or f"{len(installed)} packages as in {variant.file}"
+    return [CheckResult("matches_recipe", not problems, detail, run.seconds)]
+
+
+def _pip_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
+    locked = read_pip(variant.path()).versions()
+    problems = [
+        f"{name} {installed[name]} (recipe: {version})"
+        for name, version in locked.items()
+        if name in installed and Version(installed[name]) != Version(version)
+    ]
+    problems += [f"{name} missing" for name in locked if name not in installed]
+    problems += [f"{name} {installed[name]} not in recipe" for name in installed if name not in locked]
+    return sorted(problems)
+
+
+def _conda_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
+    pinned = read_conda(variant.path()).pins
+    return sorted(
+        f"{name} {installed.get(name, 'missing')} (recipe: {version})"
+        for name, version in pinned.items()
+        if not (installed.get(name, "") + ".").startswith(version + ".")
+    )
+
+
+CHECKS: list[Callable[[TestContainer, Context], list[CheckResult]]] = [
+    verify_install,
+    pins,
+    first_program,
+    concepts,
+    smoke,
+    pip_check,
+    matches_recipe,
+]

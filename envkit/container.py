@@ -1,0 +1,85 @@
+"""A test container: started once per `invoke test`, every exec under a time
+limit, always removed afterwards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import cast
+
+import docker
+from docker.models.containers import Container
+
+from envkit.errors import UsageError
+
+TEST_LABEL = "io.envkit.test"
+
+
+@dataclass(frozen=True)
+class Exec:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def tail(self, lines: int = 6) -> str:
+        text = (self.stderr or self.stdout).strip().splitlines()
+        return " | ".join(text[-lines:])
+
+
+class TestContainer:
+    """`with TestContainer(client, image_id, gpus=False) as box: box.exec([...])`"""
+
+    def __init__(self, client: docker.DockerClient, image_id: str, gpus: bool) -> None:
+        self.client = client
+        self.image_id = image_id
+        self.gpus = gpus
+        self.container: Container | None = None
+
+    def __enter__(self) -> TestContainer:
+        device_requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpus else None
+        try:
+            # No network: the checks must not need one. A larger /dev/shm than
+            # Docker's 64 MB, as DataLoader workers need.
+            self.container = self.client.containers.run(
+                self.image_id,
+                ["sleep", "infinity"],
+                detach=True,
+                network_mode="none",
+                shm_size="1g",
+                labels={TEST_LABEL: "1"},
+                device_requests=device_requests,
+            )
+        except docker.errors.APIError as error:
+            if self.gpus and "capabilities: [[gpu]]" in str(error):
+                raise UsageError(
+                    "--gpus all: this Docker engine cannot give containers GPUs (no NVIDIA container "
+                    "toolkit). Install it, or run the tests with --gpus none."
+                ) from None
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.container is not None:
+            self.container.remove(force=True)
+
+    def exec(self, argv: list[str], timeout: int = 600) -> Exec:
+        """Run argv in the container; coreutils' timeout ends it after `timeout` s (exit 124)."""
+        assert self.container is not None, "use TestContainer as a context manager"
+        started = time.monotonic()
+        result = self.container.exec_run(["timeout", "--kill-after=10", str(timeout), *argv], demux=True)
+        # demux=True: output is a (stdout, stderr) pair, each bytes or None.
+        stdout, stderr = cast(tuple[bytes | None, bytes | None], result.output)
+        return Exec(
+            result.exit_code if result.exit_code is not None else -1,
+            (stdout or b"").decode(errors="replace"),
+            (stderr or b"").decode(errors="replace"),
+            round(time.monotonic() - started, 2),
+        )

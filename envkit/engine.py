@@ -1,0 +1,90 @@
+"""The Docker daemon (through the Docker SDK) and a BuildKit-capable client.
+
+The SDK has no BuildKit builds, so builds go through a docker CLI: `docker
+buildx build --load` where the buildx plugin exists, else a client from before
+Docker 23, whose `docker build` has BuildKit built in (DOCKER_BUILDKIT=1).
+Docker 23+ clients without buildx cannot build with BuildKit at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from envkit import proc
+from envkit.errors import UsageError
+
+LOGGER = logging.getLogger(__name__)
+FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT = 23
+_CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
+
+
+def connect() -> docker.DockerClient:
+    """A client for a daemon that answers, or a UsageError saying how to start one."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as error:  # the SDK raises several types for "no daemon"
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise UsageError(
+            f"the Docker daemon is not reachable at {where} ({reason}).\n"
+            "Start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no "
+            "systemd) or point DOCKER_HOST at a running one."
+        ) from None
+    return client
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How to run a BuildKit build: the argv prefix and its environment."""
+
+    prefix: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+def _docker_clients() -> list[str]:
+    """Every `docker` on PATH, in PATH order, plus Debian's /usr/bin/docker."""
+    seen: dict[str, str] = {}
+    directories = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]
+    for directory in directories:
+        candidate = Path(directory or ".") / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            seen.setdefault(str(candidate.resolve()), str(candidate))
+    return list(seen.values())
+
+
+def _as_builder(client: str) -> Builder | None:
+    try:
+        if proc.capture([client, "buildx", "version"]).returncode == 0:
+            return Builder((client, "buildx", "build", "--load"), {}, f"{client} buildx")
+        version = proc.capture([client, "--version"]).stdout
+    except OSError:
+        return None
+    match = _CLIENT_VERSION.search(version)
+    if match and int(match[1]) < FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT:
+        return Builder((client, "build"), {"DOCKER_BUILDKIT": "1"}, f"{client} (built-in BuildKit)")
+    return None
+
+
+def find_builder(configured: str = "") -> Builder:
+    """The first BuildKit-capable client: the configured one, else the first on PATH."""
+    candidates = [configured] if configured else _docker_clients()
+    for client in candidates:
+        builder = _as_builder(shutil.which(client) or client)
+        if builder:
+            LOGGER.debug("building with %s", builder.description)
+            return builder
+    tried = ", ".join(candidates) or "none found on PATH"
+    raise UsageError(
+        f"no BuildKit-capable docker client (tried: {tried}). Install the buildx plugin "
+        "(docker-buildx-plugin, or Debian's docker-buildx), or Debian's docker.io whose 20.10 "
+        "client has BuildKit built in; or set envkit.docker_client to such a client."
+    )

@@ -1,0 +1,48 @@
+"""Errors a user sees: one or two lines, a non-zero exit, never a traceback.
+
+They subclass invoke.exceptions.Exit, which Invoke's command line prints as a plain
+message before exiting with its code.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from invoke.exceptions import Exit
+
+USAGE = 2
+FAILURE = 1
+
+
+class KitError(Exit):
+    """A failure the user can act on; `str()` is the whole message."""
+
+    code_default = FAILURE
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message, code if code is not None else self.code_default)
+        self.text = message
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class UsageError(KitError):
+    """Bad input: a flag, a path, a combination the data rules out."""
+
+    code_default = USAGE
+
+
+class CommandFailed(KitError):
+    """An external command (docker, debootstrap) exited non-zero."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, tail: str = "", hint: str = "") -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.tail = tail
+        name = " ".join(Path(argv[0]).name if i == 0 else arg for i, arg in enumerate(argv[:2]))
+        lines = [f"`{name}` failed with exit code {returncode}"]
+        if tail:
+            lines.append("last lines of its output:\n" + tail)
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))

@@ -1,0 +1,93 @@
+"""Turn the flags `--cuda --recipe --torch --python` into one declared
+variant, or a clear error that names what is valid instead (the way
+replicate/cog answers an invalid torch/CUDA pair).
+"""
+
+from __future__ import annotations
+
+from envkit.errors import UsageError
+from envkit.variants import RECIPES, Release, Variant, compat, cuda_platform, declared, default_pins, platform_cuda
+
+
+def _cuda_choices(release: Release) -> str:
+    return ", ".join(platform_cuda(p) or "cpu" for p in release.platforms)
+
+
+def _release(torch: str) -> Release:
+    table = compat()
+    if torch not in table:
+        raise UsageError(
+            f"--torch {torch}: not in the compatibility table (env/compat.toml); known releases: {', '.join(table)}."
+        )
+    return table[torch]
+
+
+def check_combination(cuda: str | None, recipe: str, torch: str, python: str) -> tuple[str, Release]:
+    """Validate the flags against the table; return the platform and release."""
+    if recipe not in RECIPES:
+        raise UsageError(f"--recipe {recipe!r}: unknown recipe; choose one of {', '.join(RECIPES)}.")
+    release = _release(torch)
+    if cuda is None:
+        raise UsageError(f"--cuda is required: one of {_cuda_choices(release)} for torch {torch}.")
+    platform = cuda_platform(cuda)
+    if platform is None:
+        raise UsageError(
+            f"--cuda {cuda!r}: not a CUDA version; use cpu or MAJOR.MINOR ({_cuda_choices(release)} for torch {torch})."
+        )
+    if platform not in release.platforms:
+        raise UsageError(
+            f"--cuda {cuda}: torch {torch} has no {platform} build; its builds are: {_cuda_choices(release)}."
+        )
+    if python not in release.pythons:
+        raise UsageError(
+            f"--python {python}: torch {torch} has no wheels for Python {python}; "
+            f"choose one of {', '.join(release.pythons)}."
+        )
+    if release.torchaudio is None:
+        raise UsageError(
+            f"--torch {torch}: no torchaudio release pairs with it, and every image carries "
+            "torchaudio; choose torch 2.11.0 or older."
+        )
+    if recipe == "conda":
+        _check_conda(release, platform)
+    return platform, release
+
+
+def _check_conda(release: Release, platform: str) -> None:
+    if not release.conda_cuda:
+        last = max((r for r in compat().values() if r.conda_cuda), key=lambda r: _key(r.torch))
+        raise UsageError(
+            f"--recipe conda: torch {release.torch} is not on the pytorch conda channel "
+            f"(its last release there is {last.torch}); use --recipe pip."
+        )
+    cuda = platform_cuda(platform)
+    if cuda is not None and cuda not in release.conda_cuda:
+        raise UsageError(
+            f"--recipe conda --cuda {cuda}: the pytorch channel has torch {release.torch} for "
+            f"pytorch-cuda {', '.join(release.conda_cuda)} and cpuonly only."
+        )
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None) -> Variant:
+    """The declared variant for these flags; defaults come from env/variants.toml."""
+    pins = default_pins()
+    torch = torch or pins["torch"]
+    python = python or pins["python"]
+    platform, _ = check_combination(cuda, recipe, torch, python)
+    for variant in declared():
+        if (variant.platform, variant.recipe, variant.torch, variant.python) == (platform, recipe, torch, python):
+            return variant
+    groups: dict[str, list[str]] = {}
+    for variant in declared():
+        groups.setdefault(f"torch {variant.torch}, Python {variant.python}, {variant.recipe}", []).append(
+            variant.cuda_flag
+        )
+    pinned = "; ".join(f"{group}: --cuda {' | '.join(cudas)}" for group, cudas in groups.items())
+    raise UsageError(
+        f"torch {torch} / {platform} / Python {python} / {recipe} is a valid combination, but "
+        f"env/variants.toml has no pinned recipe for it. Pinned: {pinned}."
+    )

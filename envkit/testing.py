@@ -1,0 +1,119 @@
+"""`invoke test`: run the checks inside a variant's image, print a pass/fail
+table and write a JSON report that later steps (publishing) rely on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+
+from envkit import engine, proc, provenance
+from envkit.build import image_tag
+from envkit.checks import CHECKS, CheckResult, Context
+from envkit.container import TestContainer
+from envkit.errors import UsageError
+from envkit.settings import Settings
+from envkit.variants import Variant
+
+GPU_CHOICES = ("auto", "none", "all")
+
+
+@dataclass
+class TestReport:
+    variant: str
+    image: str
+    image_id: str
+    image_created: str
+    gpus: str
+    host: dict[str, Any]
+    started_at: str
+    seconds: float = 0.0
+    measured: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    kit_revision: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(check["passed"] for check in self.checks)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "passed": self.passed}, indent=2) + "\n"
+
+
+def host_gpus() -> list[dict[str, str]]:
+    """The host's NVIDIA GPUs and driver, as nvidia-smi reports them; [] without one."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        run = proc.capture(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
+    except (OSError, TimeoutError):
+        return []
+    rows = [line.split(", ") for line in run.stdout.strip().splitlines() if run.returncode == 0 and line]
+    return [{"name": row[0], "driver": row[-1]} for row in rows]
+
+
+def has_gpu_runtime(client: docker.DockerClient) -> bool:
+    runtimes = client.info().get("Runtimes") or {}
+    toolkit = any(shutil.which(tool) for tool in ("nvidia-container-runtime-hook", "nvidia-ctk"))
+    return "nvidia" in runtimes or toolkit
+
+
+def use_gpus(choice: str, client: docker.DockerClient, gpus_on_host: list[dict[str, str]]) -> bool:
+    """`auto` gives the container GPUs when the host has both GPUs and a GPU runtime."""
+    if choice == "auto":
+        return bool(gpus_on_host) and has_gpu_runtime(client)
+    return choice == "all"
+
+
+def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestReport:
+    if gpus not in GPU_CHOICES:
+        raise UsageError(f"--gpus {gpus!r}: choose one of {', '.join(GPU_CHOICES)}.")
+    client = engine.connect()
+    tag = image_tag(variant, settings)
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise UsageError(
+            f"no image {tag}: build it first with `invoke build --cuda {variant.cuda_flag} --recipe {variant.recipe}`."
+        ) from None
+    image_id = str(image.id)
+    gpus_on_host = host_gpus()
+    with_gpus = use_gpus(gpus, client, gpus_on_host)
+    report = TestReport(
+        variant=variant.name,
+        image=tag,
+        image_id=image_id,
+        image_created=image.attrs["Created"],
+        gpus="all" if with_gpus else "none",
+        host={"gpus": gpus_on_host},
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        kit_revision=provenance.current().revision,
+    )
+    started = time.monotonic()
+    context = Context(variant, with_gpus)
+    with TestContainer(client, image_id, with_gpus) as box:
+        results: list[CheckResult] = []
+        for check in CHECKS:
+            results += check(box, context)
+    report.seconds = round(time.monotonic() - started, 1)
+    report.measured = context.measured
+    report.checks = [asdict(result) for result in results]
+    folder = settings.reports_path / "tests"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{variant.name}.json").write_text(report.to_json())
+    return report
+
+
+def table(report: TestReport) -> str:
+    rows = [(c["name"], "pass" if c["passed"] else "FAIL", f"{c['seconds']:.1f}s", c["detail"]) for c in report.checks]
+    width = max(len(row[0]) for row in rows)
+    lines = [f"{name:<{width}}  {result:<4}  {seconds:>7}  {detail[:100]}" for name, result, seconds, detail in rows]
+    failed = sum(1 for c in report.checks if not c["passed"])
+    verdict = "PASSED" if report.passed else f"FAILED ({failed} of {len(rows)} checks)"
+    lines.append(f"{report.image} ({report.image_id[:19]}), GPUs: {report.gpus}: {verdict} in {report.seconds:.1f} s")
+    return "\n".join(lines)
