@@ -23,7 +23,7 @@ def mismatches() -> list[str]:
         "torch": release(torch.__version__),
         "torchvision": release(torchvision.__version__),
         "torchaudio": release(torchaudio.__version__),
-        "python": "%d.%d" % sys.version_info[:2],
+        "python": "{}.{}".format(*sys.version_info[:2]),
         "cuda": torch.version.cuda,
     }
     wanted = {

@@ -61,12 +61,13 @@ def build_command(
     origin: provenance.Provenance,
     iidfile: Path,
     no_cache: bool = False,
+    context: Path = ROOT,
 ) -> list[str]:
     # Plain progress: the output is streamed through us, and kept for errors.
     argv = [
         *builder.prefix,
         "--file",
-        str(ROOT / variant.dockerfile),
+        str(context / variant.dockerfile),
         "--tag",
         image_tag(variant, settings),
         "--iidfile",
@@ -82,7 +83,7 @@ def build_command(
         argv += ["--secret", f"id=ca,src={ca_cert}"]
     if no_cache:
         argv.append("--no-cache")
-    argv.append(str(ROOT))
+    argv.append(str(context))
     return argv
 
 
@@ -115,12 +116,13 @@ class BuildResult:
         return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"
 
 
-def build(variant: Variant, settings: Settings, no_cache: bool = False) -> BuildResult:
-    """Build and tag the variant. Checks flags, daemon and client before any
-    docker command runs; on failure the previous image keeps its tag."""
+def build(variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT) -> BuildResult:
+    """Build and tag the variant from the checkout at `context`. Checks flags,
+    client and daemon before any build starts; on failure the previous image
+    keeps its tag."""
     settings.ca_cert_path()
-    client = engine.connect()
     builder = engine.find_builder(settings.docker_client)
+    client = engine.connect()
     origin = provenance.current(settings.source_url)
     base_image = settings.base_image or variant.base_image
     note = lock_note(variant)
@@ -128,7 +130,7 @@ def build(variant: Variant, settings: Settings, no_cache: bool = False) -> Build
         print(note)
     with tempfile.TemporaryDirectory(prefix="envkit-build-") as scratch:
         iidfile = Path(scratch) / "iid"
-        argv = build_command(builder, variant, settings, origin, iidfile, no_cache)
+        argv = build_command(builder, variant, settings, origin, iidfile, no_cache, context)
         started = time.monotonic()
         try:
             proc.stream(argv, env=builder.env)

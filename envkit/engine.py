@@ -22,6 +22,8 @@ from envkit.errors import UsageError
 
 LOGGER = logging.getLogger(__name__)
 FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT = 23
+# Searched after PATH: Debian's docker.io client often sits behind a newer one.
+FALLBACK_DIRS = ("/usr/bin",)
 _CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
 
 
@@ -51,9 +53,9 @@ class Builder:
 
 
 def _docker_clients() -> list[str]:
-    """Every `docker` on PATH, in PATH order, plus Debian's /usr/bin/docker."""
+    """Every `docker` on PATH, in PATH order, then in FALLBACK_DIRS."""
     seen: dict[str, str] = {}
-    directories = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]
+    directories = [*os.environ.get("PATH", "").split(os.pathsep), *FALLBACK_DIRS]
     for directory in directories:
         candidate = Path(directory or ".") / "docker"
         if candidate.is_file() and os.access(candidate, os.X_OK):

@@ -49,11 +49,11 @@ def check_combination(cuda: str | None, recipe: str, torch: str, python: str) ->
             "torchaudio; choose torch 2.11.0 or older."
         )
     if recipe == "conda":
-        _check_conda(release, platform)
+        check_conda(release, platform)
     return platform, release
 
 
-def _check_conda(release: Release, platform: str) -> None:
+def check_conda(release: Release, platform: str) -> None:
     if not release.conda_cuda:
         last = max((r for r in compat().values() if r.conda_cuda), key=lambda r: _key(r.torch))
         raise UsageError(

@@ -143,8 +143,7 @@ def run(check):
     except Exception as error:  # one broken check must not hide the others
         detail, passed = f"{type(error).__name__}: {error}", False
         traceback.print_exc(file=sys.stderr)
-    return {"name": check.__name__, "passed": passed, "detail": detail,
-            "seconds": round(time.monotonic() - started, 2)}
+    return {"name": check.__name__, "passed": passed, "detail": detail, "seconds": round(time.monotonic() - started, 2)}
 
 
 def main(argv=None):

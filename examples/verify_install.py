@@ -29,8 +29,10 @@ def cuda_unavailable_reason(torch):
     if torch.version.cuda is None:
         return "this is a CPU-only build of torch"
     if not glob.glob("/dev/nvidia[0-9]*"):
-        return ("no GPU device in this container: run it with --gpus all "
-                "(the host needs an NVIDIA driver and the NVIDIA container toolkit)")
+        return (
+            "no GPU device in this container: run it with --gpus all "
+            "(the host needs an NVIDIA driver and the NVIDIA container toolkit)"
+        )
     try:
         torch.cuda.init()
     except Exception as error:  # the driver's own words, e.g. "driver ... too old"

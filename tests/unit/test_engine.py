@@ -1,0 +1,75 @@
+"""Finding a BuildKit-capable client and a reachable daemon, with stand-in
+docker clients (real executables) and a socket where no daemon listens."""
+
+import pytest
+
+from envkit import engine
+from envkit.errors import UsageError
+from tests.helpers import make_fake_docker
+
+
+@pytest.fixture
+def only_path(monkeypatch, tmp_path):
+    """PATH holds only the folders a test puts there; no fallback folders."""
+    monkeypatch.setattr(engine, "FALLBACK_DIRS", ())
+
+    def set_path(*folders):
+        monkeypatch.setenv("PATH", ":".join(str(f) for f in folders))
+
+    return set_path
+
+
+def test_buildx_plugin_is_preferred(tmp_path, only_path):
+    client = make_fake_docker(tmp_path / "new", "28.2.2", buildx=True)
+    only_path(tmp_path / "new")
+    assert engine.find_builder().prefix == (str(client), "buildx", "build", "--load")
+
+
+def test_client_without_buildx_is_skipped_for_a_builtin_buildkit_one(tmp_path, only_path):
+    make_fake_docker(tmp_path / "new", "28.2.2")
+    old = make_fake_docker(tmp_path / "old", "20.10.24+dfsg1")
+    only_path(tmp_path / "new", tmp_path / "old")
+    builder = engine.find_builder()
+    assert builder.prefix == (str(old), "build")
+    assert builder.env == {"DOCKER_BUILDKIT": "1"}
+
+
+def test_fallback_dir_is_searched_after_path(tmp_path, only_path, monkeypatch):
+    make_fake_docker(tmp_path / "new", "28.2.2")
+    old = make_fake_docker(tmp_path / "debian", "20.10.24+dfsg1")
+    only_path(tmp_path / "new")
+    monkeypatch.setattr(engine, "FALLBACK_DIRS", (str(tmp_path / "debian"),))
+    assert engine.find_builder().prefix == (str(old), "build")
+
+
+def test_no_buildkit_client_is_a_clear_error(tmp_path, only_path):
+    make_fake_docker(tmp_path / "new", "28.2.2")
+    only_path(tmp_path / "new")
+    with pytest.raises(UsageError) as raised:
+        engine.find_builder()
+    message = str(raised.value)
+    assert message.startswith(f"no BuildKit-capable docker client (tried: {tmp_path}/new/docker)")
+    assert "buildx" in message and "docker.io" in message
+
+
+def test_configured_client_is_the_only_one_tried(tmp_path, only_path):
+    make_fake_docker(tmp_path / "good", "20.10.24")
+    configured = make_fake_docker(tmp_path / "configured", "27.0.0")
+    only_path(tmp_path / "good")
+    with pytest.raises(UsageError, match=r"tried: .*/configured/docker"):
+        engine.find_builder(str(configured))
+
+
+def test_no_docker_at_all(tmp_path, only_path):
+    only_path(tmp_path)
+    with pytest.raises(UsageError, match="tried: none found on PATH"):
+        engine.find_builder()
+
+
+def test_unreachable_daemon_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    with pytest.raises(UsageError) as raised:
+        engine.connect()
+    message = str(raised.value)
+    assert message.startswith(f"the Docker daemon is not reachable at unix://{tmp_path}/no-daemon.sock")
+    assert "sudo systemctl start docker" in message and "dockerd" in message
