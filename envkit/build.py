@@ -155,12 +155,13 @@ def build(variant: Variant, settings: Settings, no_cache: bool = False, context:
 
 def _explained(failure: CommandFailed, base_image: str, settings: Settings) -> CommandFailed:
     """Add the likely fix when the base image could be neither found nor pulled."""
-    first_steps = failure.tail.lower()
-    if base_image.split("@")[0].split(":")[0] in first_steps and any(s in first_steps for s in _PULL_FAILURES):
+    output = failure.tail.lower()
+    if base_image.split("@")[0].split(":")[0] in output and any(s in output for s in _PULL_FAILURES):
         return CommandFailed(
             failure.argv,
             failure.returncode,
             failure.tail,
+            streamed=True,
             hint=(
                 f"The base image {base_image} is neither local nor pullable. Where no registry is in "
                 "reach, build one with `invoke base` and pass --base-image "

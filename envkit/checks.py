@@ -12,7 +12,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from envkit.container import Exec, TestContainer
+from envkit.container import Exec, ProbeContainer
 from envkit.recipes import read_conda, read_pip
 from envkit.variants import Variant
 
@@ -49,7 +49,7 @@ def _from_exec(name: str, run: Exec, detail: str = "") -> CheckResult:
     return CheckResult(name, run.ok, detail if run.ok else f"exit {run.code}: {run.tail()}", run.seconds)
 
 
-def verify_install(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def verify_install(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     run = box.exec(["python", f"{EXAMPLES}/verify_install.py", "--json"])
     if run.ok:
         ctx.measured = json.loads(run.stdout)
@@ -59,7 +59,7 @@ def verify_install(box: TestContainer, ctx: Context) -> list[CheckResult]:
     return [_from_exec("verify_install", run)]
 
 
-def pins(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def pins(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     """The measured versions are the variant's pins (the tags will come from them)."""
     m, v = ctx.measured, ctx.variant
     if not m:
@@ -82,17 +82,17 @@ def pins(box: TestContainer, ctx: Context) -> list[CheckResult]:
     return [CheckResult("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}")]
 
 
-def first_program(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def first_program(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     run = box.exec(["python", f"{EXAMPLES}/first_program.py"])
     return [_from_exec("first_program", run, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")]
 
 
-def concepts(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def concepts(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     run = box.exec(["python", f"{EXAMPLES}/concepts.py"])
     return [_from_exec("concepts", run, f"{run.stdout.count('ok ')} concepts checked")]
 
 
-def smoke(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def smoke(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     run = box.exec(["python", f"{EXAMPLES}/smoke.py", "--json", *(["--gpu"] if ctx.gpus else [])])
     try:
         rows = json.loads(run.stdout)
@@ -101,12 +101,12 @@ def smoke(box: TestContainer, ctx: Context) -> list[CheckResult]:
     return [CheckResult(f"smoke:{r['name']}", r["passed"], r["detail"], r["seconds"]) for r in rows]
 
 
-def pip_check(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     run = box.exec(["python", "-m", "pip", "check"])
     return [_from_exec("pip_check", run, run.stdout.strip())]
 
 
-def matches_recipe(box: TestContainer, ctx: Context) -> list[CheckResult]:
+def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     """What is installed equals the recipe: every package of a pip lock, and
     every exact pin of a conda environment file."""
     variant = ctx.variant
@@ -140,7 +140,7 @@ def _conda_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
     )
 
 
-CHECKS: list[Callable[[TestContainer, Context], list[CheckResult]]] = [
+CHECKS: list[Callable[[ProbeContainer, Context], list[CheckResult]]] = [
     verify_install,
     pins,
     first_program,

@@ -32,8 +32,8 @@ class Exec:
         return " | ".join(text[-lines:])
 
 
-class TestContainer:
-    """`with TestContainer(client, image_id, gpus=False) as box: box.exec([...])`"""
+class ProbeContainer:
+    """`with ProbeContainer(client, image_id, gpus=False) as box: box.exec([...])`"""
 
     def __init__(self, client: docker.DockerClient, image_id: str, gpus: bool) -> None:
         self.client = client
@@ -41,7 +41,7 @@ class TestContainer:
         self.gpus = gpus
         self.container: Container | None = None
 
-    def __enter__(self) -> TestContainer:
+    def __enter__(self) -> ProbeContainer:
         device_requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpus else None
         try:
             # No network: the checks must not need one. A larger /dev/shm than
@@ -72,7 +72,7 @@ class TestContainer:
 
     def exec(self, argv: list[str], timeout: int = 600) -> Exec:
         """Run argv in the container; coreutils' timeout ends it after `timeout` s (exit 124)."""
-        assert self.container is not None, "use TestContainer as a context manager"
+        assert self.container is not None, "use ProbeContainer as a context manager"
         started = time.monotonic()
         result = self.container.exec_run(["timeout", "--kill-after=10", str(timeout), *argv], demux=True)
         # demux=True: output is a (stdout, stderr) pair, each bytes or None.

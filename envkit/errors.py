@@ -33,16 +33,22 @@ class UsageError(KitError):
 
 
 class CommandFailed(KitError):
-    """An external command (docker, debootstrap) exited non-zero."""
+    """An external command (docker, debootstrap) exited non-zero.
 
-    def __init__(self, argv: Sequence[str], returncode: int, tail: str = "", hint: str = "") -> None:
+    `tail` is the end of its output. A streamed command's output is already on
+    the screen, so the message only points at it; a captured one shows it.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int, tail: str = "", hint: str = "", streamed: bool = False
+    ) -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.tail = tail
         name = " ".join(Path(argv[0]).name if i == 0 else arg for i, arg in enumerate(argv[:2]))
-        lines = [f"`{name}` failed with exit code {returncode}"]
-        if tail:
-            lines.append("last lines of its output:\n" + tail)
+        lines = [f"`{name}` failed with exit code {returncode}" + (" (its output is above)" if streamed else "")]
+        if tail and not streamed:
+            lines.append(tail)
         if hint:
             lines.append(hint)
         super().__init__("\n".join(lines))

@@ -42,7 +42,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str 
     sys.stdout.flush()
     text = "\n".join(tail)
     if returncode != 0:
-        raise CommandFailed(argv, returncode, text, hint)
+        raise CommandFailed(argv, returncode, text, hint, streamed=True)
     return text
 
 

@@ -15,7 +15,7 @@ import docker
 from envkit import engine, proc, provenance
 from envkit.build import image_tag
 from envkit.checks import CHECKS, CheckResult, Context
-from envkit.container import TestContainer
+from envkit.container import ProbeContainer
 from envkit.errors import UsageError
 from envkit.settings import Settings
 from envkit.variants import Variant
@@ -25,6 +25,7 @@ GPU_CHOICES = ("auto", "none", "all")
 
 @dataclass
 class TestReport:
+    __test__ = False  # a report, not a test class for pytest to collect
     variant: str
     image: str
     image_id: str
@@ -96,7 +97,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestR
     )
     started = time.monotonic()
     context = Context(variant, with_gpus)
-    with TestContainer(client, image_id, with_gpus) as box:
+    with ProbeContainer(client, image_id, with_gpus) as box:
         results: list[CheckResult] = []
         for check in CHECKS:
             results += check(box, context)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import docker
 import pytest
 
-from envkit import ROOT
+from envkit import ROOT, engine
+from envkit.errors import UsageError
+from envkit.settings import Settings
 
 InvokeRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -32,3 +38,93 @@ def run_invoke(tmp_path: Path) -> InvokeRunner:
         )
 
     return run
+
+
+# Integration tests: a real Docker engine, one real cu121 image per session.
+
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CI_IMAGE_NAME = "torch-env-ci"  # the suite's own tag, so a developer's torch-env:* stays untouched
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.docker)
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the session's integration fixtures share: where reports go, and the
+    environment that points the command line there."""
+
+    reports: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """The engine, or a failure that says why: never a silent skip."""
+    try:
+        return engine.connect()
+    except UsageError as error:
+        pytest.fail(
+            f"integration tests need a Docker engine: {error}\n(deselect them with: pytest -m 'not docker')",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def kit_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
+    reports = tmp_path_factory.mktemp("reports")
+    env = {"INVOKE_ENVKIT_REPORTS_DIR": str(reports), "INVOKE_ENVKIT_IMAGE_NAME": CI_IMAGE_NAME}
+    if HOST_CA_BUNDLE.is_file():  # behind a TLS-inspecting proxy pip needs it; elsewhere it is harmless
+        env["INVOKE_ENVKIT_CA_CERT"] = str(HOST_CA_BUNDLE)
+    return Session(reports, env)
+
+
+def run_cli(
+    session: Session, *args: str, env: dict[str, str] | None = None, timeout: float = 3600
+) -> subprocess.CompletedProcess[str]:
+    """Run `invoke ARGS` as a user would, with the session's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env={**os.environ, **session.env, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def invoke_cli(session: Session, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    """run_cli, failing the test with the output's tail unless it succeeds."""
+    result = run_cli(session, *args, timeout=timeout)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+        pytest.fail(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{tail}", pytrace=False)
+    return result
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient, kit_session: Session) -> str:
+    """`invoke base`: Debian 12 with Python 3.11 from debootstrap (reused when it exists)."""
+    invoke_cli(kit_session, "base")
+    return Settings().base_image_tag()
+
+
+@pytest.fixture(scope="session")
+def cu121_build(base_image: str, kit_session: Session) -> dict[str, Any]:
+    """`invoke build --cuda 12.1` on that base, with the host CA bundle: the
+    session's one real image (later tests reuse it). Returns the build record."""
+    invoke_cli(kit_session, "build", "--cuda", "12.1", "--base-image", base_image)
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda 12.1` on the session's image; returns its JSON report."""
+    invoke_cli(kit_session, "test", "--cuda", "12.1")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
+    return report

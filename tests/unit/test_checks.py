@@ -19,7 +19,7 @@ MEASURED = {
 
 
 class ScriptedBox:
-    """Answers exec calls with canned results, as a TestContainer would."""
+    """Answers exec calls with canned results, as a ProbeContainer would."""
 
     def __init__(self, *answers):
         self.answers = list(answers)

@@ -1,0 +1,60 @@
+"""The command line against a real engine: the errors that need one, and the
+GPU path (which needs a GPU host with the NVIDIA container toolkit)."""
+
+import pytest
+
+from envkit import testing
+from envkit.selection import select
+from envkit.settings import Settings
+from tests.conftest import CI_IMAGE_NAME, run_cli
+
+
+def test_testing_an_image_that_was_never_built(kit_session, docker_client):
+    result = run_cli(kit_session, "test", "--cuda", "11.8", env={"INVOKE_ENVKIT_IMAGE_NAME": "envkit-never-built"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "no image envkit-never-built:cu118-pip: build it first with `invoke build --cuda 11.8 --recipe pip`."
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
+    result = run_cli(
+        kit_session,
+        "build",
+        "--cuda",
+        "12.1",
+        "--base-image",
+        "envkit-no-such-base:1",
+        env={"INVOKE_ENVKIT_IMAGE_NAME": "envkit-never-built"},
+    )
+    assert result.returncode == 1
+    assert "`docker build` failed with exit code 1 (its output is above)" in result.stderr
+    assert "build one with `invoke base` and pass --base-image torch-env-base:bookworm" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not docker_client.images.list("envkit-never-built")  # nothing half-tagged
+
+
+def gpu_host(docker_client):
+    return bool(testing.host_gpus()) and testing.has_gpu_runtime(docker_client)
+
+
+def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_build):
+    if gpu_host(docker_client):
+        pytest.skip("this host has GPUs and the NVIDIA container toolkit: --gpus all works here")
+    with pytest.raises(testing.UsageError, match=r"cannot give containers GPUs .* --gpus none"):
+        testing.run_tests(select("12.1"), Settings(image_name=CI_IMAGE_NAME), gpus="all")
+
+
+def test_gpu_checks_pass_on_a_gpu_host(docker_client, cu121_build, kit_session):
+    if not gpu_host(docker_client):
+        pytest.skip(
+            "no GPU here (no nvidia-smi GPU, or no NVIDIA container toolkit): the GPU checks "
+            "(examples/smoke.py --gpu) run on the GPU host instead, recorded in the README"
+        )
+    report = testing.run_tests(
+        select("12.1"), Settings(image_name=CI_IMAGE_NAME, reports_dir=str(kit_session.reports)), gpus="all"
+    )
+    gpu_checks = [c for c in report.checks if c["name"].startswith("smoke:gpu") or c["name"] == "smoke:compile_gpu"]
+    assert report.passed and len(gpu_checks) == 4, report.checks
+    assert report.measured["cuda_available"] and report.measured["gpu_count"] >= 1

@@ -1,0 +1,127 @@
+"""The real cu121 pip image, built by `invoke build` on a base from `invoke
+base` and tested by `invoke test`, checked again from inside."""
+
+import json
+import subprocess
+
+import pytest
+
+from envkit import provenance
+from envkit.container import ProbeContainer
+from envkit.recipes import read_pip
+from envkit.selection import select
+from tests.conftest import CI_IMAGE_NAME
+
+EXPECTED_CHECKS = {
+    "verify_install",
+    "pins",
+    "first_program",
+    "concepts",
+    "pip_check",
+    "matches_recipe",
+    "smoke:nms",
+    "smoke:pil_transforms",
+    "smoke:numpy_bridge",
+    "smoke:torchaudio_transform",
+    "smoke:model_forward",
+    "smoke:compile_cpu",
+}
+
+
+@pytest.fixture
+def box(docker_client, cu121_build):
+    with ProbeContainer(docker_client, cu121_build["image_id"], gpus=False) as container:
+        yield container
+
+
+def python_json(box, code):
+    run = box.exec(["python", "-c", code], timeout=300)
+    assert run.ok, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_invoke_test_passed_every_check(cu121_report, cu121_build):
+    assert cu121_report["passed"], [c for c in cu121_report["checks"] if not c["passed"]]
+    assert {c["name"] for c in cu121_report["checks"]} >= EXPECTED_CHECKS
+    assert cu121_report["image_id"] == cu121_build["image_id"]
+    assert cu121_report["image"] == f"{CI_IMAGE_NAME}:cu121-pip"
+
+
+def test_versions_measured_inside_the_image(box, cu121_report):
+    facts = python_json(
+        box,
+        (
+            "import json, sys, torch, torchvision, torchaudio; print(json.dumps({"
+            "'torch': torch.__version__, 'cuda': torch.version.cuda, 'cudnn': torch.backends.cudnn.version(), "
+            "'python': list(sys.version_info[:2]), 'vision': torchvision.__version__, "
+            "'audio': torchaudio.__version__}))"
+        ),
+    )
+    assert facts["torch"].split("+")[0] == "2.4.1"
+    assert facts["cuda"] == "12.1"
+    assert facts["cudnn"] // 10000 == 9  # cuDNN 9 (90100 is 9.1.0)
+    assert facts["python"] == [3, 11]
+    assert (facts["vision"].split("+")[0], facts["audio"].split("+")[0]) == ("0.19.1", "2.4.1")
+    measured = cu121_report["measured"]
+    assert (measured["torch"], measured["cuda_compiled"], measured["cudnn"]) == (facts["torch"], "12.1", "9.1.0")
+
+
+def test_pip_check_is_clean(box):
+    run = box.exec(["python", "-m", "pip", "check"])
+    assert run.ok and "No broken requirements found." in run.stdout, run.stdout + run.stderr
+
+
+def test_every_installed_package_equals_the_lock(box):
+    installed = python_json(
+        box,
+        (
+            "import json, importlib.metadata as m; "
+            "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))"
+        ),
+    )
+    assert installed == read_pip(select("12.1").path()).versions()
+
+
+def test_image_user_workdir_env_and_labels(docker_client, cu121_build):
+    config = docker_client.images.get(cu121_build["image_id"]).attrs["Config"]
+    assert config["User"] == "1000:1000"
+    assert config["WorkingDir"] == "/workspace"
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert (env["PYTORCH_VERSION"], env["TORCHVISION_VERSION"], env["TORCHAUDIO_VERSION"]) == (
+        "2.4.1",
+        "0.19.1",
+        "2.4.1",
+    )
+    assert env["VIRTUAL_ENV"] == "/opt/venv" and env["PATH"].startswith("/opt/venv/bin:")
+    labels = config["Labels"]
+    assert labels["io.envkit.variant"] == "cu121-pip"
+    assert labels["io.envkit.recipe"] == "pip" and labels["io.envkit.platform"] == "cu121"
+    assert labels["org.opencontainers.image.version"] == "2.4.1"
+    assert labels["org.opencontainers.image.revision"] == provenance.current().revision
+    assert labels["org.opencontainers.image.created"] not in ("", "unknown")
+    assert labels["org.opencontainers.image.source"]
+    assert labels["org.opencontainers.image.base.name"] == "torch-env-base:bookworm"
+
+
+def test_runs_as_the_non_root_user_with_a_writable_workspace(box):
+    run = box.exec(["sh", "-c", "id -u && id -g && touch /workspace/probe && pwd"])
+    assert run.ok and run.stdout.split() == ["1000", "1000", "/workspace"], run.stdout + run.stderr
+    assert not box.exec(["touch", "/opt/venv/probe"]).ok  # the environment is read-only to the user
+
+
+def test_ca_bundle_left_no_trace(docker_client, cu121_build, box):
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", cu121_build["image_id"]], capture_output=True, text=True, check=True
+    ).stdout
+    assert "BEGIN CERTIFICATE" not in history
+    assert "ca-certificates.crt" not in history
+    # The secret's mount point stays, empty; the apt setting that named it is gone.
+    secrets = box.exec(["ls", "-A", "/run/secrets"])
+    assert secrets.ok and secrets.stdout == "", secrets.stdout
+    apt_settings = box.exec(["ls", "/etc/apt/apt.conf.d/"])
+    assert apt_settings.ok and "99envkit-ca" not in apt_settings.stdout
+
+
+def test_compiler_for_torch_compile_is_in_the_image(box):
+    run = box.exec(["sh", "-c", "g++ --version | head -1"])
+    assert run.ok and "g++" in run.stdout
