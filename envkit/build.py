@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +24,21 @@ _PULL_FAILURES = (
     "not found",
     "no such host",
 )
+
+
+# What a build reads from the checkout (.dockerignore admits no more).
+CONTEXT_PARTS = ("env", "docker", "examples", ".dockerignore")
+
+
+def copy_context(destination: Path) -> Path:
+    """A copy of the build context, to build an edited checkout beside the real one."""
+    for part in CONTEXT_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part)
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
 
 
 def image_tag(variant: Variant, settings: Settings) -> str:

@@ -2,14 +2,9 @@
 never reinstalls torch. Both build under their own image names, so the
 session's image keeps its tag."""
 
-import shutil
-
 from envkit import build
 from envkit.selection import select
 from envkit.settings import Settings
-from envkit.variants import ROOT
-
-CONTEXT_PARTS = ("env", "docker", "examples", ".dockerignore")
 
 
 def layers(docker_client, image_id):
@@ -35,9 +30,7 @@ def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image,
 
 
 def test_editing_examples_keeps_the_torch_layer(docker_client, kit_session, base_image, cu121_build, tmp_path):
-    for part in CONTEXT_PARTS:
-        source = ROOT / part
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / part)
+    build.copy_context(tmp_path)
     with (tmp_path / "examples" / "concepts.py").open("a") as handle:
         handle.write("\n# an edit that must not reinstall torch\n")
     settings = settings_for(kit_session, base_image, "torch-env-ci-layers")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.build import build_args
+from envkit.build import CONTEXT_PARTS, build_args
 from envkit.provenance import Provenance
 from envkit.variants import ROOT, declared
 
@@ -134,3 +134,9 @@ def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
         "env/pip/cu121.in",
     ):
         assert not dockerignore_allows(unwanted), unwanted
+
+
+def test_copy_context_covers_everything_the_dockerignore_admits():
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True)
+    admitted = [path for path in tracked.stdout.split() if dockerignore_allows(path)]
+    assert admitted and all(path.split("/")[0] in CONTEXT_PARTS for path in admitted), admitted
