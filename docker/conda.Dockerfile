@@ -41,9 +41,9 @@ ENV ENV_PREFIX=/opt/env \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 # Only the environment file reaches this layer: editing examples/ or envkit/
-# never reinstalls torch. Strict channel priority with the file's channels
-# only (--override-channels ignores any .condarc). CONDA_OVERRIDE_CUDA lets
-# the solver pick CUDA builds on a build host without a GPU.
+# never reinstalls torch. The file names its channels (with nodefaults) and
+# strict priority keeps each package in the first channel that has it.
+# CONDA_OVERRIDE_CUDA lets the solver pick CUDA builds on a host without a GPU.
 ARG ENVIRONMENT=env/conda/cu121.yml
 ARG CONDA_OVERRIDE_CUDA=12.1
 COPY ${ENVIRONMENT} /opt/envkit/environment.yml
@@ -51,7 +51,7 @@ RUN --mount=type=cache,id=envkit-conda-pkgs,target=/opt/conda/pkgs,sharing=locke
     --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export MAMBA_SSL_VERIFY=/run/secrets/ca; fi \
     && CONDA_OVERRIDE_CUDA="${CONDA_OVERRIDE_CUDA}" micromamba create --yes --prefix /opt/env \
-       --file /opt/envkit/environment.yml --override-channels --strict-channel-priority \
+       --file /opt/envkit/environment.yml --strict-channel-priority \
     && python -m pip check \
     && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/env/lib >/dev/null
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import tempfile
 import time
@@ -16,7 +15,6 @@ from envkit.errors import CommandFailed
 from envkit.settings import Settings
 from envkit.variants import Variant
 
-LOGGER = logging.getLogger(__name__)
 _PULL_FAILURES = (
     "pull access denied",
     "failed to resolve source metadata",

@@ -5,6 +5,8 @@ replicate/cog answers an invalid torch/CUDA pair).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from envkit.errors import UsageError
 from envkit.variants import RECIPES, Release, Variant, compat, cuda_platform, declared, default_pins, platform_cuda
 
@@ -44,9 +46,10 @@ def check_combination(cuda: str | None, recipe: str, torch: str, python: str) ->
             f"choose one of {', '.join(release.pythons)}."
         )
     if release.torchaudio is None:
+        last = _newest(r for r in compat().values() if r.torchaudio)
         raise UsageError(
             f"--torch {torch}: no torchaudio release pairs with it, and every image carries "
-            "torchaudio; choose torch 2.11.0 or older."
+            f"torchaudio; choose torch {last.torch} or older."
         )
     if recipe == "conda":
         check_conda(release, platform)
@@ -55,7 +58,7 @@ def check_combination(cuda: str | None, recipe: str, torch: str, python: str) ->
 
 def check_conda(release: Release, platform: str) -> None:
     if not release.conda_cuda:
-        last = max((r for r in compat().values() if r.conda_cuda), key=lambda r: _key(r.torch))
+        last = _newest(r for r in compat().values() if r.conda_cuda)
         raise UsageError(
             f"--recipe conda: torch {release.torch} is not on the pytorch conda channel "
             f"(its last release there is {last.torch}); use --recipe pip."
@@ -68,8 +71,8 @@ def check_conda(release: Release, platform: str) -> None:
         )
 
 
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+def _newest(releases: Iterable[Release]) -> Release:
+    return max(releases, key=lambda release: tuple(int(part) for part in release.torch.split(".")))
 
 
 def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None) -> Variant:

@@ -5,7 +5,7 @@ INVOKE_ENVKIT_* environment variables (Invoke's own config layers), then flags.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,6 @@ class Settings:
         values = {key: str(value or "") for key, value in config.items() if key in known}
         values.update({key: value for key, value in flags.items() if value})
         return cls(**values)
-
-    def with_flags(self, **flags: str | None) -> Settings:
-        return replace(self, **{key: value for key, value in flags.items() if value})
 
     @property
     def reports_path(self) -> Path:

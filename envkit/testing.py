@@ -91,7 +91,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestR
         image_id=image_id,
         image_created=image.attrs["Created"],
         gpus="all" if with_gpus else "none",
-        host={"gpus": gpus_on_host},
+        host={"gpus": gpus_on_host, "docker": str(client.version().get("Version", "unknown"))},
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         kit_revision=provenance.current().revision,
     )

@@ -66,7 +66,11 @@ def test_explicit_default_pins_select_the_same_variant():
             id="conda-after-2.5",
         ),
         pytest.param({"cuda": "11.7", "torch": "2.1.0"}, "torch 2.1.0 has no cu117 build", id="cu117-2.1"),
-        pytest.param({"cuda": "13.0", "torch": "2.12.0"}, "no torchaudio release pairs with it", id="no-torchaudio"),
+        pytest.param(
+            {"cuda": "13.0", "torch": "2.12.0"},
+            "no torchaudio release pairs with it, and every image carries torchaudio; choose torch 2.11.0 or older.",
+            id="no-torchaudio",
+        ),
         pytest.param(
             {"cuda": "12.1", "torch": "2.5.1"},
             "torch 2.5.1 / cu121 / Python 3.11 / pip is a valid "
