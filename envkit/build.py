@@ -43,6 +43,11 @@ def image_tag(variant: Variant, settings: Settings) -> str:
     return f"{settings.image_name}:{variant.name}"
 
 
+def base_image_of(variant: Variant, settings: Settings) -> str:
+    """--base-image (or envkit.base_image) if set, else the recipe's digest-pinned base."""
+    return settings.base_image or variant.base_image
+
+
 def build_args(variant: Variant, base_image: str, origin: provenance.Provenance) -> dict[str, str]:
     """Every ARG of docker/<recipe>.Dockerfile, from the variant's data."""
     args = {
@@ -89,8 +94,7 @@ def build_command(
         "--progress",
         "plain",
     ]
-    base_image = settings.base_image or variant.base_image
-    for key, value in build_args(variant, base_image, origin).items():
+    for key, value in build_args(variant, base_image_of(variant, settings), origin).items():
         argv += ["--build-arg", f"{key}={value}"]
     ca_cert = settings.ca_cert_path()
     if ca_cert:
@@ -138,7 +142,7 @@ def build(variant: Variant, settings: Settings, no_cache: bool = False, context:
     builder = engine.find_builder(settings.docker_client)
     client = engine.connect()
     origin = provenance.current(settings.source_url)
-    base_image = settings.base_image or variant.base_image
+    base_image = base_image_of(variant, settings)
     note = lock_note(variant)
     if note:
         print(note)
