@@ -12,8 +12,9 @@ from invoke.tasks import task
 
 from envkit import base as base_image
 from envkit import build as builder
-from envkit import selection, testing
+from envkit import publish, selection, testing
 from envkit.settings import DEFAULTS, Settings
+from envkit.variants import declared
 
 VARIANT_HELP = {
     "cuda": "cpu, 11.8 or 12.1 (any CUDA build env/compat.toml lists for --torch)",
@@ -72,5 +73,24 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
         raise Exit(code=1)
 
 
-ns = Collection(base, build, test)
+@task(
+    name="publish",
+    help={
+        **VARIANT_HELP,
+        "registry": "HOST[:PORT]/NAMESPACE to push to (config envkit.registry); log in with `docker login` first",
+        "all": "publish every variant that passed its test; list the others and exit non-zero if any",
+        "dry_run": "print what would be pushed, push nothing",
+    },
+)
+def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False):
+    """Push a tested image under the tags measured inside it (refuses untested images)."""
+    settings = _settings(c, registry=registry)
+    variants = list(declared()) if all_ else [selection.select(cuda, recipe, torch, python)]
+    skipped = publish.run(variants, settings, dry_run=dry_run, skip_untested=all_)
+    if skipped:
+        print("skipped (no passing test for the image under their tag):", *skipped, sep="\n  ")
+        raise Exit(code=1)
+
+
+ns = Collection(base, build, test, publish_)
 ns.configure({"envkit": DEFAULTS})

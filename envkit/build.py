@@ -163,7 +163,7 @@ def build(variant: Variant, settings: Settings, no_cache: bool = False, context:
         image_id=image_id,
         size_bytes=int(image.attrs["Size"]),
         seconds=round(seconds, 1),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         base_image=base_image,
         revision=origin.revision,
     )

@@ -42,7 +42,8 @@ class CheckResult:
 class Context:
     variant: Variant
     gpus: bool
-    measured: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)  # verify_install's facts
+    facts: dict[str, Any] = field(default_factory=dict)  # the environment's, for tags and the manifest
 
 
 def _from_exec(name: str, run: Exec, detail: str = "") -> CheckResult:
@@ -140,6 +141,38 @@ def _conda_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
     )
 
 
+# The recipe file each Dockerfile copies into the image; which one is there tells the recipe.
+RECIPE_FILES = {"pip": "/opt/envkit/requirements.txt", "conda": "/opt/envkit/environment.yml"}
+_PACKAGE_LISTS = {"pip": ["python", "-m", "pip", "freeze", "--all"], "conda": ["micromamba", "list", "-p", "/opt/env"]}
+_DEBIAN_PACKAGES = ["dpkg-query", "--show", "--showformat", "${Package}=${Version}\\n"]
+
+
+def environment(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+    """Measure what the tags and the manifest record: the recipe the image
+    holds and its hash, the Python and Debian package lists."""
+    found = {kind: box.exec(["sha256sum", path]) for kind, path in RECIPE_FILES.items()}
+    held = [kind for kind, run in found.items() if run.ok]
+    if len(held) != 1:
+        return [CheckResult("environment", False, f"expected one recipe file, found: {held or 'none'}")]
+    recipe = held[0]
+    packages = box.exec(_PACKAGE_LISTS[recipe])
+    debian = box.exec(_DEBIAN_PACKAGES)
+    for run in (packages, debian):
+        if not run.ok:
+            return [_from_exec("environment", run)]
+    ctx.facts.update(
+        recipe=recipe,
+        recipe_file=RECIPE_FILES[recipe],
+        recipe_sha256=found[recipe].stdout.split()[0],
+        packages=packages.stdout.strip().splitlines(),
+        debian_packages=debian.stdout.strip().splitlines(),
+    )
+    detail = (
+        f"{recipe} recipe, {len(ctx.facts['packages'])} Python and {len(ctx.facts['debian_packages'])} Debian packages"
+    )
+    return [CheckResult("environment", True, detail, packages.seconds + debian.seconds)]
+
+
 CHECKS: list[Callable[[ProbeContainer, Context], list[CheckResult]]] = [
     verify_install,
     pins,
@@ -148,4 +181,5 @@ CHECKS: list[Callable[[ProbeContainer, Context], list[CheckResult]]] = [
     smoke,
     pip_check,
     matches_recipe,
+    environment,
 ]

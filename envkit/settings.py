@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "docker_client": "",  # empty: find buildx, else a client with built-in BuildKit
     "reports_dir": "reports",  # build records and test reports (git-ignored)
     "source_url": "",  # the OCI source label; empty: the git remote `origin`
+    "registry": "",  # where `invoke publish` pushes: HOST[:PORT]/NAMESPACE
     "base_mirror": "http://deb.debian.org/debian",
     "base_suite": "bookworm",
     "base_tag": "torch-env-base:{suite}",
@@ -34,6 +35,7 @@ class Settings:
     docker_client: str = DEFAULTS["docker_client"]
     reports_dir: str = DEFAULTS["reports_dir"]
     source_url: str = DEFAULTS["source_url"]
+    registry: str = DEFAULTS["registry"]
     base_mirror: str = DEFAULTS["base_mirror"]
     base_suite: str = DEFAULTS["base_suite"]
     base_tag: str = DEFAULTS["base_tag"]

@@ -8,11 +8,12 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import docker
 
-from envkit import engine, proc, provenance
+from envkit import engine, manifest, proc, provenance, tags
 from envkit.build import image_tag
 from envkit.checks import CHECKS, CheckResult, Context
 from envkit.container import ProbeContainer
@@ -33,17 +34,23 @@ class TestReport:
     gpus: str
     host: dict[str, Any]
     started_at: str
+    image_size: int = 0
     seconds: float = 0.0
     measured: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)  # only when every check passed
     kit_revision: str = ""
 
     @property
     def passed(self) -> bool:
         return bool(self.checks) and all(check["passed"] for check in self.checks)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "passed": self.passed}, indent=2) + "\n"
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
 def host_gpus() -> list[dict[str, str]]:
@@ -90,24 +97,38 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestR
         image=tag,
         image_id=image_id,
         image_created=image.attrs["Created"],
+        image_size=int(image.attrs["Size"]),
         gpus="all" if with_gpus else "none",
         host={"gpus": gpus_on_host, "docker": str(client.version().get("Version", "unknown"))},
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        started_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         kit_revision=provenance.current().revision,
     )
     started = time.monotonic()
-    context = Context(variant, with_gpus)
+    labels = image.attrs["Config"].get("Labels") or {}
+    context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
     with ProbeContainer(client, image_id, with_gpus) as box:
         results: list[CheckResult] = []
         for check in CHECKS:
             results += check(box, context)
     report.seconds = round(time.monotonic() - started, 1)
-    report.measured = context.measured
+    report.measured, report.facts = context.measured, context.facts
     report.checks = [asdict(result) for result in results]
-    folder = settings.reports_path / "tests"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{variant.name}.json").write_text(report.to_json())
+    if report.passed:
+        report.tags = tags.compute(tags.Measurement.from_report(report.to_dict()))
+    save(report, settings)
     return report
+
+
+def report_path(settings: Settings, variant_name: str) -> Path:
+    """The latest test report of a variant: what `invoke publish` gates on."""
+    return settings.reports_path / "tests" / f"{variant_name}.json"
+
+
+def save(report: TestReport, settings: Settings) -> None:
+    path = report_path(settings, report.variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.to_json())
+    manifest.write(report.to_dict(), settings)
 
 
 def table(report: TestReport) -> str:
@@ -117,4 +138,5 @@ def table(report: TestReport) -> str:
     failed = sum(1 for c in report.checks if not c["passed"])
     verdict = "PASSED" if report.passed else f"FAILED ({failed} of {len(rows)} checks)"
     lines.append(f"{report.image} ({report.image_id[:19]}), GPUs: {report.gpus}: {verdict} in {report.seconds:.1f} s")
+    lines += [f"  {kind:<9} tag  {tag}" for kind, tag in report.tags.items()]
     return "\n".join(lines)

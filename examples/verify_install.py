@@ -1,4 +1,4 @@
-"""Verify a PyTorch installation: versions, CUDA, cuDNN and the GPUs in view.
+"""Verify a PyTorch installation: versions, CUDA, cuDNN, the OS and the GPUs in view.
 
     python verify_install.py          # a readable summary
     python verify_install.py --json   # the same facts as one JSON object
@@ -40,6 +40,14 @@ def cuda_unavailable_reason(torch):
     return "unknown: a GPU device is present but CUDA reports none"
 
 
+def os_name():
+    """The distribution, e.g. "Debian GNU/Linux 12 (bookworm)"."""
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", platform.platform())
+    except OSError:
+        return platform.platform()
+
+
 def collect():
     import torch
     import torchaudio
@@ -53,6 +61,7 @@ def collect():
         "torchvision": torchvision.__version__,
         "torchaudio": torchaudio.__version__,
         "python": platform.python_version(),
+        "os": os_name(),
         "cuda_compiled": torch.version.cuda,
         "cuda_available": available,
         "cuda_unavailable_reason": None if available else cuda_unavailable_reason(torch),
@@ -67,6 +76,7 @@ def print_summary(facts):
     rows = [
         ("PyTorch", facts["torch"]),
         ("Python", facts["python"]),
+        ("OS", facts["os"]),
         ("torchvision", facts["torchvision"]),
         ("torchaudio", facts["torchaudio"]),
         ("CUDA available", facts["cuda_available"]),

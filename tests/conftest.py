@@ -82,6 +82,18 @@ def kit_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     return Session(reports, env)
 
 
+def start_cli(session: Session, *args: str) -> subprocess.Popen[str]:
+    """Start `invoke ARGS` in the background, as run_cli runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env={**os.environ, **session.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_cli(
     session: Session, *args: str, env: dict[str, str] | None = None, timeout: float = 3600
 ) -> subprocess.CompletedProcess[str]:

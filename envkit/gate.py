@@ -1,0 +1,78 @@
+"""The publish gate: only an image with a passing `invoke test` report for
+its exact id, tested after it was last built, may be published."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import docker
+from docker.models.images import Image
+
+from envkit.build import image_tag
+from envkit.errors import KitError
+from envkit.settings import Settings
+from envkit.testing import report_path
+from envkit.variants import Variant
+
+
+class Refused(KitError):
+    """The gate said no; nothing was pushed."""
+
+
+@dataclass(frozen=True)
+class Approved:
+    variant: Variant
+    image: Image
+    report: dict[str, Any]
+
+
+def timestamp(value: str) -> datetime:
+    """Docker's RFC 3339 times carry nanoseconds; Python's parser takes microseconds."""
+    head, dot, tail = value.replace("Z", "+00:00").partition(".")
+    if not dot:
+        return datetime.fromisoformat(head)
+    digits = "".join(itertools.takewhile(str.isdigit, tail))
+    return datetime.fromisoformat(f"{head}.{digits[:6]:0<6}{tail[len(digits) :]}")
+
+
+def last_built(variant: Variant, image: Image, settings: Settings) -> datetime:
+    """When the image under the tag was last built: this machine's build record
+    of that id if there is one (a rebuild to the same id counts), else the
+    image's own creation time."""
+    record_path = settings.reports_path / "builds" / f"{variant.name}.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("image_id") == image.id:
+            return timestamp(record["finished_at"])
+    return timestamp(image.attrs["Created"])
+
+
+def check(variant: Variant, settings: Settings, client: docker.DockerClient) -> Approved:
+    tag = image_tag(variant, settings)
+    how_to_test = f"run `invoke test --cuda {variant.cuda_flag} --recipe {variant.recipe}`"
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise Refused(f"{tag}: no such image; build and test it first.") from None
+    short = f"{tag} ({str(image.id)[:19]})"
+    path = report_path(settings, variant.name)
+    if not path.is_file():
+        raise Refused(f"{short} has never been tested: {how_to_test}; nothing was pushed.")
+    report: dict[str, Any] = json.loads(path.read_text())
+    if report["image_id"] != image.id:
+        raise Refused(
+            f"{short} is not the image that was tested ({report['image_id'][:19]}): it was built "
+            f"after its last test; {how_to_test}; nothing was pushed."
+        )
+    if not report["passed"]:
+        failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"]) or "no checks ran"
+        raise Refused(f"{short} failed its last test ({failed}); nothing was pushed.")
+    if timestamp(report["started_at"]) < last_built(variant, image, settings):
+        raise Refused(f"{short} was rebuilt after its last test; {how_to_test}; nothing was pushed.")
+    if not report.get("tags"):
+        raise Refused(f"{short}: its report has no measured tags (written by an older kit); {how_to_test}.")
+    return Approved(variant, image, report)

@@ -1,0 +1,213 @@
+"""`invoke publish`: push a tested image under the tags its test measured.
+
+The pushed image is the tested one plus a label-only step (every measured
+version, the recipe's hash, the tested image's id): its filesystem layers are
+the tested layers, checked before anything is pushed. Tags go out immutable
+first, moving last, so a failure never moves a moving tag to a half-pushed
+release; every tag is then read back from the registry's HTTP API.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+from docker.models.images import Image
+
+from envkit import engine, gate, tags
+from envkit.errors import KitError, UsageError
+from envkit.registry import Registry, RegistryError, Target, is_insecure
+from envkit.settings import Settings
+from envkit.variants import Variant
+
+TESTED_LABEL = "io.envkit.tested.image"
+
+
+class PublishFailed(KitError):
+    """A push or its read-back failed; what was pushed is named, nothing is reported as published."""
+
+
+@dataclass(frozen=True)
+class Published:
+    tag: str
+    digest: str
+    size: int
+    note: str = ""
+
+
+def release_labels(report: dict[str, Any]) -> dict[str, str]:
+    """Every label comes from the test report: what was measured inside the image."""
+    measured, facts = report["measured"], report["facts"]
+    return {
+        "io.envkit.torch": measured["torch"],
+        "io.envkit.torchvision": measured["torchvision"],
+        "io.envkit.torchaudio": measured["torchaudio"],
+        "io.envkit.cuda": measured["cuda_compiled"] or "none",
+        "io.envkit.cudnn": measured["cudnn"] or "none",
+        "io.envkit.python": measured["python"],
+        "io.envkit.os": measured["os"],
+        "io.envkit.variant": report["variant"],
+        "io.envkit.recipe": facts["recipe"],
+        "io.envkit.recipe.sha256": facts["recipe_sha256"],
+        "org.opencontainers.image.revision": facts["revision"],
+        TESTED_LABEL: report["image_id"],
+        "io.envkit.tested.at": report["started_at"],
+    }
+
+
+def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, str]) -> Image:
+    """The tested image plus the labels, with not one filesystem layer changed.
+    An earlier release of the same tested image with the same labels is reused,
+    so publishing again pushes the same digest."""
+    for candidate in client.images.list(filters={"label": f"{TESTED_LABEL}={tested.id}"}):
+        if candidate.labels.items() >= labels.items():
+            return candidate
+    dockerfile = f"FROM {tested.id}\nLABEL " + " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
+    release, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True, pull=False)
+    if release.attrs["RootFS"]["Layers"] != tested.attrs["RootFS"]["Layers"]:
+        raise KitError(f"the label step changed a filesystem layer of {str(tested.id)[:19]}; nothing was pushed.")
+    return release
+
+
+def _push(client: docker.DockerClient, repository: str, tag: str) -> str:
+    """Push one tag with Docker's stored login; return the manifest digest."""
+    digest = ""
+    for line in client.api.push(repository, tag=tag, stream=True, decode=True):
+        if "error" in line:
+            raise PublishFailed(line["error"].strip())
+        digest = line.get("aux", {}).get("Digest", digest)
+    if not digest:
+        raise PublishFailed("the daemon reported no digest")
+    return digest
+
+
+def plan(approved: gate.Approved, target: Target, settings: Settings) -> str:
+    repository = target.repository(settings.image_name)
+    lines = [f"would push {approved.image.tags[0]} ({approved.report['image_id'][:19]}) as:"]
+    lines += [f"  {repository}:{approved.report['tags'][kind]}  ({kind})" for kind in tags.KINDS]
+    lines += ["with labels:"] + [f"  {key}={value}" for key, value in release_labels(approved.report).items()]
+    return "\n".join(lines)
+
+
+def _check_immutable(registry: Registry, path: str, tag: str, report: dict[str, Any], where: str) -> bool:
+    """True when the immutable tag is already there for these tested bits;
+    refuse when it holds anything else."""
+    existing = registry.manifest(path, tag)
+    if existing is None:
+        return False
+    labels = registry.image_config(path, existing.config_digest).get("config", {}).get("Labels") or {}
+    if labels.get(TESTED_LABEL) != report["image_id"]:
+        raise PublishFailed(
+            f"immutable tag {where}:{tag} already exists in registry {registry.host} with another image "
+            f"({existing.digest[:19]}); refusing to overwrite it. Nothing was pushed."
+        )
+    return True
+
+
+def publish(
+    approved: gate.Approved, target: Target, settings: Settings, client: docker.DockerClient
+) -> list[Published]:
+    report, path = approved.report, target.path(settings.image_name)
+    repository = target.repository(settings.image_name)
+    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert)
+    first = f"{repository}:{report['tags']['immutable']}"
+    try:
+        registry.ping()
+        already = _check_immutable(registry, path, report["tags"]["immutable"], report, repository)
+    except RegistryError as error:
+        raise RegistryError(f"cannot push {first}: {error} Nothing was pushed.") from None
+    release = release_image(client, approved.image, release_labels(report))
+    pushed: list[tuple[str, str]] = []
+    for kind in tags.KINDS:
+        tag = report["tags"][kind]
+        if kind == "immutable" and already:
+            remote = registry.manifest(path, tag)
+            assert remote is not None
+            pushed.append((tag, remote.digest))
+            continue
+        release.tag(repository, tag)
+        try:
+            pushed.append((tag, _push(client, repository, tag)))
+        except (PublishFailed, docker.errors.APIError) as error:
+            client.images.remove(f"{repository}:{tag}", noprune=True)
+            done = ", ".join(t for t, _ in pushed) or "none"
+            raise PublishFailed(
+                f"push of {repository}:{tag} to {target.host} failed: {str(error).strip()[:300]}\n"
+                f"Tags pushed before it: {done}. The release is incomplete; run `invoke publish` again."
+            ) from None
+    return _read_back(registry, path, repository, pushed, already, approved, settings)
+
+
+def _read_back(
+    registry: Registry,
+    path: str,
+    repository: str,
+    pushed: list[tuple[str, str]],
+    already: bool,
+    approved: gate.Approved,
+    settings: Settings,
+) -> list[Published]:
+    """Every tag, read back from the registry, must resolve to the digest pushed."""
+    rows = []
+    try:
+        for index, (tag, digest) in enumerate(pushed):
+            remote = registry.manifest(path, tag)
+            if remote is None or remote.digest != digest:
+                found = remote.digest if remote else "no such tag"
+                raise PublishFailed(
+                    f"registry {registry.host} gives {repository}:{tag} as {found}, "
+                    f"not the pushed {digest}; the release is not published."
+                )
+            note = "already there" if index == 0 and already else ""
+            rows.append(Published(tag, remote.digest, remote.size, note))
+    except RegistryError as error:
+        raise PublishFailed(f"pushed, but reading {repository} back failed: {error}") from None
+    record = {
+        "registry": registry.host,
+        "repository": repository,
+        "variant": approved.variant.name,
+        "tested_image": approved.report["image_id"],
+        "at": datetime.now(UTC).isoformat(),
+        "tags": [asdict(row) for row in rows],
+    }
+    folder = settings.reports_path / "publish"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{approved.variant.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return rows
+
+
+def table(rows: list[Published], repository: str) -> str:
+    width = max(len(row.tag) for row in rows)
+    lines = [f"{repository}", f"  {'tag':<{width}}  {'digest':<71}  size"]
+    lines += [
+        f"  {row.tag:<{width}}  {row.digest:<71}  {row.size / 1e9:.2f} GB{'  ' + row.note if row.note else ''}"
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def run(variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool) -> list[str]:
+    """Publish each variant (or print its plan); return the refusals skipped
+    over. Every gate runs before the first push."""
+    if not settings.registry:
+        raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
+    target = Target.parse(settings.registry)
+    client = engine.connect()
+    approved, skipped = [], []
+    for variant in variants:
+        try:
+            approved.append(gate.check(variant, settings, client))
+        except gate.Refused as refusal:
+            if not skip_untested:
+                raise
+            skipped.append(f"{variant.name}: {refusal}")
+    for candidate in approved:
+        if dry_run:
+            print(plan(candidate, target, settings))
+        else:
+            print(table(publish(candidate, target, settings, client), target.repository(settings.image_name)))
+    return skipped

@@ -1,0 +1,185 @@
+"""A container registry through its HTTP API (the OCI distribution API), to
+check it before pushing and to read tags back after. Credentials come from
+Docker's own store (`docker login`) and are only ever sent to the registry."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import requests
+from docker import auth as docker_auth
+
+from envkit.errors import KitError, UsageError
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+)
+_COMPONENT = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class RegistryError(KitError):
+    """The registry cannot be used (unreachable, refused, unexpected answer); nothing was pushed by this call."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """`--registry HOST[:PORT]/NAMESPACE`."""
+
+    host: str
+    namespace: str
+
+    @classmethod
+    def parse(cls, value: str) -> Target:
+        host, _, namespace = value.strip().partition("/")
+        looks_like_host = "." in host or ":" in host or host == "localhost"
+        if not (looks_like_host and namespace and all(_COMPONENT.fullmatch(c) for c in namespace.split("/"))):
+            raise UsageError(
+                f"--registry {value!r}: expected HOST[:PORT]/NAMESPACE, e.g. registry.example.com/team or "
+                "127.0.0.1:5000/team (lower-case namespace)."
+            )
+        return cls(host, namespace)
+
+    def path(self, image_name: str) -> str:
+        return f"{self.namespace}/{image_name}"
+
+    def repository(self, image_name: str) -> str:
+        return f"{self.host}/{self.path(image_name)}"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A tag as the registry holds it."""
+
+    digest: str  # the manifest's digest: what `docker pull NAME@DIGEST` takes
+    config_digest: str  # the image id
+    size: int  # config plus compressed layers, in bytes
+
+
+def is_insecure(client: docker.DockerClient, host: str) -> bool:
+    """Plain HTTP where the daemon would use it: loopback, or a registry the
+    daemon is configured to treat as insecure."""
+    hostname = host[1 : host.index("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if hostname == "localhost":
+        return True
+    try:
+        if ipaddress.ip_address(hostname).is_loopback:
+            return True
+    except ValueError:
+        pass
+    configs = (client.info().get("RegistryConfig") or {}).get("IndexConfigs") or {}
+    return configs.get(host, {}).get("Secure") is False
+
+
+def stored_credentials(host: str) -> tuple[str, str] | None:
+    """The login `docker login HOST` stored, from its config or credential helper."""
+    found = docker_auth.resolve_authconfig(docker_auth.load_config(), host) or {}
+    user = found.get("username") or found.get("Username")
+    password = found.get("password") or found.get("Password")
+    return (user, password) if user and password else None
+
+
+class Registry:
+    def __init__(self, host: str, insecure: bool, ca_cert: str = "", timeout: float = 30) -> None:
+        self.host = host
+        self.base = f"{'http' if insecure else 'https'}://{host}/v2/"
+        self.session = requests.Session()
+        if ca_cert:
+            self.session.verify = ca_cert
+        self.timeout = timeout
+        self.credentials = stored_credentials(host)
+        self._authorization: str | None = None
+
+    def ping(self) -> None:
+        """Fail now, before anything is pushed, if the registry is unreachable or refuses us."""
+        self._get("")
+
+    def manifest(self, path: str, tag: str) -> Remote | None:
+        response = self._get(f"{path}/manifests/{tag}", scope=path, headers={"Accept": MANIFEST_TYPES}, missing_ok=True)
+        if response is None:
+            return None
+        body = response.json()
+        size = body["config"]["size"] + sum(layer["size"] for layer in body["layers"])
+        return Remote(response.headers["Docker-Content-Digest"], body["config"]["digest"], size)
+
+    def image_config(self, path: str, digest: str) -> dict[str, Any]:
+        response = self._get(f"{path}/blobs/{digest}", scope=path)
+        assert response is not None
+        config: dict[str, Any] = response.json()
+        return config
+
+    def _get(
+        self, url: str, scope: str = "", headers: dict[str, str] | None = None, missing_ok: bool = False
+    ) -> requests.Response | None:
+        for attempt in range(2):
+            try:
+                response = self.session.get(
+                    self.base + url, headers={**(headers or {}), **self._auth_header()}, timeout=self.timeout
+                )
+            except requests.RequestException as error:
+                raise RegistryError(f"registry {self.host} is not reachable ({_reason(error)}).") from None
+            if response.status_code == 401 and attempt == 0:
+                self._authenticate(response.headers.get("WWW-Authenticate", ""), scope)
+                continue
+            break
+        if response.status_code == 401:
+            if self.credentials is None:
+                raise RegistryError(f"registry {self.host} needs a login: run `docker login {self.host}`.")
+            raise RegistryError(
+                f"registry {self.host} refused the credentials Docker has stored for it (HTTP 401): "
+                f"run `docker login {self.host}` again."
+            )
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(f"registry {self.host} answered HTTP {response.status_code} to GET /v2/{url}.")
+        return response
+
+    def _auth_header(self) -> dict[str, str]:
+        return {"Authorization": self._authorization} if self._authorization else {}
+
+    def _authenticate(self, challenge: str, scope: str) -> None:
+        """Answer a Basic challenge with the stored login, or fetch a Bearer token with it."""
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "basic" and self.credentials:
+            user_password = ":".join(self.credentials).encode()
+            self._authorization = "Basic " + base64.b64encode(user_password).decode()
+        elif scheme == "bearer":
+            params = dict(_CHALLENGE.findall(challenge))
+            realm = params.pop("realm", "")
+            if scope:
+                params["scope"] = f"repository:{scope}:pull"
+            try:
+                answer = self.session.get(realm, params=params, auth=self.credentials, timeout=self.timeout)
+            except requests.RequestException as error:
+                raise RegistryError(
+                    f"registry {self.host}: its token service is not reachable ({_reason(error)})."
+                ) from None
+            if answer.status_code != 200:
+                raise RegistryError(
+                    f"registry {self.host} refused a token (HTTP {answer.status_code}): run `docker login {self.host}`."
+                )
+            token = answer.json().get("token") or answer.json().get("access_token")
+            self._authorization = f"Bearer {token}"
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for known in (
+        "Connection refused",
+        "Name or service not known",
+        "timed out",
+        "No route to host",
+        "CERTIFICATE_VERIFY_FAILED",
+    ):
+        if known in text:
+            return known.lower()
+    return type(error).__name__

@@ -1,0 +1,348 @@
+"""`invoke publish` against real registries on 127.0.0.1 (Debian's
+docker-registry), started by the tests: one without auth and one behind
+htpasswd. They share one storage folder, so the second push of the same
+layers finds them there instead of sending 3 GB again; every request of the
+second still goes through its authentication."""
+
+import json
+import re
+import subprocess
+import time
+
+import docker
+import pytest
+
+from envkit import build
+from envkit.selection import select
+from envkit.settings import Settings
+from tests.conftest import CI_IMAGE_NAME, run_cli, start_cli
+from tests.helpers import LocalRegistry, free_port
+
+PATH = f"team/{CI_IMAGE_NAME}"
+PASSWORD = "envkit-test-pw-5f1c9"  # must never appear in any output, label or file of ours
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory):
+    return tmp_path_factory.mktemp("registry-storage")
+
+
+@pytest.fixture(scope="module")
+def open_registry(tmp_path_factory, storage):
+    registry = LocalRegistry(tmp_path_factory.mktemp("open-registry"), storage=storage).start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def fresh_registry(tmp_path):
+    registry = LocalRegistry(tmp_path / "fresh-registry").start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def docker_config(tmp_path):
+    """An empty Docker client config, so no test touches (or uses) the user's logins."""
+    folder = tmp_path / "docker-config"
+    folder.mkdir()
+    return folder
+
+
+def publish(kit_session, registry_host, *flags, env=None):
+    return run_cli(
+        kit_session, "publish", "--cuda", "12.1", "--registry", f"{registry_host}/team", *flags, env=env, timeout=3000
+    )
+
+
+def assert_failed_cleanly(result, *fragments):
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    for fragment in fragments:
+        assert fragment in result.stderr, output
+    assert "Traceback" not in output
+
+
+@pytest.fixture(scope="module")
+def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker_client):
+    """The session's tested cu121 image, published with no auth, then every
+    local tag of it deleted and each pulled back from the registry."""
+    config = tmp_path_factory.mktemp("docker-config-open")
+    result = publish(kit_session, open_registry.host, env={"DOCKER_CONFIG": str(config)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
+    repository = f"{open_registry.host}/{PATH}"
+    release_id = docker_client.images.get(f"{repository}:{cu121_report['tags']['moving']}").id
+    for tag in cu121_report["tags"].values():
+        docker_client.images.remove(f"{repository}:{tag}", noprune=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(release_id)
+    pulled = {tag: docker_client.images.pull(repository, tag=tag) for tag in cu121_report["tags"].values()}
+    return {
+        "output": result.stdout,
+        "record": record,
+        "repository": repository,
+        "pulled": pulled,
+        "release_id": release_id,
+    }
+
+
+def test_every_measured_tag_is_in_the_registry(published, cu121_report, open_registry):
+    tags = cu121_report["tags"]
+    assert open_registry.tags(PATH) == sorted(tags.values())
+    assert [row["tag"] for row in published["record"]["tags"]] == [tags["immutable"], tags["versioned"], tags["moving"]]
+    digests = {row["digest"] for row in published["record"]["tags"]}
+    assert len(digests) == 1 and re.fullmatch(r"sha256:[0-9a-f]{64}", digests.pop())
+    for tag in tags.values():
+        assert tag in published["output"]
+
+
+def test_pulled_back_by_every_tag_as_the_tested_layers(published, cu121_build, docker_client):
+    tested = docker_client.images.get(cu121_build["image_id"])
+    digest = published["record"]["tags"][0]["digest"]
+    for tag, image in published["pulled"].items():
+        assert image.id == published["release_id"], tag
+        assert image.attrs["RootFS"]["Layers"] == tested.attrs["RootFS"]["Layers"], tag
+        assert f"{published['repository']}@{digest}" in image.attrs["RepoDigests"]
+
+
+def test_labels_record_every_measured_version(published, cu121_report, cu121_build):
+    labels = next(iter(published["pulled"].values())).labels
+    measured = cu121_report["measured"]
+    assert labels["io.envkit.torch"] == measured["torch"] == "2.4.1+cu121"
+    assert labels["io.envkit.torchvision"] == measured["torchvision"]
+    assert labels["io.envkit.torchaudio"] == measured["torchaudio"]
+    assert (labels["io.envkit.cuda"], labels["io.envkit.cudnn"]) == ("12.1", "9.1.0")
+    assert labels["io.envkit.python"] == measured["python"]
+    assert labels["io.envkit.os"] == "Debian GNU/Linux 12 (bookworm)"
+    assert (labels["io.envkit.variant"], labels["io.envkit.recipe"]) == ("cu121-pip", "pip")
+    assert labels["io.envkit.recipe.sha256"] == cu121_report["facts"]["recipe_sha256"]
+    assert labels["io.envkit.tested.image"] == cu121_build["image_id"]
+    assert labels["org.opencontainers.image.revision"] == cu121_report["facts"]["revision"]
+
+
+def collect_env(image_id):
+    return subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image_id, "python", "-m", "torch.utils.collect_env"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+
+
+def field(text, name):
+    return re.search(rf"^{re.escape(name)}: (.*)$", text, re.MULTILINE)[1].strip()
+
+
+def test_tags_and_labels_agree_with_collect_env(published, cu121_report):
+    image = published["pulled"][cu121_report["tags"]["immutable"]]
+    text = collect_env(image.id)
+    labels, tags = image.labels, cu121_report["tags"]
+    torch = field(text, "PyTorch version")
+    cuda = field(text, "CUDA used to build PyTorch")
+    python = field(text, "Python version").split()[0]
+    assert torch == labels["io.envkit.torch"]
+    assert cuda == labels["io.envkit.cuda"]
+    assert python == labels["io.envkit.python"]
+    assert field(text, "OS").startswith(labels["io.envkit.os"])
+    # pip lists the wheels' metadata versions; PyPI's cu121 wheels carry no +cu121 there,
+    # though their __version__ (what the labels record) does.
+    for package in ("torchvision", "torchaudio"):
+        listed = re.search(rf"^\[pip3\] {package}==(\S+)$", text, re.MULTILINE)[1]
+        assert listed == labels[f"io.envkit.{package}"].split("+")[0], package
+    release, platform = torch.split("+")[0], "cu" + cuda.replace(".", "")
+    python_minor = ".".join(python.split(".")[:2])
+    assert tags["versioned"] == f"{release}-{platform}-py{python_minor}-pip"
+    assert tags["moving"] == f"{platform}-pip"
+    cudnn = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image.id,
+            "python",
+            "-c",
+            "import torch; print(torch.backends.cudnn.version())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    cudnn_text = f"{int(cudnn) // 10000}.{int(cudnn) % 10000 // 100}.{int(cudnn) % 100}"
+    assert cudnn_text == labels["io.envkit.cudnn"]
+    assert tags["immutable"].startswith(f"{release}-{platform}-cudnn{cudnn_text}-py{python}-pip-")
+
+
+def test_publish_all_publishes_the_tested_and_lists_the_rest(published, kit_session, open_registry, docker_config):
+    result = run_cli(
+        kit_session,
+        "publish",
+        "--all",
+        "--registry",
+        f"{open_registry.host}/team",
+        env={"DOCKER_CONFIG": str(docker_config)},
+        timeout=3000,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert published["record"]["tags"][0]["tag"] in result.stdout
+    skipped = result.stdout.split("skipped (no passing test for the image under their tag):")[1]
+    assert sorted(re.findall(r"^  (\S+): ", skipped, re.MULTILINE)) == sorted(
+        ["cpu-pip", "cu118-pip", "cpu-conda", "cu118-conda", "cu121-conda"]
+    )
+
+
+def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_path, docker_config, storage):
+    registry = LocalRegistry(tmp_path / "auth-registry", storage=storage, users={"ci": PASSWORD}).start()
+    try:
+        env = {"DOCKER_CONFIG": str(docker_config)}
+        assert_failed_cleanly(
+            publish(kit_session, registry.host, env=env),
+            f"registry {registry.host} needs a login: run `docker login {registry.host}`.",
+        )
+        wrong = {"auths": {registry.host: {"auth": "Y2k6bm90LXRoZS1wYXNzd29yZA=="}}}  # ci:not-the-password
+        (docker_config / "config.json").write_text(json.dumps(wrong))
+        assert_failed_cleanly(
+            publish(kit_session, registry.host, env=env),
+            f"registry {registry.host} refused the credentials Docker has stored for it",
+        )
+        subprocess.run(
+            ["/usr/bin/docker", "login", registry.host, "--username", "ci", "--password-stdin"],
+            input=PASSWORD,
+            text=True,
+            check=True,
+            capture_output=True,
+            env={"DOCKER_CONFIG": str(docker_config)},
+        )
+        result = publish(kit_session, registry.host, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        tags = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())["tags"]
+        assert registry.tags(PATH, auth=("ci", PASSWORD)) == sorted(row["tag"] for row in tags)
+        assert PASSWORD not in result.stdout + result.stderr
+        leaked = [
+            path for path in kit_session.reports.rglob("*") if path.is_file() and PASSWORD.encode() in path.read_bytes()
+        ]
+        assert leaked == []
+        inspect = subprocess.run(
+            ["docker", "inspect", f"{registry.host}/{PATH}:{tags[-1]['tag']}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert PASSWORD not in inspect
+    finally:
+        registry.stop()
+
+
+def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry):
+    result = publish(kit_session, fresh_registry.host, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"{fresh_registry.host}/{PATH}:{cu121_report['tags']['immutable']}  (immutable)" in result.stdout
+    assert "io.envkit.torch=2.4.1+cu121" in result.stdout
+    assert fresh_registry.tags(PATH) == []
+
+
+def test_untested_and_rebuilt_images_are_refused(
+    kit_session, cu121_report, cu121_build, base_image, fresh_registry, tmp_path, docker_client
+):
+    reports = tmp_path / "reports"
+    never = publish(kit_session, fresh_registry.host, env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
+    assert_failed_cleanly(never, f"{CI_IMAGE_NAME}:cu121-pip (", "has never been tested: run `invoke test")
+
+    # The tested image, then a build newer than its report (same id, as a no-op rebuild gives).
+    (reports / "tests").mkdir(parents=True)
+    (reports / "tests" / "cu121-pip.json").write_text(json.dumps(cu121_report))
+    (reports / "builds").mkdir()
+    (reports / "builds" / "cu121-pip.json").write_text(
+        json.dumps({**cu121_build, "finished_at": "2099-01-01T00:00:00+00:00"})
+    )
+    rebuilt = publish(kit_session, fresh_registry.host, env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
+    assert_failed_cleanly(rebuilt, "was rebuilt after its last test")
+
+    # A real rebuild with an edited example: a new image id under the tag, tested never.
+    settings = Settings(
+        image_name="torch-env-ci-untested",
+        base_image=base_image,
+        reports_dir=str(reports),
+        ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+    )
+    context = build.copy_context(tmp_path / "context")
+    with (context / "examples" / "concepts.py").open("a") as handle:
+        handle.write("\n# rebuilt, never tested\n")
+    try:
+        build.build(select("12.1"), settings, context=context)
+        other = publish(
+            kit_session,
+            fresh_registry.host,
+            env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports), "INVOKE_ENVKIT_IMAGE_NAME": "torch-env-ci-untested"},
+        )
+        assert_failed_cleanly(other, "is not the image that was tested", "it was built after its last test")
+    finally:
+        docker_client.images.remove("torch-env-ci-untested:cu121-pip", noprune=True)
+    assert fresh_registry.tags(PATH) == [] and fresh_registry.tags("team/torch-env-ci-untested") == []
+
+
+def local_state(kit_session, docker_client):
+    report = (kit_session.reports / "tests" / "cu121-pip.json").read_bytes()
+    return docker_client.images.get(f"{CI_IMAGE_NAME}:cu121-pip").id, report
+
+
+def test_unreachable_registry(kit_session, cu121_report, docker_client):
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    before = local_state(kit_session, docker_client)
+    result = publish(kit_session, nowhere)
+    assert_failed_cleanly(
+        result,
+        f"cannot push {nowhere}/{PATH}:{cu121_report['tags']['immutable']}: registry {nowhere} "
+        "is not reachable (connection refused). Nothing was pushed.",
+    )
+    assert local_state(kit_session, docker_client) == before
+
+
+def test_an_immutable_tag_is_never_overwritten(kit_session, cu121_report, base_image, fresh_registry, docker_client):
+    immutable = cu121_report["tags"]["immutable"]
+    squatter = f"{fresh_registry.host}/{PATH}:{immutable}"
+    docker_client.images.get(base_image).tag(squatter)
+    try:
+        subprocess.run(["docker", "push", squatter], check=True, capture_output=True, timeout=900)
+    finally:
+        docker_client.images.remove(squatter, noprune=True)
+    before = local_state(kit_session, docker_client)
+    result = publish(kit_session, fresh_registry.host)
+    assert_failed_cleanly(
+        result,
+        f"immutable tag {fresh_registry.host}/{PATH}:{immutable} already exists in "
+        f"registry {fresh_registry.host} with another image",
+        "refusing to overwrite it. Nothing was pushed.",
+    )
+    assert fresh_registry.tags(PATH) == [immutable]
+    assert local_state(kit_session, docker_client) == before
+
+
+def test_a_push_interrupted_halfway_is_not_success(kit_session, cu121_report, fresh_registry, docker_client):
+    before = local_state(kit_session, docker_client)
+    command = ["publish", "--cuda", "12.1", "--registry", f"{fresh_registry.host}/team"]
+    process = start_cli(kit_session, *command)
+    uploads = fresh_registry.storage / "docker" / "registry" / "v2" / "repositories" / PATH / "_uploads"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        sizes = [path.stat().st_size for path in uploads.rglob("data")] if uploads.exists() else []
+        if sum(sizes) > 20_000_000:  # some layer is well under way
+            break
+        time.sleep(0.5)
+    fresh_registry.stop()
+    stdout, stderr = process.communicate(timeout=900)
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    immutable = cu121_report["tags"]["immutable"]
+    assert_failed_cleanly(
+        result,
+        f"push of {fresh_registry.host}/{PATH}:{immutable} to {fresh_registry.host} failed",
+        "Tags pushed before it: none. The release is incomplete",
+    )
+    assert local_state(kit_session, docker_client) == before
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{fresh_registry.host}/{PATH}:{immutable}")
+    fresh_registry.start()  # the same storage again: no tag made it
+    assert fresh_registry.tags(PATH) == []

@@ -1,0 +1,121 @@
+"""The publish gate's decisions, with reports on disk and a stand-in engine
+that knows one image."""
+
+import json
+from types import SimpleNamespace
+
+import docker
+import pytest
+
+from envkit import gate
+from envkit.selection import select
+from envkit.settings import Settings
+
+IMAGE_ID = "sha256:" + "a" * 64
+OTHER_ID = "sha256:" + "b" * 64
+BUILT = "2026-11-27T10:00:00.123456789Z"
+
+
+class Images:
+    def __init__(self, known):
+        self.known = known
+
+    def get(self, name):
+        if name not in self.known:
+            raise docker.errors.ImageNotFound(name)
+        return self.known[name]
+
+
+def engine_with(image_id=IMAGE_ID, created=BUILT):
+    image = SimpleNamespace(id=image_id, attrs={"Created": created}, tags=["torch-env:cu121-pip"])
+    return SimpleNamespace(images=Images({"torch-env:cu121-pip": image}))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(reports_dir=str(tmp_path))
+
+
+def write(settings, kind, body):
+    path = settings.reports_path / kind / "cu121-pip.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body))
+
+
+def report(**changes):
+    body = {
+        "image_id": IMAGE_ID,
+        "passed": True,
+        "started_at": "2026-11-27T10:05:00.000001+00:00",
+        "checks": [{"name": "pins", "passed": True}],
+        "tags": {"moving": "cu121-pip"},
+    }
+    return {**body, **changes}
+
+
+def test_a_tested_image_is_approved(settings):
+    write(settings, "tests", report())
+    approved = gate.check(select("12.1"), settings, engine_with())
+    assert approved.report["image_id"] == IMAGE_ID and approved.variant.name == "cu121-pip"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (
+            lambda s: None,
+            "torch-env:cu121-pip (sha256:aaaaaaaaaaaa) has never been tested: run `invoke test "
+            "--cuda 12.1 --recipe pip`; nothing was pushed.",
+        ),
+        (
+            lambda s: write(s, "tests", report(image_id=OTHER_ID)),
+            "is not the image that was tested (sha256:bbbbbbbbbbbb): it was built after its last test",
+        ),
+        (
+            lambda s: write(s, "tests", report(passed=False, checks=[{"name": "smoke:nms", "passed": False}])),
+            "failed its last test (smoke:nms); nothing was pushed.",
+        ),
+        (lambda s: write(s, "tests", report(tags={})), "its report has no measured tags"),
+        (
+            lambda s: (
+                write(s, "tests", report()),
+                write(s, "builds", {"image_id": IMAGE_ID, "finished_at": "2026-11-27T10:06:00+00:00"}),
+            ),
+            "was rebuilt after its last test; run `invoke test --cuda 12.1 --recipe pip`",
+        ),
+        (
+            lambda s: write(s, "tests", report(started_at="2026-11-27T09:59:59+00:00")),
+            "was rebuilt after its last test",
+        ),
+    ],
+    ids=["never-tested", "other-image", "failed", "no-tags", "rebuilt-same-id", "report-older-than-image"],
+)
+def test_refusals(settings, setup, message):
+    setup(settings)
+    with pytest.raises(gate.Refused) as refused:
+        gate.check(select("12.1"), settings, engine_with())
+    assert message in str(refused.value)
+    assert refused.value.code == 1
+
+
+def test_a_build_record_of_another_image_is_ignored(settings):
+    write(settings, "tests", report())
+    write(settings, "builds", {"image_id": OTHER_ID, "finished_at": "2026-11-27T11:00:00+00:00"})
+    assert gate.check(select("12.1"), settings, engine_with())
+
+
+def test_no_image_under_the_tag(settings):
+    with pytest.raises(gate.Refused, match="torch-env:cu118-pip: no such image; build and test it first"):
+        gate.check(select("11.8"), settings, engine_with())
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-11-27T15:26:00.375262232Z", "2026-11-27T15:26:00.375262+00:00"),
+        ("2026-11-27T15:26:00Z", "2026-11-27T15:26:00+00:00"),
+        ("2026-11-27T15:26:00.5+00:00", "2026-11-27T15:26:00.500000+00:00"),
+    ],
+)
+def test_docker_timestamps(text, iso):
+    assert gate.timestamp(text).isoformat() == iso

@@ -1,0 +1,37 @@
+"""The labels a published image gets: every one from the test report."""
+
+from envkit.publish import TESTED_LABEL, release_labels
+
+REPORT = {
+    "variant": "cpu-pip",
+    "image_id": "sha256:" + "c" * 64,
+    "started_at": "2026-11-27T10:05:00+00:00",
+    "measured": {
+        "torch": "2.4.1+cpu",
+        "torchvision": "0.19.1+cpu",
+        "torchaudio": "2.4.1+cpu",
+        "cuda_compiled": None,
+        "cudnn": None,
+        "python": "3.11.2",
+        "os": "Debian GNU/Linux 12 (bookworm)",
+    },
+    "facts": {"recipe": "pip", "recipe_sha256": "d" * 64, "revision": "0a1b2c3"},
+}
+
+
+def test_cpu_image_labels():
+    assert release_labels(REPORT) == {
+        "io.envkit.torch": "2.4.1+cpu",
+        "io.envkit.torchvision": "0.19.1+cpu",
+        "io.envkit.torchaudio": "2.4.1+cpu",
+        "io.envkit.cuda": "none",
+        "io.envkit.cudnn": "none",
+        "io.envkit.python": "3.11.2",
+        "io.envkit.os": "Debian GNU/Linux 12 (bookworm)",
+        "io.envkit.variant": "cpu-pip",
+        "io.envkit.recipe": "pip",
+        "io.envkit.recipe.sha256": "d" * 64,
+        "org.opencontainers.image.revision": "0a1b2c3",
+        TESTED_LABEL: "sha256:" + "c" * 64,
+        "io.envkit.tested.at": "2026-11-27T10:05:00+00:00",
+    }
