@@ -5,6 +5,8 @@ lives in envkit/. Defaults come from envkit/settings.py, then invoke.yaml,
 then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
+from pathlib import Path
+
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -12,16 +14,23 @@ from invoke.tasks import task
 
 from envkit import base as base_image
 from envkit import build as builder
-from envkit import publish, selection, testing
+from envkit import locks, publish, repro, selection, testing
+from envkit import wheelhouse as wheelhouses
 from envkit.settings import DEFAULTS, Settings
 from envkit.variants import declared
 
+INDEX_HELP = {
+    "index_url": "use this index instead of the recipe's (a mirror; config envkit.index_url)",
+    "extra_index_url": "use these extra indexes instead of the recipe's, space-separated "
+    "(config envkit.extra_index_url)",
+}
 VARIANT_HELP = {
     "cuda": "cpu, 11.8 or 12.1 (any CUDA build env/compat.toml lists for --torch)",
     "recipe": "pip (default) or conda",
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
 }
+PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key != "recipe"}
 
 
 def _settings(c: Context, **flags: str | None) -> Settings:
@@ -52,14 +61,83 @@ def base(c, rebuild=False, mirror=None, suite=None):
         "base_image": "base image instead of the recipe's digest-pinned one (e.g. a mirror, or `invoke base`'s)",
         "ca_cert": "CA bundle for TLS-inspecting proxies, passed as a BuildKit secret (never in a layer)",
         "no_cache": "build every layer again",
+        "wheelhouse": "install from this folder (`invoke wheelhouse`), with no network at all",
+        **INDEX_HELP,
     }
 )
-def build(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None, no_cache=False):
+def build(
+    c,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    base_image=None,
+    ca_cert=None,
+    no_cache=False,
+    wheelhouse=None,
+    index_url=None,
+    extra_index_url=None,
+):
     """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1`."""
+    settings = _settings(
+        c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
+    )
+    variant = selection.select(cuda, recipe, torch, python)
+    folder = Path(wheelhouse).resolve() if wheelhouse else None
+    result = builder.build(variant, settings, no_cache=no_cache, wheelhouse=folder)
+    print(result.summary())
+
+
+@task(
+    help={
+        **VARIANT_HELP,
+        "cuda": "one platform (default: every declared platform of --torch)",
+        "ca_cert": "CA bundle for TLS-inspecting proxies",
+        **INDEX_HELP,
+    }
+)
+def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, index_url=None, extra_index_url=None):
+    """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
+    settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
+    locks.run(cuda, recipe, torch, python, settings)
+
+
+@task(
+    help={
+        **PIP_VARIANT_HELP,
+        "dir": "the folder to fill (default: wheelhouse/<variant>)",
+        "ca_cert": "CA bundle for TLS-inspecting proxies",
+        **INDEX_HELP,
+    }
+)
+def wheelhouse(c, cuda=None, torch=None, python=None, dir=None, ca_cert=None, index_url=None, extra_index_url=None):
+    """Download every locked wheel (hash-checked) and the system packages, for an offline build."""
+    settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
+    variant = selection.select(cuda, "pip", torch, python)
+    folder = Path(dir).resolve() if dir else wheelhouses.default_dir(variant)
+    contents = wheelhouses.fill(variant, settings, folder)
+    print(
+        f"wheelhouse {folder}: {contents.wheels} wheels, {contents.debs} debs, {contents.bytes / 1e9:.2f} GB; "
+        f"build with `invoke build {variant.flags()} --wheelhouse {folder}`"
+    )
+
+
+@task(
+    name="verify-repro",
+    help={
+        **VARIANT_HELP,
+        "base_image": "base image instead of the recipe's pinned one",
+        "ca_cert": "CA bundle for TLS-inspecting proxies",
+    },
+)
+def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None):
+    """Build a variant twice with no cache and compare its Python environments file by file."""
     settings = _settings(c, base_image=base_image, ca_cert=ca_cert)
     variant = selection.select(cuda, recipe, torch, python)
-    result = builder.build(variant, settings, no_cache=no_cache)
-    print(result.summary())
+    result = repro.verify(variant, settings)
+    print(repro.summary(result))
+    if not result.identical:
+        raise Exit(code=1)
 
 
 @task(help={**VARIANT_HELP, "gpus": "auto (GPUs when the host has a GPU runtime), none or all"})
@@ -92,5 +170,5 @@ def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None,
         raise Exit(code=1)
 
 
-ns = Collection(base, build, test, publish_)
+ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro)
 ns.configure({"envkit": DEFAULTS})

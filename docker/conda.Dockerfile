@@ -40,9 +40,12 @@ ENV ENV_PREFIX=/opt/env \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
-# Only the environment file reaches this layer: editing examples/ or envkit/
-# never reinstalls torch. The file names its channels (with nodefaults) and
-# strict priority keeps each package in the first channel that has it.
+# Only the recipe reaches this layer: editing examples/ or envkit/ never
+# reinstalls torch. The recipe is an explicit lock (`invoke lock --recipe
+# conda`: exact URLs and hashes) or, before one exists, the environment file,
+# which names its channels (with nodefaults); strict priority keeps each
+# package in the first channel that has it. Bytecode is compiled before
+# anything imports a module, with hash-based invalidation.
 # CONDA_OVERRIDE_CUDA lets the solver pick CUDA builds on a host without a GPU.
 ARG ENVIRONMENT=env/conda/cu121.yml
 ARG CONDA_OVERRIDE_CUDA=12.1
@@ -52,8 +55,8 @@ RUN --mount=type=cache,id=envkit-conda-pkgs,target=/opt/conda/pkgs,sharing=locke
     if [ -s /run/secrets/ca ]; then export MAMBA_SSL_VERIFY=/run/secrets/ca; fi \
     && CONDA_OVERRIDE_CUDA="${CONDA_OVERRIDE_CUDA}" micromamba create --yes --prefix /opt/env \
        --file /opt/envkit/environment.yml --strict-channel-priority \
-    && python -m pip check \
-    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/env/lib >/dev/null
+    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/env/lib >/dev/null \
+    && python -m pip check
 
 # Build-time guard: fail unless the installed torch is the variant asked for.
 ARG TORCH_VERSION=2.4.1

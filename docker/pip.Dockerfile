@@ -1,21 +1,34 @@
 # The pip recipe: one Dockerfile for every pip variant in env/variants.toml.
 # envkit passes every ARG from that data; the defaults mirror the default
 # variant (cu121) and tests/unit/test_dockerfiles.py keeps them equal to it.
-# It needs BuildKit (cache and secret mounts) but no `# syntax=` line, so
-# Docker 20.10's built-in BuildKit builds it, also with no registry in reach.
+# It needs BuildKit (cache, secret and bind mounts) but no `# syntax=` line,
+# so Docker 20.10's built-in BuildKit builds it, also with no registry in reach.
+#
+# INSTALL_FROM picks where packages come from: `index` (the network: Debian's
+# mirror, the package indexes) or `wheelhouse` (a folder `invoke wheelhouse`
+# filled: .debs, the installer and every locked wheel; no network at all).
+# BuildKit builds only the stages the choice needs.
 
 # Pinned by digest; refresh with
 #   docker buildx imagetools inspect python:3.11-slim-bookworm
 # Any Debian 12 image with python3 and its venv module works too
 # (`invoke base` builds one with debootstrap).
 ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
-FROM ${BASE_IMAGE}
-
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-
+ARG INSTALL_FROM=index
+# Defaults for every stage (an ARG reaches a stage only where it is declared).
+ARG PYTHON=python3
 ARG USER_NAME=envkit
 ARG USER_UID=1000
 ARG USER_GID=1000
+ARG REQUIRE_HASHES=true
+
+FROM ${BASE_IMAGE} AS base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 # g++ and Python's headers: torch.compile's CPU backend compiles C++ kernels
 # that include Python.h, and slim images without them fail there
@@ -23,7 +36,11 @@ ARG USER_GID=1000
 # Debian's python3 needs libpython3-dev. Packages come from the base's own
 # Debian suite, fixed by its digest, so they are not pinned one by one. The CA
 # secret is only read for https mirrors behind a TLS-inspecting proxy.
-ARG PYTHON=python3
+FROM base AS system-index
+ARG PYTHON
+ARG USER_NAME
+ARG USER_UID
+ARG USER_GID
 # hadolint ignore=DL3008
 RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
@@ -41,36 +58,69 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
     && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
 
-ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:${PATH} \
-    PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# The same packages from the wheelhouse's debs/ (downloaded for this base).
+FROM base AS system-wheelhouse
+ARG USER_NAME
+ARG USER_UID
+ARG USER_GID
+RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    DEBIAN_FRONTEND=noninteractive dpkg --install --skip-same-version /wheelhouse/debs/*.deb \
+    && groupadd --gid "${USER_GID}" "${USER_NAME}" \
+    && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
+    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
 
-# Only the recipe file reaches this layer: editing examples/ or envkit/ never
-# reinstalls torch. uv installs the recipe exactly (--no-deps: the file must
-# be complete; pip check proves it), with hash checking for hash-locked
+# Only the recipe file reaches the install layer: editing examples/ or envkit/
+# never reinstalls torch. uv installs the recipe exactly (--no-deps: the file
+# must be complete; pip check proves it), with hash checking for hash-locked
 # recipes. uv itself comes hash-checked from env/pip/installer.txt into a
 # throwaway venv. unsafe-best-match: a recipe naming the pytorch index plus
 # PyPI takes each pinned version from whichever index has it, as pip does.
-# Bytecode is compiled with hash-based invalidation so rebuilds are
-# byte-identical and imports stay fast for the non-root user.
-ARG REQUIRE_HASHES=true
+# INDEX_URL / EXTRA_INDEX_URL, when set, replace the recipe's indexes (mirrors).
+# (A stage of this file, chosen by INSTALL_FROM: not an image to pin.)
+# hadolint ignore=DL3006
+FROM system-${INSTALL_FROM} AS system
 ARG REQUIREMENTS=env/pip/cu121.txt
 COPY env/pip/installer.txt /opt/envkit/installer.txt
 COPY ${REQUIREMENTS} /opt/envkit/requirements.txt
+
+FROM system AS env-index
+ARG PYTHON
+ARG REQUIRE_HASHES
+ARG INDEX_URL=""
+ARG EXTRA_INDEX_URL=""
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca PIP_CERT=/run/secrets/ca; fi \
+    && if [ -n "${INDEX_URL}" ]; then export UV_INDEX_URL="${INDEX_URL}" PIP_INDEX_URL="${INDEX_URL}"; fi \
+    && if [ -n "${EXTRA_INDEX_URL}" ]; then export UV_EXTRA_INDEX_URL="${EXTRA_INDEX_URL}"; fi \
     && "${PYTHON}" -m venv /tmp/installer \
     && /tmp/installer/bin/pip install --quiet --require-hashes --no-deps -r /opt/envkit/installer.txt \
     && "${PYTHON}" -m venv --without-pip /opt/venv \
     && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_INDEX_STRATEGY=unsafe-best-match \
        UV_PYTHON_DOWNLOADS=never /tmp/installer/bin/uv pip install --python /opt/venv/bin/python \
        --no-deps -r /opt/envkit/requirements.txt \
-    && rm -rf /tmp/installer \
-    && python -m pip check \
-    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib >/dev/null
+    && rm -rf /tmp/installer
+
+# The same install from the wheelhouse's wheels/, with no index at all.
+FROM system AS env-wheelhouse
+ARG PYTHON
+ARG REQUIRE_HASHES
+RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    "${PYTHON}" -m venv /tmp/installer \
+    && /tmp/installer/bin/pip install --quiet --no-index --find-links /wheelhouse/wheels --require-hashes \
+       --no-deps -r /opt/envkit/installer.txt \
+    && "${PYTHON}" -m venv --without-pip /opt/venv \
+    && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+       /tmp/installer/bin/uv pip install --python /opt/venv/bin/python --offline --no-index \
+       --find-links /wheelhouse/wheels --no-deps -r /opt/envkit/requirements.txt \
+    && rm -rf /tmp/installer
+
+# Bytecode with hash-based invalidation, before anything imports a module:
+# byte-identical across rebuilds, and fast imports for the non-root user.
+# hadolint ignore=DL3006
+FROM env-${INSTALL_FROM} AS env
+RUN python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib >/dev/null \
+    && python -m pip check
 
 # Build-time guard: fail unless the installed torch is the variant asked for.
 ARG TORCH_VERSION=2.4.1
@@ -89,6 +139,8 @@ ENV PYTORCH_VERSION=${TORCH_VERSION} \
 
 COPY examples/ /opt/envkit/examples/
 WORKDIR /workspace
+ARG USER_UID
+ARG USER_GID
 USER ${USER_UID}:${USER_GID}
 CMD ["bash"]
 

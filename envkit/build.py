@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from envkit import ROOT, engine, proc, provenance
+from envkit import ROOT, engine, plan, proc, provenance
+from envkit import wheelhouse as wheelhouses
 from envkit.errors import CommandFailed
 from envkit.settings import Settings
 from envkit.variants import Variant
@@ -28,14 +29,13 @@ _PULL_FAILURES = (
 CONTEXT_PARTS = ("env", "docker", "examples", ".dockerignore")
 
 
-def copy_context(destination: Path) -> Path:
+def copy_context(destination: Path, source: Path = ROOT) -> Path:
     """A copy of the build context, to build an edited checkout beside the real one."""
     for part in CONTEXT_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part)
+        if (source / part).is_dir():
+            shutil.copytree(source / part, destination / part)
         else:
-            shutil.copy2(source, destination / part)
+            shutil.copy2(source / part, destination / part)
     return destination
 
 
@@ -43,39 +43,9 @@ def image_tag(variant: Variant, settings: Settings) -> str:
     return f"{settings.image_name}:{variant.name}"
 
 
-def base_image_of(variant: Variant, settings: Settings) -> str:
-    """--base-image (or envkit.base_image) if set, else the recipe's digest-pinned base."""
-    return settings.base_image or variant.base_image
-
-
-def build_args(variant: Variant, base_image: str, origin: provenance.Provenance) -> dict[str, str]:
-    """Every ARG of docker/<recipe>.Dockerfile, from the variant's data."""
-    args = {
-        "BASE_IMAGE": base_image,
-        "TORCH_VERSION": variant.torch,
-        "TORCHVISION_VERSION": variant.torchvision,
-        "TORCHAUDIO_VERSION": variant.torchaudio,
-        "PYTHON_VERSION": variant.python,
-        "CUDA_VERSION": variant.cuda or "",
-        "VARIANT": variant.name,
-        "RECIPE": variant.recipe,
-        "PLATFORM": variant.platform,
-        "SOURCE": origin.source,
-        "REVISION": origin.revision,
-        "CREATED": origin.created,
-    }
-    if variant.recipe == "pip":
-        args["REQUIREMENTS"] = variant.file
-        args["REQUIRE_HASHES"] = "true" if variant.hash_locked else "false"
-    else:
-        args["ENVIRONMENT"] = variant.file
-        args["CONDA_OVERRIDE_CUDA"] = variant.cuda or ""
-    return args
-
-
 def build_command(
     builder: engine.Builder,
-    variant: Variant,
+    build_plan: plan.Plan,
     settings: Settings,
     origin: provenance.Provenance,
     iidfile: Path,
@@ -86,37 +56,25 @@ def build_command(
     argv = [
         *builder.prefix,
         "--file",
-        str(context / variant.dockerfile),
+        str(context / build_plan.variant.dockerfile),
         "--tag",
-        image_tag(variant, settings),
+        image_tag(build_plan.variant, settings),
         "--iidfile",
         str(iidfile),
         "--progress",
         "plain",
     ]
-    for key, value in build_args(variant, base_image_of(variant, settings), origin).items():
+    for key, value in plan.build_args(build_plan, origin).items():
         argv += ["--build-arg", f"{key}={value}"]
     ca_cert = settings.ca_cert_path()
     if ca_cert:
         argv += ["--secret", f"id=ca,src={ca_cert}"]
+    if build_plan.wheelhouse:  # the proof that it needs no network
+        argv += ["--network", "none"]
     if no_cache:
         argv.append("--no-cache")
     argv.append(str(context))
     return argv
-
-
-def lock_note(variant: Variant) -> str:
-    """The one line a build of a recipe without hashes prints."""
-    if variant.hash_locked:
-        return ""
-    if variant.recipe == "pip":
-        how = (
-            f"uv pip compile <inputs> --generate-hashes --python-version {variant.python} "
-            f"--index-url {variant.index_url} where that index is reachable"
-        )
-    else:
-        how = f"conda-lock -f {variant.file} -p linux-64 where the conda channels are reachable"
-    return f"note: {variant.file} pins every package exactly but is not hash-locked; lock it with: {how}"
 
 
 @dataclass(frozen=True)
@@ -129,31 +87,38 @@ class BuildResult:
     finished_at: str
     base_image: str
     revision: str
+    recipe: str = ""
+    recipe_inputs: str = ""  # the lock's record of its inputs
+    offline: bool = False  # built from a wheelhouse, with no network
 
     def summary(self) -> str:
         return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"
 
 
-def build(variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT) -> BuildResult:
-    """Build and tag the variant from the checkout at `context`. Checks flags,
-    client and daemon before any build starts; on failure the previous image
-    keeps its tag."""
+def build(
+    variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT, wheelhouse: Path | None = None
+) -> BuildResult:
+    """Build and tag the variant from the checkout at `context` (or, with a
+    wheelhouse, with no network at all). Checks flags, recipe, client and
+    daemon before any build starts; on failure the previous image keeps its tag."""
     settings.ca_cert_path()
+    build_plan = plan.make(variant, settings, wheelhouse)
     builder = engine.find_builder(settings.docker_client)
     client = engine.connect()
     origin = provenance.current(settings.source_url)
-    base_image = base_image_of(variant, settings)
-    note = lock_note(variant)
-    if note:
-        print(note)
+    if build_plan.note():
+        print(build_plan.note())
     with tempfile.TemporaryDirectory(prefix="envkit-build-") as scratch:
+        if wheelhouse is not None:
+            wheelhouses.check(wheelhouse, build_plan)
+            context = wheelhouses.build_context(context, wheelhouse, Path(scratch) / "context")
         iidfile = Path(scratch) / "iid"
-        argv = build_command(builder, variant, settings, origin, iidfile, no_cache, context)
+        argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context)
         started = time.monotonic()
         try:
             proc.stream(argv, env=builder.env)
         except CommandFailed as failure:
-            raise _explained(failure, base_image, settings) from None
+            raise _explained(failure, build_plan, settings) from None
         seconds = time.monotonic() - started
         image_id = iidfile.read_text().strip()
     image = client.images.get(image_id)
@@ -164,29 +129,35 @@ def build(variant: Variant, settings: Settings, no_cache: bool = False, context:
         size_bytes=int(image.attrs["Size"]),
         seconds=round(seconds, 1),
         finished_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        base_image=base_image,
+        base_image=build_plan.base_image,
         revision=origin.revision,
+        recipe=build_plan.recipe_file,
+        recipe_inputs=plan.recorded_inputs(build_plan),
+        offline=wheelhouse is not None,
     )
     _record(result, settings)
     return result
 
 
-def _explained(failure: CommandFailed, base_image: str, settings: Settings) -> CommandFailed:
-    """Add the likely fix when the base image could be neither found nor pulled."""
+def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings) -> CommandFailed:
+    """Add the likely fix to the failures a user can act on."""
     output = failure.tail.lower()
+    base_image = build_plan.base_image
+    hint = ""
     if base_image.split("@")[0].split(":")[0] in output and any(s in output for s in _PULL_FAILURES):
-        return CommandFailed(
-            failure.argv,
-            failure.returncode,
-            failure.tail,
-            streamed=True,
-            hint=(
-                f"The base image {base_image} is neither local nor pullable. Where no registry is in "
-                "reach, build one with `invoke base` and pass --base-image "
-                f"{settings.base_image_tag()}."
-            ),
+        hint = (
+            f"The base image {base_image} is neither local nor pullable. Where no registry is in reach, "
+            f"build one with `invoke base` and pass --base-image {settings.base_image_tag()}."
         )
-    return failure
+    elif "hash mismatch" in output or "do not match the hashes" in output:
+        hint = (
+            f"A package does not match its hash in {build_plan.recipe_file}: the recipe was edited by hand, "
+            "or the index serves other files than it did when it was locked. Regenerate it with "
+            f"`invoke lock {build_plan.variant.flags()}` and review the change."
+        )
+    if not hint:
+        return failure
+    return CommandFailed(failure.argv, failure.returncode, failure.tail, streamed=True, hint=hint)
 
 
 def _record(result: BuildResult, settings: Settings) -> None:

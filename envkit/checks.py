@@ -12,8 +12,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from envkit import ROOT, plan
 from envkit.container import Exec, ProbeContainer
-from envkit.recipes import read_conda, read_pip
+from envkit.errors import UsageError
+from envkit.recipes import read_conda, read_conda_lock, read_pip
 from envkit.variants import Variant
 
 EXAMPLES = "/opt/envkit/examples"
@@ -26,7 +28,7 @@ _PIP_INSTALLED = (
 _CONDA_INSTALLED = (
     "import glob, json, os, sys; "
     "rows = [json.load(open(p)) for p in glob.glob(os.path.join(sys.prefix, 'conda-meta', '*.json'))]; "
-    "print(json.dumps({r['name']: r['version'] for r in rows}))"
+    "print(json.dumps({r['name']: r['version'] + '-' + r['build'] for r in rows}))"
 )
 
 
@@ -108,36 +110,56 @@ def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
 
 
 def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
-    """What is installed equals the recipe: every package of a pip lock, and
-    every exact pin of a conda environment file."""
+    """What is installed equals the variant's recipe as it stands in env/ now:
+    every package of a pip lock or explicit conda lock, nothing more; every
+    exact pin of a conda environment file. A difference is drift: the image
+    was built from another recipe, or changed after its build."""
     variant = ctx.variant
+    try:
+        recipe_file, _ = plan.recipe_of(variant)
+    except UsageError as error:
+        return [CheckResult("matches_recipe", False, str(error))]
     run = box.exec(["python", "-c", _PIP_INSTALLED if variant.recipe == "pip" else _CONDA_INSTALLED])
     if not run.ok:
         return [_from_exec("matches_recipe", run)]
     installed: dict[str, str] = {canonicalize_name(name): version for name, version in json.loads(run.stdout).items()}
-    problems = (_pip_drift if variant.recipe == "pip" else _conda_drift)(variant, installed)
-    detail = "; ".join(problems) or f"{len(installed)} packages as in {variant.file}"
+    path = ROOT / recipe_file
+    if variant.recipe == "pip":
+        problems = pip_drift(read_pip(path).versions(), installed)
+    elif path.suffix == ".lock":
+        problems = pip_drift(read_conda_lock(path), installed, compare=str.__eq__)
+    else:
+        problems = conda_pin_drift(read_conda(path).pins, installed)
+    detail = "; ".join(problems) or f"{len(installed)} packages as in {recipe_file}"
     return [CheckResult("matches_recipe", not problems, detail, run.seconds)]
 
 
-def _pip_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
-    locked = read_pip(variant.path()).versions()
+def _same_version(installed: str, locked: str) -> bool:
+    return Version(installed) == Version(locked)
+
+
+def pip_drift(
+    locked: dict[str, str], installed: dict[str, str], compare: Callable[[str, str], bool] = _same_version
+) -> list[str]:
+    """Every difference between a lock and what is installed, by package."""
     problems = [
         f"{name} {installed[name]} (recipe: {version})"
         for name, version in locked.items()
-        if name in installed and Version(installed[name]) != Version(version)
+        if name in installed and not compare(installed[name], version)
     ]
     problems += [f"{name} missing" for name in locked if name not in installed]
     problems += [f"{name} {installed[name]} not in recipe" for name in installed if name not in locked]
     return sorted(problems)
 
 
-def _conda_drift(variant: Variant, installed: dict[str, str]) -> list[str]:
-    pinned = read_conda(variant.path()).pins
+def conda_pin_drift(pinned: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """An environment file pins `name=version`: the installed version (before
+    its `-build`) must be that version or start with it (`3.11` takes 3.11.10)."""
+    versions = {name: value.split("-", 1)[0] for name, value in installed.items()}
     return sorted(
-        f"{name} {installed.get(name, 'missing')} (recipe: {version})"
+        f"{name} {versions.get(name, 'missing')} (recipe: {version})"
         for name, version in pinned.items()
-        if not (installed.get(name, "") + ".").startswith(version + ".")
+        if not (versions.get(name, "") + ".").startswith(version + ".")
     )
 
 

@@ -52,3 +52,22 @@ class CommandFailed(KitError):
         if hint:
             lines.append(hint)
         super().__init__("\n".join(lines))
+
+
+def network_reason(error: Exception) -> str:
+    """A network failure in a few words: the known causes by name, else the error's type."""
+    text = str(error)
+    for known, words in _NETWORK_CAUSES:
+        if known in text:
+            return words
+    return type(error).__name__
+
+
+_NETWORK_CAUSES = (
+    ("Name or service not known", "name not resolved"),
+    ("Temporary failure in name resolution", "name not resolved"),
+    ("Connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("No route to host", "no route to host"),
+    ("CERTIFICATE_VERIFY_FAILED", "certificate not trusted: pass --ca-cert"),
+)

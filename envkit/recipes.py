@@ -45,8 +45,12 @@ def _logical_lines(text: str) -> list[str]:
 
 
 def read_pip(path: Path) -> PipRecipe:
+    return parse_pip(path.read_text())
+
+
+def parse_pip(text: str) -> PipRecipe:
     recipe = PipRecipe()
-    for line in _logical_lines(path.read_text()):
+    for line in _logical_lines(text):
         if line.startswith("-"):
             recipe.options.append(line)
             continue
@@ -79,3 +83,46 @@ def read_conda(path: Path) -> CondaRecipe:
         else:
             unpinned.append(name)
     return CondaRecipe(channels=list(data["channels"]), pins=pins, unpinned=unpinned)
+
+
+# The first line of every lock `invoke lock` writes: what it was made from.
+LOCK_HEADER = "# envkit-lock:"
+
+
+def read_header(path: Path) -> dict[str, str] | None:
+    """The `key=value; ...` fields of a lock's header; None for a file without one
+    (a recipe pinned by hand)."""
+    with path.open() as handle:
+        first = handle.readline()
+    if not first.startswith(LOCK_HEADER):
+        return None
+    pairs = (item.strip().partition("=") for item in first[len(LOCK_HEADER) :].split(";") if item.strip())
+    return {key: value for key, _, value in pairs}
+
+
+def format_header(fields: dict[str, str]) -> str:
+    return f"{LOCK_HEADER} " + "; ".join(f"{key}={value}" for key, value in fields.items()) + "\n"
+
+
+def read_conda_lock(path: Path) -> dict[str, str]:
+    """An explicit conda lock's packages: name -> `version-build`, read from
+    each URL's file name (`name-version-build.conda` or `.tar.bz2`)."""
+    packages = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith(("http://", "https://", "file://")):
+            continue
+        filename = line.split("#", 1)[0].rsplit("/", 1)[-1]
+        stem = filename.removesuffix(".tar.bz2").removesuffix(".conda")
+        name, version, build = stem.rsplit("-", 2)
+        packages[name] = f"{version}-{build}"
+    return packages
+
+
+def is_hash_locked(path: Path) -> bool:
+    """Every package pinned with a hash: pip `--hash` on every pin, or an
+    explicit conda lock (each URL carries its md5 or sha256)."""
+    if path.suffix == ".txt":
+        pins = read_pip(path).pins.values()
+        return bool(pins) and all(pin.hashes for pin in pins)
+    urls = [line for line in path.read_text().splitlines() if line.startswith(("http", "file:"))]
+    return "@EXPLICIT" in path.read_text() and bool(urls) and all("#" in url for url in urls)

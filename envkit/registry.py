@@ -14,7 +14,7 @@ import docker
 import requests
 from docker import auth as docker_auth
 
-from envkit.errors import KitError, UsageError
+from envkit.errors import KitError, UsageError, network_reason
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -125,7 +125,7 @@ class Registry:
                     self.base + url, headers={**(headers or {}), **self._auth_header()}, timeout=self.timeout
                 )
             except requests.RequestException as error:
-                raise RegistryError(f"registry {self.host} is not reachable ({_reason(error)}).") from None
+                raise RegistryError(f"registry {self.host} is not reachable ({network_reason(error)}).") from None
             if response.status_code == 401 and attempt == 0:
                 self._authenticate(response.headers.get("WWW-Authenticate", ""), scope)
                 continue
@@ -161,7 +161,7 @@ class Registry:
                 answer = self.session.get(realm, params=params, auth=self.credentials, timeout=self.timeout)
             except requests.RequestException as error:
                 raise RegistryError(
-                    f"registry {self.host}: its token service is not reachable ({_reason(error)})."
+                    f"registry {self.host}: its token service is not reachable ({network_reason(error)})."
                 ) from None
             if answer.status_code != 200:
                 raise RegistryError(
@@ -169,17 +169,3 @@ class Registry:
                 )
             token = answer.json().get("token") or answer.json().get("access_token")
             self._authorization = f"Bearer {token}"
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for known in (
-        "Connection refused",
-        "Name or service not known",
-        "timed out",
-        "No route to host",
-        "CERTIFICATE_VERIFY_FAILED",
-    ):
-        if known in text:
-            return known.lower()
-    return type(error).__name__

@@ -8,11 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from envkit.errors import UsageError
-from envkit.variants import RECIPES, Release, Variant, compat, cuda_platform, declared, default_pins, platform_cuda
+from envkit.variants import RECIPES, Release, Variant, compat, cuda_platform, default_pins, make, platform_cuda
+
+
+def cuda_flag(platform: str) -> str:
+    """`cu121` -> `12.1`: the --cuda value that selects a platform."""
+    return platform_cuda(platform) or "cpu"
 
 
 def _cuda_choices(release: Release) -> str:
-    return ", ".join(platform_cuda(p) or "cpu" for p in release.platforms)
+    return ", ".join(cuda_flag(p) for p in release.platforms)
 
 
 def _release(torch: str) -> Release:
@@ -76,21 +81,11 @@ def _newest(releases: Iterable[Release]) -> Release:
 
 
 def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None) -> Variant:
-    """The declared variant for these flags; defaults come from env/variants.toml."""
+    """The variant for these flags; defaults come from env/variants.toml. Any
+    combination the table allows is a variant; whether its recipe exists yet
+    is the build's question (it names the `invoke lock` command to run)."""
     pins = default_pins()
     torch = torch or pins["torch"]
     python = python or pins["python"]
     platform, _ = check_combination(cuda, recipe, torch, python)
-    for variant in declared():
-        if (variant.platform, variant.recipe, variant.torch, variant.python) == (platform, recipe, torch, python):
-            return variant
-    groups: dict[str, list[str]] = {}
-    for variant in declared():
-        groups.setdefault(f"torch {variant.torch}, Python {variant.python}, {variant.recipe}", []).append(
-            variant.cuda_flag
-        )
-    pinned = "; ".join(f"{group}: --cuda {' | '.join(cudas)}" for group, cudas in groups.items())
-    raise UsageError(
-        f"torch {torch} / {platform} / Python {python} / {recipe} is a valid combination, but "
-        f"env/variants.toml has no pinned recipe for it. Pinned: {pinned}."
-    )
+    return make(platform, recipe, torch, python)

@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "reports_dir": "reports",  # build records and test reports (git-ignored)
     "source_url": "",  # the OCI source label; empty: the git remote `origin`
     "registry": "",  # where `invoke publish` pushes: HOST[:PORT]/NAMESPACE
+    "index_url": "",  # replaces a pip recipe's index (lock, build, wheelhouse)
+    "extra_index_url": "",  # replaces its extra indexes (space-separated)
+    "mirrors": "",  # space-separated UPSTREAM=MIRROR URL prefixes, for every index
     "base_mirror": "http://deb.debian.org/debian",
     "base_suite": "bookworm",
     "base_tag": "torch-env-base:{suite}",
@@ -36,6 +39,9 @@ class Settings:
     reports_dir: str = DEFAULTS["reports_dir"]
     source_url: str = DEFAULTS["source_url"]
     registry: str = DEFAULTS["registry"]
+    index_url: str = DEFAULTS["index_url"]
+    extra_index_url: str = DEFAULTS["extra_index_url"]
+    mirrors: str = DEFAULTS["mirrors"]
     base_mirror: str = DEFAULTS["base_mirror"]
     base_suite: str = DEFAULTS["base_suite"]
     base_tag: str = DEFAULTS["base_tag"]

@@ -1,6 +1,11 @@
 """What can be built: the variants in env/variants.toml and the torch
 compatibility table in env/compat.toml. Code reads this data; it repeats none
 of its versions.
+
+The team's variants are the default pins on each declared platform and
+recipe. Any other combination the table allows (another torch, another CUDA
+build, another Python) is a variant too: it gets its own recipe files next to
+the defaults, named by `stem`, once `invoke lock` has written them.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class Release:
 
 @dataclass(frozen=True)
 class Variant:
-    """One buildable image: a platform (cpu, cu118, ...) and a recipe kind."""
+    """One buildable image: a platform (cpu, cu118, ...), a recipe kind, the
+    versions, and where its recipe files live."""
 
     platform: str
     recipe: str
@@ -45,15 +51,17 @@ class Variant:
     torchaudio: str
     python: str
     dockerfile: str
-    base_image: str
-    file: str
-    hash_locked: bool
-    index_url: str = ""
-    channels: tuple[str, ...] = ()
+    base_image: str  # "" when env/variants.toml pins none for this Python
+    stem: str  # recipe files: env/<recipe>/<stem>.*
+    default: bool  # the default pins
+    index_url: str = ""  # pip: where torch comes from
+    extra_index_urls: tuple[str, ...] = ()  # pip: PyPI, beside the PyTorch index
+    channels: tuple[str, ...] = ()  # conda
 
     @property
     def name(self) -> str:
-        return f"{self.platform}-{self.recipe}"
+        """The local image tag and report name: `cu121-pip`, `cu121-pip-torch2.5.1`."""
+        return f"{self.platform}-{self.recipe}{self.stem.removeprefix(self.platform)}"
 
     @property
     def cuda(self) -> str | None:
@@ -63,8 +71,28 @@ class Variant:
     def cuda_flag(self) -> str:
         return self.cuda or "cpu"
 
-    def path(self) -> Path:
-        return ROOT / self.file
+    @property
+    def input_file(self) -> str:
+        """What a lock is made from: top-level requirements, or an environment file."""
+        return f"env/pip/{self.stem}.in" if self.recipe == "pip" else f"env/conda/{self.stem}.yml"
+
+    @property
+    def lock_file(self) -> str:
+        if self.recipe == "pip":
+            return f"env/pip/{self.stem}.txt"
+        return f"env/conda/{self.stem}.{lock_settings()['conda_platform']}.lock"
+
+    def flags(self) -> str:
+        """The command-line flags that select this variant."""
+        flags = f"--cuda {self.cuda_flag}"
+        if self.recipe != "pip":
+            flags += f" --recipe {self.recipe}"
+        pins = default_pins()
+        if self.torch != pins["torch"]:
+            flags += f" --torch {self.torch}"
+        if self.python != pins["python"]:
+            flags += f" --python {self.python}"
+        return flags
 
 
 def platform_cuda(platform: str) -> str | None:
@@ -83,6 +111,7 @@ def cuda_platform(flag: str) -> str | None:
     return f"cu{match[1]}{match[2]}" if match else None
 
 
+@cache
 def _load(name: str) -> dict[str, Any]:
     with (ENV_DIR / name).open("rb") as handle:
         return tomllib.load(handle)
@@ -107,30 +136,60 @@ def compat() -> dict[str, Release]:
     }
 
 
-@cache
-def declared() -> tuple[Variant, ...]:
-    """The variants env/variants.toml declares, each with the default pins
-    unless its entry names its own."""
-    data = _load("variants.toml")
-    variants = []
-    for entry in data["variants"]:
-        recipe = data["recipes"][entry["recipe"]]
-        pins = {key: entry.get(key, value) for key, value in data["pins"].items()}
-        variants.append(
-            Variant(
-                platform=entry["platform"],
-                recipe=entry["recipe"],
-                dockerfile=recipe["dockerfile"],
-                base_image=entry.get("base_image", recipe["base_image"]),
-                file=entry["file"],
-                hash_locked=entry["hash_locked"],
-                index_url=entry.get("index_url", ""),
-                channels=tuple(entry.get("channels", recipe.get("channels", ()))),
-                **pins,
-            )
-        )
-    return tuple(variants)
-
-
 def default_pins() -> dict[str, str]:
     return dict(_load("variants.toml")["pins"])
+
+
+def indexes() -> dict[str, str]:
+    return dict(_load("variants.toml")["indexes"])
+
+
+def lock_settings() -> dict[str, str]:
+    return dict(_load("variants.toml")["lock"])
+
+
+def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
+    """The variant for a combination the table allows (selection.py checks that)."""
+    data = _load("variants.toml")
+    kind = data["recipes"][recipe]
+    release = compat()[torch]
+    pins = default_pins()
+    default = (torch, python) == (pins["torch"], pins["python"])
+    stem = platform if default else f"{platform}-torch{torch}" + ("" if python == pins["python"] else f"-py{python}")
+    urls = indexes()
+    on_pypi = platform == release.pypi_default
+    return Variant(
+        platform=platform,
+        recipe=recipe,
+        torch=torch,
+        torchvision=release.torchvision,
+        torchaudio=release.torchaudio or "",
+        python=python,
+        dockerfile=kind["dockerfile"],
+        base_image=kind.get("base_image") or kind.get("base_images", {}).get(python, ""),
+        stem=stem,
+        default=default,
+        index_url=(urls["pypi"] if on_pypi else urls["pytorch"].format(platform=platform)) if recipe == "pip" else "",
+        extra_index_urls=() if on_pypi or recipe != "pip" else (urls["pypi"],),
+        channels=tuple(kind.get("channels", ())),
+    )
+
+
+@cache
+def declared() -> tuple[Variant, ...]:
+    """The team's variants: the default pins on each declared platform and recipe."""
+    pins = default_pins()
+    return tuple(
+        make(entry["platform"], entry["recipe"], pins["torch"], pins["python"])
+        for entry in _load("variants.toml")["variants"]
+    )
+
+
+def reference(variant: Variant) -> Variant:
+    """The PyPI build of the same torch and Python: the lock whose shared
+    dependencies every other platform's lock takes, so all variants agree."""
+    return make(compat()[variant.torch].pypi_default, "pip", variant.torch, variant.python)
+
+
+def path(relative: str) -> Path:
+    return ROOT / relative

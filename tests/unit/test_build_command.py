@@ -1,10 +1,12 @@
-"""The exact build commands, without running Docker."""
+"""The build plan and the exact build commands, without running Docker."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from envkit.build import build_command, image_tag, lock_note
+from envkit import plan
+from envkit.build import build_command, image_tag
 from envkit.engine import Builder
 from envkit.errors import UsageError
 from envkit.provenance import Provenance
@@ -18,49 +20,38 @@ ORIGIN = Provenance(revision="abc123", created="2026-11-27T00:00:00+00:00", sour
 IID = Path("/tmp/iid")
 
 
+def command(variant, settings=None, builder=BUILTIN, **kwargs):
+    settings = settings or Settings()
+    return build_command(
+        builder, plan.make(variant, settings, kwargs.pop("wheelhouse", None)), settings, ORIGIN, IID, **kwargs
+    )
+
+
 def test_cu121_pip_command_in_full():
-    argv = build_command(BUILTIN, select("12.1"), Settings(), ORIGIN, IID)
-    assert argv == [
-        "/usr/bin/docker",
-        "build",
-        "--file",
-        f"{ROOT}/docker/pip.Dockerfile",
-        "--tag",
-        "torch-env:cu121-pip",
-        "--iidfile",
-        "/tmp/iid",
-        "--progress",
-        "plain",
-        "--build-arg",
-        "BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b",
-        "--build-arg",
-        "TORCH_VERSION=2.4.1",
-        "--build-arg",
-        "TORCHVISION_VERSION=0.19.1",
-        "--build-arg",
-        "TORCHAUDIO_VERSION=2.4.1",
-        "--build-arg",
-        "PYTHON_VERSION=3.11",
-        "--build-arg",
-        "CUDA_VERSION=12.1",
-        "--build-arg",
-        "VARIANT=cu121-pip",
-        "--build-arg",
-        "RECIPE=pip",
-        "--build-arg",
-        "PLATFORM=cu121",
-        "--build-arg",
-        "SOURCE=https://example.org/kit.git",
-        "--build-arg",
-        "REVISION=abc123",
-        "--build-arg",
-        "CREATED=2026-11-27T00:00:00+00:00",
-        "--build-arg",
-        "REQUIREMENTS=env/pip/cu121.txt",
-        "--build-arg",
-        "REQUIRE_HASHES=true",
+    assert command(select("12.1")) == [
+        "/usr/bin/docker", "build",
+        "--file", f"{ROOT}/docker/pip.Dockerfile",
+        "--tag", "torch-env:cu121-pip",
+        "--iidfile", "/tmp/iid",
+        "--progress", "plain",
+        "--build-arg", "BASE_IMAGE=python:3.11-slim-bookworm@sha256:"
+        "a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b",
+        "--build-arg", "TORCH_VERSION=2.4.1",
+        "--build-arg", "TORCHVISION_VERSION=0.19.1",
+        "--build-arg", "TORCHAUDIO_VERSION=2.4.1",
+        "--build-arg", "PYTHON_VERSION=3.11",
+        "--build-arg", "CUDA_VERSION=12.1",
+        "--build-arg", "VARIANT=cu121-pip",
+        "--build-arg", "RECIPE=pip",
+        "--build-arg", "PLATFORM=cu121",
+        "--build-arg", "SOURCE=https://example.org/kit.git",
+        "--build-arg", "REVISION=abc123",
+        "--build-arg", "CREATED=2026-11-27T00:00:00+00:00",
+        "--build-arg", "REQUIREMENTS=env/pip/cu121.txt",
+        "--build-arg", "REQUIRE_HASHES=true",
+        "--build-arg", "INSTALL_FROM=index",
         str(ROOT),
-    ]
+    ]  # fmt: skip
 
 
 def args_of(argv):
@@ -69,7 +60,7 @@ def args_of(argv):
 
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
 def test_each_variant_passes_its_own_data(variant):
-    argv = build_command(BUILDX, variant, Settings(), ORIGIN, IID)
+    argv = command(variant, builder=BUILDX)
     assert argv[:4] == ["docker", "buildx", "build", "--load"]
     assert argv[argv.index("--file") + 1] == str(ROOT / variant.dockerfile)
     assert argv[argv.index("--tag") + 1] == f"torch-env:{variant.name}"
@@ -77,15 +68,16 @@ def test_each_variant_passes_its_own_data(variant):
     assert args["BASE_IMAGE"] == variant.base_image
     assert args["CUDA_VERSION"] == (variant.cuda or "")
     if variant.recipe == "pip":
-        assert args["REQUIREMENTS"] == variant.file
-        assert args["REQUIRE_HASHES"] == ("true" if variant.hash_locked else "false")
+        assert args["REQUIREMENTS"] == variant.lock_file
+        assert args["REQUIRE_HASHES"] == ("true" if variant.platform == "cu121" else "false")
+        assert "INDEX_URL" not in args  # the recipe's own indexes, named in the file
     else:
-        assert args["ENVIRONMENT"] == variant.file
+        assert args["ENVIRONMENT"] == variant.input_file  # no explicit lock yet
         assert args["CONDA_OVERRIDE_CUDA"] == (variant.cuda or "")
 
 
 def test_conda_cpu_command():
-    args = args_of(build_command(BUILTIN, select("cpu", "conda"), Settings(), ORIGIN, IID))
+    args = args_of(command(select("cpu", "conda")))
     assert args["ENVIRONMENT"] == "env/conda/cpu.yml"
     assert args["CUDA_VERSION"] == "" and args["CONDA_OVERRIDE_CUDA"] == ""
     assert args["BASE_IMAGE"].startswith("mambaorg/micromamba:1.5.8@sha256:")
@@ -94,32 +86,96 @@ def test_conda_cpu_command():
 def test_ca_cert_is_a_secret_never_a_build_arg(tmp_path):
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
-    argv = build_command(BUILTIN, select("12.1"), Settings(ca_cert=str(bundle)), ORIGIN, IID)
+    argv = command(select("12.1"), Settings(ca_cert=str(bundle)))
     assert argv[argv.index("--secret") + 1] == f"id=ca,src={bundle}"
     assert not any("ca.pem" in value for value in args_of(argv).values())
 
 
 def test_no_secret_without_a_ca_cert():
-    assert "--secret" not in build_command(BUILTIN, select("12.1"), Settings(), ORIGIN, IID)
+    assert "--secret" not in command(select("12.1"))
 
 
 def test_missing_ca_cert_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
-        build_command(BUILTIN, select("12.1"), Settings(ca_cert=str(tmp_path / "nope.pem")), ORIGIN, IID)
+        command(select("12.1"), Settings(ca_cert=str(tmp_path / "nope.pem")))
 
 
 def test_base_image_override_image_name_and_no_cache():
     settings = Settings(base_image="torch-env-base:bookworm", image_name="team/torch")
-    argv = build_command(BUILTIN, select("cpu"), settings, ORIGIN, IID, no_cache=True)
+    argv = command(select("cpu"), settings, no_cache=True)
     assert args_of(argv)["BASE_IMAGE"] == "torch-env-base:bookworm"
     assert argv[argv.index("--tag") + 1] == "team/torch:cpu-pip" == image_tag(select("cpu"), settings)
     assert argv[-2:] == ["--no-cache", str(ROOT)]
 
 
-def test_lock_note_only_for_recipes_without_hashes():
-    assert lock_note(select("12.1")) == ""
-    note = lock_note(select("11.8"))
-    assert note.startswith("note: env/pip/cu118.txt pins every package exactly but is not hash-locked")
-    assert "--index-url https://download.pytorch.org/whl/cu118" in note
-    assert "conda-lock -f env/conda/cpu.yml -p linux-64" in lock_note(select("cpu", "conda"))
-    assert "\n" not in note
+def test_mirrors_and_index_overrides_reach_the_build():
+    mirrored = args_of(
+        command(
+            select("11.8"),
+            Settings(
+                mirrors="https://download.pytorch.org/whl=https://torch.corp/whl "
+                "https://pypi.org/simple=https://pypi.corp/simple"
+            ),
+        )
+    )
+    assert (mirrored["INDEX_URL"], mirrored["EXTRA_INDEX_URL"]) == (
+        "https://torch.corp/whl/cu118",
+        "https://pypi.corp/simple",
+    )
+    flagged = args_of(
+        command(
+            select("12.1"),
+            Settings(index_url="http://10.0.0.2/simple", extra_index_url="http://a/simple http://b/simple"),
+        )
+    )
+    assert (flagged["INDEX_URL"], flagged["EXTRA_INDEX_URL"]) == (
+        "http://10.0.0.2/simple",
+        "http://a/simple http://b/simple",
+    )
+
+
+def test_bad_mirror_setting():
+    with pytest.raises(UsageError, match=r"envkit.mirrors: 'https://pypi.org/simple' is not UPSTREAM=MIRROR"):
+        command(select("12.1"), Settings(mirrors="https://pypi.org/simple"))
+
+
+def test_a_wheelhouse_build_installs_from_it_with_no_network():
+    argv = command(select("12.1"), wheelhouse=Path("/wheels"))
+    assert args_of(argv)["INSTALL_FROM"] == "wheelhouse"
+    assert argv[argv.index("--network") + 1] == "none"
+
+
+def test_wheelhouse_is_for_pip_only():
+    with pytest.raises(UsageError, match="only pip recipes install from a wheelhouse"):
+        plan.make(select("12.1", "conda"), Settings(), Path("/wheels"))
+
+
+def test_note_only_for_recipes_without_hashes():
+    assert plan.make(select("12.1"), Settings()).note() == ""
+    note = plan.make(select("11.8"), Settings()).note()
+    assert note == (
+        "note: env/pip/cu118.txt pins every package exactly but is not hash-locked; lock it with "
+        "`invoke lock --cuda 11.8` where https://download.pytorch.org/whl/cu118 is reachable"
+    )
+    assert (
+        "`invoke lock --cuda cpu --recipe conda` where the conda channels"
+        in plan.make(select("cpu", "conda"), Settings()).note()
+    )
+
+
+def test_a_variant_without_a_lock_names_the_command_that_writes_it():
+    with pytest.raises(UsageError) as refused:
+        plan.make(select("12.1", torch="2.5.1"), Settings())
+    assert str(refused.value) == (
+        "cu121-pip-torch2.5.1 has no lock yet (env/pip/cu121-torch2.5.1.txt): write it "
+        "with `invoke lock --cuda 12.1 --torch 2.5.1`."
+    )
+
+
+def test_a_python_without_a_pinned_base_needs_base_image():
+    variant = dataclasses.replace(select("12.1"), base_image="")
+    with pytest.raises(
+        UsageError, match=r"pins no pip base image for Python 3\.11: add one there, or pass --base-image"
+    ):
+        plan.make(variant, Settings())
+    assert plan.make(variant, Settings(base_image="torch-env-base:bookworm")).base_image == "torch-env-base:bookworm"

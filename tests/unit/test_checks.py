@@ -5,7 +5,9 @@ import pytest
 
 from envkit import checks, testing
 from envkit.container import Exec
+from envkit.recipes import read_conda, read_conda_lock, read_pip
 from envkit.selection import select
+from envkit.variants import ROOT
 
 MEASURED = {
     "torch": "2.4.1+cu121",
@@ -70,13 +72,11 @@ def test_pins_fail_when_nothing_was_measured():
 
 
 def locked_versions():
-    from envkit.recipes import read_pip
-
-    return read_pip(select("12.1").path()).versions()
+    return read_pip(ROOT / select("12.1").lock_file).versions()
 
 
 def test_pip_drift_none_when_installed_equals_the_lock():
-    assert checks._pip_drift(select("12.1"), locked_versions()) == []
+    assert checks.pip_drift(locked_versions(), locked_versions()) == []
 
 
 def test_pip_drift_names_changed_missing_and_extra_packages():
@@ -84,29 +84,45 @@ def test_pip_drift_names_changed_missing_and_extra_packages():
     installed["numpy"] = "2.0.0"
     del installed["sympy"]
     installed["requests"] = "2.32.0"
-    assert checks._pip_drift(select("12.1"), installed) == [
+    assert checks.pip_drift(locked_versions(), installed) == [
         "numpy 2.0.0 (recipe: 2.4.6)",
         "requests 2.32.0 not in recipe",
         "sympy missing",
     ]
 
 
-def test_conda_drift_checks_every_exact_pin():
+def test_conda_pins_are_checked_against_the_version_before_the_build_string():
+    pinned = read_conda(ROOT / select("12.1", "conda").input_file).pins
     installed = {
-        "python": "3.11.10",
-        "pytorch": "2.4.1",
-        "torchvision": "0.19.1",
-        "torchaudio": "2.4.1",
-        "pytorch-cuda": "12.1",
-        "mkl": "2024.0.0",
-        "numpy": "2.1.0",
+        "python": "3.11.10-h955ad1f_0",
+        "pytorch": "2.4.1-py3.11_cuda12.1_cudnn9.1.0_0",
+        "torchvision": "0.19.1-py311_cu121",
+        "torchaudio": "2.4.1-py311_cu121",
+        "pytorch-cuda": "12.1-ha16c6d3_6",
+        "mkl": "2024.0.0-ha957f24_49657",
+        "numpy": "2.1.0-py311h1",
     }
-    assert checks._conda_drift(select("12.1", "conda"), installed) == []
-    installed["mkl"] = "2024.1.0"
-    installed["python"] = "3.12.0"
-    assert checks._conda_drift(select("12.1", "conda"), installed) == [
+    assert checks.conda_pin_drift(pinned, installed) == []
+    installed["mkl"] = "2024.1.0-h0"
+    installed["python"] = "3.12.0-h1"
+    assert checks.conda_pin_drift(pinned, installed) == [
         "mkl 2024.1.0 (recipe: 2024.0)",
         "python 3.12.0 (recipe: 3.11)",
+    ]
+
+
+def test_an_explicit_conda_lock_is_compared_package_by_package(tmp_path):
+    lock = tmp_path / "cu121.linux-64.lock"
+    lock.write_text(
+        "@EXPLICIT\n"
+        "https://conda.anaconda.org/pytorch/linux-64/pytorch-2.4.1-py3.11_cuda12.1_cudnn9.1.0_0.tar.bz2#6c2f\n"
+        "https://conda.anaconda.org/conda-forge/linux-64/mkl-2024.0.0-ha957f24_49657.conda#aa1\n"
+    )
+    locked = read_conda_lock(lock)
+    assert locked == {"pytorch": "2.4.1-py3.11_cuda12.1_cudnn9.1.0_0", "mkl": "2024.0.0-ha957f24_49657"}
+    assert checks.pip_drift(locked, dict(locked), compare=str.__eq__) == []
+    assert checks.pip_drift(locked, {**locked, "mkl": "2024.1.0-h0"}, compare=str.__eq__) == [
+        "mkl 2024.1.0-h0 (recipe: 2024.0.0-ha957f24_49657)"
     ]
 
 

@@ -1,6 +1,7 @@
 """The Dockerfiles: lint-clean, parameterised only by the data, built for the
 Docker 20.10 BuildKit our machines have, with torch's layer above the code."""
 
+import dataclasses
 import fnmatch
 import shutil
 import subprocess
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from envkit.build import CONTEXT_PARTS, build_args
+from envkit import plan
+from envkit.build import CONTEXT_PARTS
+from envkit.indexes import Indexes
 from envkit.provenance import Provenance
+from envkit.settings import Settings
 from envkit.variants import ROOT, declared
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
@@ -64,7 +68,7 @@ def test_there_is_one_dockerfile_per_recipe_kind():
 def test_arg_defaults_mirror_the_default_variant(recipe):
     variant = DEFAULT[recipe]
     defaults = arg_defaults(ROOT / variant.dockerfile)
-    expected = build_args(variant, variant.base_image, Provenance("r", "c", "s"))
+    expected = plan.build_args(plan.make(variant, Settings()), Provenance("r", "c", "s"))
     assert {k: v for k, v in defaults.items() if k in expected and k not in PER_BUILD} == {
         k: v for k, v in expected.items() if k not in PER_BUILD
     }
@@ -73,8 +77,10 @@ def test_arg_defaults_mirror_the_default_variant(recipe):
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
 def test_every_build_arg_passed_is_declared(variant):
     declared_args = arg_defaults(ROOT / variant.dockerfile)
-    passed = build_args(variant, variant.base_image, Provenance("r", "c", "s"))
-    assert set(passed) <= set(declared_args)
+    build_plan = plan.make(variant, Settings())
+    overrides = Indexes("https://mirror.example/simple", ("https://mirror.example/extra",))
+    for chosen in (build_plan, dataclasses.replace(build_plan, indexes=overrides, wheelhouse=Path("/w"))):
+        assert set(plan.build_args(chosen, Provenance("r", "c", "s"))) <= set(declared_args)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -121,7 +127,8 @@ def dockerignore_allows(path: str) -> bool:
 
 def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
     needed = [str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.py")]
-    needed += [v.file for v in declared()] + ["env/pip/installer.txt", "docker/check_variant.py"]
+    needed += [plan.recipe_of(v)[0] for v in declared()] + ["env/pip/installer.txt", "docker/check_variant.py"]
+    needed += [v.lock_file for v in declared()]  # conda's explicit locks too, once written
     assert all(dockerignore_allows(path) for path in needed), [p for p in needed if not dockerignore_allows(p)]
     for unwanted in (
         "envkit/build.py",

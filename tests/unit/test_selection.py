@@ -25,6 +25,12 @@ def test_each_declared_variant_is_selected(cuda, recipe, name):
     assert select(cuda, recipe).name == name
 
 
+def test_any_valid_combination_is_a_variant():
+    variant = select("12.1", "pip", torch="2.5.1")
+    assert (variant.name, variant.torchvision, variant.torchaudio) == ("cu121-pip-torch2.5.1", "0.20.1", "2.5.1")
+    assert not variant.default
+
+
 def test_explicit_default_pins_select_the_same_variant():
     assert select("12.1", "pip", torch="2.4.1", python="3.11") == select("12.1")
 
@@ -70,17 +76,6 @@ def test_explicit_default_pins_select_the_same_variant():
             {"cuda": "13.0", "torch": "2.12.0"},
             "no torchaudio release pairs with it, and every image carries torchaudio; choose torch 2.11.0 or older.",
             id="no-torchaudio",
-        ),
-        pytest.param(
-            {"cuda": "12.1", "torch": "2.5.1"},
-            "torch 2.5.1 / cu121 / Python 3.11 / pip is a valid "
-            "combination, but env/variants.toml has no pinned recipe for it.",
-            id="valid-unpinned",
-        ),
-        pytest.param(
-            {"cuda": "12.4"},
-            "Pinned: torch 2.4.1, Python 3.11, pip: --cuda cpu | 11.8 | 12.1",
-            id="valid-unpinned-lists-pinned",
         ),
     ],
 )

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from envkit.variants import ROOT, compat, cuda_platform, declared, default_pins, platform_cuda
+from envkit.recipes import is_hash_locked
+from envkit.variants import ROOT, compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
 
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 
@@ -31,23 +32,78 @@ def test_declared_variant_is_valid_in_the_table(variant):
 
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
 def test_variant_files_exist_and_bases_are_pinned_by_digest(variant):
-    assert variant.path().is_file()
+    assert (ROOT / variant.input_file).is_file()
+    if variant.recipe == "pip":
+        assert (ROOT / variant.lock_file).is_file()
     assert (ROOT / variant.dockerfile).is_file()
     assert DIGEST.match(variant.base_image), variant.base_image
 
 
 def test_only_the_pypi_cu121_recipe_is_hash_locked():
     # The pytorch index and the conda channels are unreachable where the recipes were written.
-    assert {v.name for v in declared() if v.hash_locked} == {"cu121-pip"}
+    locked = {v.name for v in declared() if (ROOT / v.lock_file).is_file() and is_hash_locked(ROOT / v.lock_file)}
+    assert locked == {"cu121-pip"}
 
 
-def test_pip_index_urls():
-    urls = {v.platform: v.index_url for v in declared() if v.recipe == "pip"}
+def test_pip_indexes_follow_pypis_default_build():
+    urls = {v.platform: (v.index_url, v.extra_index_urls) for v in declared() if v.recipe == "pip"}
     assert urls == {
-        "cu121": "https://pypi.org/simple",
-        "cu118": "https://download.pytorch.org/whl/cu118",
-        "cpu": "https://download.pytorch.org/whl/cpu",
+        "cu121": ("https://pypi.org/simple", ()),
+        "cu118": ("https://download.pytorch.org/whl/cu118", ("https://pypi.org/simple",)),
+        "cpu": ("https://download.pytorch.org/whl/cpu", ("https://pypi.org/simple",)),
     }
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "stem", "index", "base"),
+    [
+        (
+            ("cu121", "pip", "2.5.1", "3.11"),
+            "cu121-pip-torch2.5.1",
+            "cu121-torch2.5.1",
+            "https://download.pytorch.org/whl/cu121",
+            "python:3.11-slim-bookworm@",
+        ),
+        (
+            ("cu124", "pip", "2.5.1", "3.11"),
+            "cu124-pip-torch2.5.1",
+            "cu124-torch2.5.1",
+            "https://pypi.org/simple",
+            "python:3.11-slim-bookworm@",
+        ),
+        (
+            ("cu128", "pip", "2.9.1", "3.12"),
+            "cu128-pip-torch2.9.1-py3.12",
+            "cu128-torch2.9.1-py3.12",
+            "https://pypi.org/simple",
+            "",
+        ),
+        (
+            ("cu121", "conda", "2.5.1", "3.11"),
+            "cu121-conda-torch2.5.1",
+            "cu121-torch2.5.1",
+            "",
+            "mambaorg/micromamba:1.5.8@",
+        ),
+    ],
+)
+def test_a_variant_outside_the_defaults_needs_only_data(args, name, stem, index, base):
+    variant = make(*args)
+    assert (variant.name, variant.stem, variant.index_url, variant.default) == (name, stem, index, False)
+    assert variant.base_image.startswith(base) if base else variant.base_image == ""
+    assert variant.lock_file.startswith(f"env/{variant.recipe}/{stem}.")
+    assert variant.torchvision == compat()[variant.torch].torchvision
+
+
+def test_flags_select_the_variant_again():
+    assert make("cu121", "conda", "2.5.1", "3.11").flags() == "--cuda 12.1 --recipe conda --torch 2.5.1"
+    assert make("cpu", "pip", "2.4.1", "3.12").flags() == "--cuda cpu --python 3.12"
+    assert declared()[2].flags() == "--cuda 12.1"
+
+
+def test_the_reference_of_a_release_is_its_pypi_build():
+    assert reference(make("cu118", "pip", "2.4.1", "3.11")).name == "cu121-pip"
+    assert reference(make("cu118", "pip", "2.7.1", "3.11")).name == "cu126-pip-torch2.7.1"
 
 
 def test_table_covers_torch_2_0_to_2_15():

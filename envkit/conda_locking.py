@@ -1,0 +1,115 @@
+"""`invoke lock --recipe conda`: an explicit lock (exact package URLs with
+their hashes) for linux-64, made by conda-lock from the variant's environment
+file, which itself is rendered from env/conda/template.yml."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from envkit import ROOT, indexes
+from envkit.errors import KitError, UsageError
+from envkit.recipes import format_header, read_header
+from envkit.settings import Settings
+from envkit.variants import Variant, lock_settings
+
+TEMPLATE = ROOT / "env" / "conda" / "template.yml"
+CHANNEL_ROOT = "https://conda.anaconda.org"
+
+
+def render_input(variant: Variant) -> str:
+    cuda = variant.cuda
+    return TEMPLATE.read_text().format(
+        name=variant.name,
+        torch=variant.torch,
+        torchvision=variant.torchvision,
+        torchaudio=variant.torchaudio,
+        python=variant.python,
+        flags=variant.flags(),
+        lock_file=variant.lock_file,
+        input_file=variant.input_file,
+        channels="".join(f"  - {channel}\n" for channel in variant.channels),
+        selector=f"pytorch::pytorch-cuda={cuda}" if cuda else "pytorch::cpuonly",
+        what=f"the CUDA {cuda} build, its libraries from the nvidia channel"
+        if cuda
+        else "the CPU build (cpuonly selects it)",
+    )
+
+
+def channel_urls(variant: Variant, settings: Settings) -> tuple[str, ...]:
+    """Each channel's repodata for the lock's platform, mirrored where configured."""
+    mirrors = indexes.mirror_map(settings)
+    platform = lock_settings()["conda_platform"]
+    return tuple(indexes.mirrored(f"{CHANNEL_ROOT}/{channel}/{platform}", mirrors) for channel in variant.channels)
+
+
+def inputs_digest(variant: Variant) -> str:
+    facts = {"input": (ROOT / variant.input_file).read_text(), "platform": lock_settings()["conda_platform"]}
+    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def stale_reason(variant: Variant) -> str:
+    header = read_header(ROOT / variant.lock_file)
+    if header is None:
+        return ""
+    if not (ROOT / variant.input_file).is_file():
+        return f"{variant.input_file} is missing"
+    return "" if header.get("inputs") == inputs_digest(variant) else "its inputs changed since it was locked"
+
+
+def conda_lock() -> str:
+    beside = Path(sys.executable).parent / "conda-lock"
+    found = str(beside) if beside.exists() else shutil.which("conda-lock")
+    if not found:
+        raise UsageError("conda-lock is not installed: install the kit's dependencies (bash .ci/setup).")
+    return found
+
+
+def lock(variant: Variant, settings: Settings) -> Path:
+    """Write the explicit lock, or nothing at all."""
+    indexes.check_reachable(channel_urls(variant, settings), settings, f"lock {variant.lock_file}")
+    created_input = not (ROOT / variant.input_file).exists()
+    if created_input:
+        (ROOT / variant.input_file).write_text(render_input(variant))
+    try:
+        return _solve(variant, settings)
+    except BaseException:
+        if created_input:
+            (ROOT / variant.input_file).unlink()
+        raise
+
+
+def _solve(variant: Variant, settings: Settings) -> Path:
+    target = ROOT / variant.lock_file
+    platform = lock_settings()["conda_platform"]
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
+        argv = [
+            conda_lock(),
+            "lock",
+            "--file",
+            variant.input_file,
+            "--platform",
+            platform,
+            "--kind",
+            "explicit",
+            "--filename-template",
+            str(Path(scratch) / "conda-{platform}.lock"),
+        ]
+        env = {**os.environ, "CONDA_OVERRIDE_CUDA": variant.cuda or ""}
+        if settings.ca_cert:
+            env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(settings.ca_cert_path())
+        run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        solved = Path(scratch) / f"conda-{platform}.lock"
+        if run.returncode != 0 or not solved.is_file():
+            tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-12:])
+            raise KitError(f"cannot lock {variant.lock_file}: conda-lock failed; nothing was written.\n{tail}")
+        staged = Path(scratch) / "staged.lock"
+        staged.write_text(format_header({"inputs": inputs_digest(variant), "platform": platform}) + solved.read_text())
+        os.replace(staged, target)
+    return target

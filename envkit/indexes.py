@@ -1,0 +1,79 @@
+"""Where packages come from: the recipe's upstream indexes, or a team's
+mirrors of them, or one-off `--index-url`/`--extra-index-url` overrides.
+Locks always record the upstream URLs (a mirror serves the same files); only
+the transport changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+from envkit.errors import KitError, UsageError, network_reason
+from envkit.settings import Settings
+from envkit.variants import Variant
+
+
+@dataclass(frozen=True)
+class Indexes:
+    index_url: str
+    extra_index_urls: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.index_url, *self.extra_index_urls)
+
+
+def mirror_map(settings: Settings) -> dict[str, str]:
+    """`envkit.mirrors`: space-separated UPSTREAM=MIRROR prefix pairs."""
+    pairs = {}
+    for item in settings.mirrors.split():
+        upstream, sep, mirror = item.partition("=")
+        if not (sep and upstream and mirror):
+            raise UsageError(
+                f"envkit.mirrors: {item!r} is not UPSTREAM=MIRROR (e.g. "
+                "https://pypi.org/simple=https://pypi.example.com/simple)."
+            )
+        pairs[upstream.rstrip("/")] = mirror.rstrip("/")
+    return pairs
+
+
+def mirrored(url: str, mirrors: dict[str, str]) -> str:
+    for upstream, mirror in mirrors.items():
+        if url.rstrip("/") == upstream or url.startswith(upstream + "/"):
+            return mirror + url.rstrip("/")[len(upstream) :]
+    return url
+
+
+def upstream(variant: Variant) -> Indexes:
+    return Indexes(variant.index_url, variant.extra_index_urls)
+
+
+def effective(variant: Variant, settings: Settings) -> Indexes:
+    """The indexes to use now: overrides, else mirrors of the upstream ones."""
+    mirrors = mirror_map(settings)
+    index_url = settings.index_url or mirrored(variant.index_url, mirrors)
+    extras = (
+        tuple(settings.extra_index_url.split())
+        if settings.extra_index_url
+        else tuple(mirrored(url, mirrors) for url in variant.extra_index_urls)
+    )
+    return Indexes(index_url, extras)
+
+
+def check_reachable(urls: tuple[str, ...], settings: Settings, doing: str) -> None:
+    """Fail before anything is written when an index cannot be reached."""
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme == "file":
+            if not Path(parsed.path).is_dir():
+                raise KitError(f"cannot {doing}: {url} is not a folder; nothing was written.")
+            continue
+        try:
+            requests.head(url.rstrip("/") + "/", timeout=20, allow_redirects=True, verify=settings.ca_cert or True)
+        except requests.RequestException as error:
+            raise KitError(
+                f"cannot {doing}: {url} is not reachable ({network_reason(error)}); nothing was written."
+            ) from None

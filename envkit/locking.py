@@ -1,0 +1,203 @@
+"""`invoke lock` for pip recipes: `env/pip/<stem>.txt` from `env/pip/<stem>.in`
+with uv, every package pinned with its hashes, for Linux x86_64 and the
+variant's Python.
+
+The PyPI build of a torch release (its "reference") is locked first; its
+shared dependencies go to `env/pip/<reference stem>.shared.txt`, and every
+other platform of that release is locked under those as constraints, so all
+variants agree on numpy, pillow and the rest. A lock's first line records a
+hash of everything it was made from; a build refuses a lock whose inputs
+have changed since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from envkit import ROOT, indexes
+from envkit.errors import KitError, UsageError
+from envkit.recipes import format_header, parse_pip, read_header
+from envkit.settings import Settings
+from envkit.variants import Variant, compat, lock_settings, reference
+from envkit.variants import indexes as index_data
+
+TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
+_INCLUDE = re.compile(r"^\s*-[rc]\s+(\S+)", re.MULTILINE)
+
+
+def shared_file(variant: Variant) -> str:
+    return f"env/pip/{reference(variant).stem}.shared.txt"
+
+
+def lock_exists(variant: Variant) -> bool:
+    return (ROOT / variant.lock_file).is_file()
+
+
+def is_reference(variant: Variant) -> bool:
+    return variant.platform == compat()[variant.torch].pypi_default
+
+
+def render_input(variant: Variant) -> str:
+    """A new variant's input: its torch family, as the table pairs them, plus
+    what every recipe shares (env/pip/common.in)."""
+    local = "" if is_reference(variant) else f"+{variant.platform}"
+    pins = "".join(f"{name}=={getattr(variant, name)}{local}\n" for name in TORCH_FAMILY)
+    return f"# Input of {variant.lock_file}: `invoke lock {variant.flags()}` locks it.\n{pins}-r common.in\n"
+
+
+def _input_files(relative: str) -> dict[str, str]:
+    """The input and every file it includes with -r/-c, by path."""
+    text = (ROOT / relative).read_text()
+    files = {relative: text}
+    for included in _INCLUDE.findall(text):
+        files.update(_input_files(os.path.normpath(str(Path(relative).parent / included))))
+    return files
+
+
+def exclude_newer(variant: Variant) -> str:
+    """uv's upload-time cut-off, where the index records upload times (PyPI)."""
+    return lock_settings()["exclude_newer"] if variant.index_url == index_data()["pypi"] else ""
+
+
+def inputs_digest(variant: Variant) -> str:
+    """sha256 of everything the lock is made from: the input files, the shared
+    constraints, the upstream indexes, the Python and platform, the cut-off."""
+    facts = {
+        "inputs": _input_files(variant.input_file),
+        "constraints": "" if is_reference(variant) else (ROOT / shared_file(variant)).read_text(),
+        "indexes": list(indexes.upstream(variant).all),
+        "python": variant.python,
+        "python_platform": lock_settings()["python_platform"],
+        "exclude_newer": exclude_newer(variant),
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def stale_reason(variant: Variant) -> str:
+    """Why the variant's lock cannot be trusted as is; "" when it is fresh or
+    pinned by hand (no header: nothing recorded to compare)."""
+    header = read_header(ROOT / variant.lock_file)
+    if header is None:
+        return ""
+    try:
+        current = inputs_digest(variant)
+    except FileNotFoundError as missing:
+        return f"{Path(str(missing.filename)).relative_to(ROOT)} is missing"
+    return "" if header.get("inputs") == current else "its inputs changed since it was locked"
+
+
+def uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        raise UsageError("uv is not installed: install the kit's dependencies (bash .ci/setup).")
+    return found
+
+
+def compile_command(variant: Variant, settings: Settings, output: Path) -> list[str]:
+    urls = indexes.effective(variant, settings)
+    argv = [
+        uv(),
+        "pip",
+        "compile",
+        variant.input_file,
+        "--generate-hashes",
+        "--python-version",
+        variant.python,
+        "--python-platform",
+        lock_settings()["python_platform"],
+        "--index-url",
+        urls.index_url,
+        "--no-emit-index-url",
+        "--custom-compile-command",
+        f"invoke lock {variant.flags()}",
+        "--output-file",
+        str(output),
+    ]
+    for url in urls.extra_index_urls:
+        argv += ["--extra-index-url", url]
+    if urls.extra_index_urls:  # each pinned version from whichever index has it, as pip does
+        argv += ["--index-strategy", "unsafe-best-match"]
+    if not is_reference(variant):
+        argv += ["--constraints", shared_file(variant)]
+    if exclude_newer(variant) and urls.index_url == variant.index_url:
+        argv += ["--exclude-newer", exclude_newer(variant)]
+    return argv
+
+
+def _shared(lock_text: str) -> str:
+    """The reference lock's packages that other platforms share: not the torch
+    family, not the CUDA libraries (nvidia-*, triton), which each build pins itself."""
+    versions = parse_pip(lock_text).versions()
+    lines = [
+        f"{name}=={version}"
+        for name, version in sorted(versions.items())
+        if name not in TORCH_FAMILY and not name.startswith("nvidia-") and name != "triton"
+    ]
+    return (
+        "# Shared dependencies of this torch release's PyPI lock, written by invoke lock:\n"
+        "# every other platform's lock takes these versions.\n" + "\n".join(lines) + "\n"
+    )
+
+
+def _finished(variant: Variant, compiled: str) -> str:
+    """uv's output with our header first and, for a recipe off PyPI, the
+    upstream index lines after uv's comment, so plain `pip install -r` works."""
+    lines = compiled.splitlines(keepends=True)
+    comment = list(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    index_lines = [f"--index-url {variant.index_url}\n"] if variant.extra_index_urls else []
+    index_lines += [f"--extra-index-url {url}\n" for url in variant.extra_index_urls]
+    header = format_header({"inputs": inputs_digest(variant), "python": variant.python, "index": variant.index_url})
+    return header + "".join(comment + index_lines + lines[len(comment) :])
+
+
+def lock(variant: Variant, settings: Settings) -> Path:
+    """Write the variant's lock (and, for a reference, its shared file), or
+    nothing at all."""
+    if not is_reference(variant) and not (ROOT / reference(variant).lock_file).is_file():
+        raise UsageError(
+            f"lock {reference(variant).lock_file} first (its shared dependencies are this lock's "
+            f"constraints): invoke lock {reference(variant).flags()}"
+        )
+    urls = indexes.effective(variant, settings)
+    indexes.check_reachable(urls.all, settings, f"lock {variant.lock_file}")
+    created_input = not (ROOT / variant.input_file).exists()
+    if created_input:
+        (ROOT / variant.input_file).write_text(render_input(variant))
+    try:
+        return _compile(variant, settings, urls)
+    except BaseException:
+        if created_input:
+            (ROOT / variant.input_file).unlink()
+        raise
+
+
+def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Path:
+    target = ROOT / variant.lock_file
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
+        output = Path(scratch) / "lock.txt"
+        env = {**os.environ, "UV_NO_CONFIG": "1"}
+        if settings.ca_cert:
+            env["SSL_CERT_FILE"] = str(settings.ca_cert_path())
+        run = subprocess.run(
+            compile_command(variant, settings, output), cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if run.returncode != 0:
+            tail = "\n".join(run.stderr.strip().splitlines()[-12:])
+            raise KitError(f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written.\n{tail}")
+        staged = Path(scratch) / "staged.txt"
+        staged.write_text(_finished(variant, output.read_text()))
+        if is_reference(variant):
+            (Path(scratch) / "shared.txt").write_text(_shared(staged.read_text()))
+            os.replace(Path(scratch) / "shared.txt", ROOT / shared_file(variant))
+        os.replace(staged, target)
+    return target

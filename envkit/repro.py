@@ -1,0 +1,132 @@
+"""`invoke verify-repro`: build a variant twice from scratch (`--no-cache`)
+and compare the Python environments file by file (path, type, mode, sha256)
+and package by package. The kit aims for no difference: packages come from
+a hash-locked recipe, and bytecode is compiled with hash-based invalidation
+(pip's own compilation stamps each .pyc with the time of the install)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from envkit import build, engine
+from envkit.settings import Settings
+from envkit.variants import Variant
+
+ENV_ROOTS = {"pip": "/opt/venv", "conda": "/opt/env"}
+# Runs inside the image: every entry under the root, with what identifies its content.
+_LISTING = """
+import hashlib, json, os, stat, sys
+root = sys.argv[1]
+entries = {}
+for folder, dirs, files in os.walk(root):
+    for name in dirs + files:
+        path = os.path.join(folder, name)
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            what = "link:" + os.readlink(path)
+        elif stat.S_ISDIR(info.st_mode):
+            what = "dir"
+        else:
+            with open(path, "rb") as handle:
+                what = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+        entries[os.path.relpath(path, root)] = [oct(stat.S_IMODE(info.st_mode)), what]
+print(json.dumps(entries))
+"""
+_PACKAGES = (
+    "import json, importlib.metadata as m; "
+    "print(json.dumps(sorted(f'{d.metadata[\"Name\"]}=={d.version}' for d in m.distributions())))"
+)
+
+
+@dataclass
+class Comparison:
+    variant: str
+    root: str
+    files: int = 0
+    differences: list[str] = field(default_factory=list)
+    packages_equal: bool = True
+    layers_equal: bool = False
+    build_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences and self.packages_equal
+
+
+def _inside(client: docker.DockerClient, image: str, argv: list[str]) -> Any:
+    output = client.containers.run(image, argv, network_mode="none", remove=True, user="0")
+    return json.loads(output)
+
+
+def compare_listings(first: dict[str, list[str]], second: dict[str, list[str]]) -> list[str]:
+    differences = [f"only in the first build: {path}" for path in sorted(first.keys() - second.keys())]
+    differences += [f"only in the second build: {path}" for path in sorted(second.keys() - first.keys())]
+    for path in sorted(first.keys() & second.keys()):
+        (mode_a, what_a), (mode_b, what_b) = first[path], second[path]
+        if mode_a != mode_b:
+            differences.append(f"mode differs: {path} ({mode_a} / {mode_b})")
+        if what_a != what_b:
+            differences.append(f"content differs: {path}")
+    return differences
+
+
+def verify(variant: Variant, settings: Settings) -> Comparison:
+    root = ENV_ROOTS[variant.recipe]
+    client = engine.connect()
+    result = Comparison(variant.name, root)
+    images = []
+    try:
+        for run in ("a", "b"):
+            scratch = Settings(**{**asdict(settings), "image_name": f"{settings.image_name}-repro-{run}"})
+            built = build.build(variant, scratch, no_cache=True)
+            images.append(built.image_id)
+            result.build_seconds.append(built.seconds)
+        listings = [_inside(client, image, ["python", "-c", _LISTING, root]) for image in images]
+        result.files = len(listings[0])
+        result.differences = compare_listings(*listings)
+        result.packages_equal = _inside(client, images[0], ["python", "-c", _PACKAGES]) == _inside(
+            client, images[1], ["python", "-c", _PACKAGES]
+        )
+        layers = [client.images.get(image).attrs["RootFS"]["Layers"] for image in images]
+        result.layers_equal = layers[0] == layers[1]
+    finally:
+        for run in ("a", "b"):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(f"{settings.image_name}-repro-{run}:{variant.name}", noprune=False)
+    folder = settings.reports_path / "repro"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{variant.name}.json").write_text(json.dumps({**asdict(result), "at": time.time()}, indent=2) + "\n")
+    return result
+
+
+def summary(result: Comparison) -> str:
+    lines = [f"{result.variant}: two --no-cache builds ({', '.join(f'{s:.0f} s' for s in result.build_seconds)})"]
+    if result.identical:
+        lines.append(f"  {result.root}: {result.files} entries, identical (path, mode, sha256); package set identical")
+    else:
+        lines += [f"  {difference}" for difference in result.differences[:50]]
+        if len(result.differences) > 50:
+            lines.append(f"  ... and {len(result.differences) - 50} more")
+        if not result.packages_equal:
+            lines.append("  the installed package sets differ")
+    lines.append(
+        "  image layer digests: "
+        + (
+            "identical"
+            if result.layers_equal
+            else "differ (Docker 20.10's BuildKit keeps file times in layers; BuildKit 0.13+ with "
+            "SOURCE_DATE_EPOCH and rewrite-timestamp=true makes them identical)"
+        )
+    )
+    return "\n".join(lines)
+
+
+def report_path(settings: Settings, variant: Variant) -> Path:
+    return settings.reports_path / "repro" / f"{variant.name}.json"
