@@ -106,13 +106,18 @@ def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, inde
     help={
         **PIP_VARIANT_HELP,
         "dir": "the folder to fill (default: wheelhouse/<variant>)",
+        "base_image": "the base the build will use (the Debian packages are fetched for it)",
         "ca_cert": "CA bundle for TLS-inspecting proxies",
         **INDEX_HELP,
     }
 )
-def wheelhouse(c, cuda=None, torch=None, python=None, dir=None, ca_cert=None, index_url=None, extra_index_url=None):
+def wheelhouse(
+    c, cuda=None, torch=None, python=None, dir=None, base_image=None, ca_cert=None, index_url=None, extra_index_url=None
+):
     """Download every locked wheel (hash-checked) and the system packages, for an offline build."""
-    settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
+    settings = _settings(
+        c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
+    )
     variant = selection.select(cuda, "pip", torch, python)
     folder = Path(dir).resolve() if dir else wheelhouses.default_dir(variant)
     contents = wheelhouses.fill(variant, settings, folder)

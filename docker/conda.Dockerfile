@@ -55,7 +55,7 @@ RUN --mount=type=cache,id=envkit-conda-pkgs,target=/opt/conda/pkgs,sharing=locke
     if [ -s /run/secrets/ca ]; then export MAMBA_SSL_VERIFY=/run/secrets/ca; fi \
     && CONDA_OVERRIDE_CUDA="${CONDA_OVERRIDE_CUDA}" micromamba create --yes --prefix /opt/env \
        --file /opt/envkit/environment.yml --strict-channel-priority \
-    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/env/lib >/dev/null \
+    && python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/env/lib >/dev/null \
     && python -m pip check
 
 # Build-time guard: fail unless the installed torch is the variant asked for.

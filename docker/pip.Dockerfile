@@ -71,7 +71,9 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
 
 # Only the recipe file reaches the install layer: editing examples/ or envkit/
 # never reinstalls torch. uv installs the recipe exactly (--no-deps: the file
-# must be complete; pip check proves it), with hash checking for hash-locked
+# must be complete; pip check proves it), wheels only (--no-build: a lock also
+# lists sdist hashes, and a wheel that fails its hash must stop the build, not
+# fall back to compiling the sdist), with hash checking for hash-locked
 # recipes. uv itself comes hash-checked from env/pip/installer.txt into a
 # throwaway venv. unsafe-best-match: a recipe naming the pytorch index plus
 # PyPI takes each pinned version from whichever index has it, as pip does.
@@ -94,11 +96,12 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     && if [ -n "${INDEX_URL}" ]; then export UV_INDEX_URL="${INDEX_URL}" PIP_INDEX_URL="${INDEX_URL}"; fi \
     && if [ -n "${EXTRA_INDEX_URL}" ]; then export UV_EXTRA_INDEX_URL="${EXTRA_INDEX_URL}"; fi \
     && "${PYTHON}" -m venv /tmp/installer \
-    && /tmp/installer/bin/pip install --quiet --require-hashes --no-deps -r /opt/envkit/installer.txt \
+    && /tmp/installer/bin/pip install --quiet --require-hashes --only-binary :all: --no-deps \
+       -r /opt/envkit/installer.txt \
     && "${PYTHON}" -m venv --without-pip /opt/venv \
     && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_INDEX_STRATEGY=unsafe-best-match \
        UV_PYTHON_DOWNLOADS=never /tmp/installer/bin/uv pip install --python /opt/venv/bin/python \
-       --no-deps -r /opt/envkit/requirements.txt \
+       --no-deps --no-build -r /opt/envkit/requirements.txt \
     && rm -rf /tmp/installer
 
 # The same install from the wheelhouse's wheels/, with no index at all.
@@ -112,14 +115,16 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     && "${PYTHON}" -m venv --without-pip /opt/venv \
     && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
        /tmp/installer/bin/uv pip install --python /opt/venv/bin/python --offline --no-index \
-       --find-links /wheelhouse/wheels --no-deps -r /opt/envkit/requirements.txt \
+       --find-links /wheelhouse/wheels --no-deps --no-build -r /opt/envkit/requirements.txt \
     && rm -rf /tmp/installer
 
-# Bytecode with hash-based invalidation, before anything imports a module:
-# byte-identical across rebuilds, and fast imports for the non-root user.
+# Bytecode with hash-based invalidation, byte-identical across rebuilds and
+# fast to import for the non-root user. -f: the interpreter running compileall
+# has already imported setuptools' _distutils_hack (a .pth file does it at
+# every start) and left a timestamped .pyc; -f rewrites it too.
 # hadolint ignore=DL3006
 FROM env-${INSTALL_FROM} AS env
-RUN python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib >/dev/null \
+RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib >/dev/null \
     && python -m pip check
 
 # Build-time guard: fail unless the installed torch is the variant asked for.

@@ -118,6 +118,7 @@ def compile_command(variant: Variant, settings: Settings, output: Path) -> list[
         "--index-url",
         urls.index_url,
         "--no-emit-index-url",
+        "--no-build",
         "--custom-compile-command",
         f"invoke lock {variant.flags()}",
         "--output-file",

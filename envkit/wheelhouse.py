@@ -23,7 +23,7 @@ from envkit import ROOT, engine, indexes, plan
 from envkit.errors import KitError, UsageError
 from envkit.proc import capture
 from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.variants import Variant, lock_settings
 
 INSTALLER = "env/pip/installer.txt"
 MANIFEST = "wheelhouse.json"
@@ -70,34 +70,24 @@ def _without_index_options(recipe: Path, destination: Path) -> Path:
     return destination
 
 
+def platform_tags() -> list[str]:
+    """The wheel platforms the lock was resolved for (env/variants.toml [lock]
+    python_platform, e.g. x86_64-manylinux_2_28) and every older one, spelled
+    as pip wants them, plus plain linux for the PyTorch index's own wheels."""
+    arch, _, policy = lock_settings()["python_platform"].partition("-manylinux_2_")
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(int(policy), 4, -1)]
+    return [*tags, f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}", f"linux_{arch}"]
+
+
 def download_command(
     variant: Variant, requirements: Path, dest: Path, urls: indexes.Indexes, settings: Settings
 ) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--isolated",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--require-hashes",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        variant.python,
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--platform",
-        "linux_x86_64",
-        "--dest",
-        str(dest),
-        "--requirement",
-        str(requirements),
-        "--index-url",
-        urls.index_url,
-    ]
+    # --isolated: none of the user's pip configuration (constraints, find-links) applies.
+    argv = [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--no-deps"]
+    argv += ["--require-hashes", "--only-binary=:all:", "--implementation", "cp", "--python-version", variant.python]
+    for tag in platform_tags():
+        argv += ["--platform", tag]
+    argv += ["--dest", str(dest), "--requirement", str(requirements), "--index-url", urls.index_url]
     for url in urls.extra_index_urls:
         argv += ["--extra-index-url", url]
     if settings.ca_cert:
@@ -160,9 +150,10 @@ def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, set
         raw: Any = error.stderr  # bytes at run time, whatever the stubs say
         stderr = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or error)
         raise KitError(f"cannot download the Debian packages for {base_image}: {stderr.strip()[-500:]}") from None
-    except docker.errors.ImageNotFound:
+    except (docker.errors.ImageNotFound, docker.errors.APIError):
         raise UsageError(
-            f"the base image {base_image} is not here: pull it or build it (`invoke base`), then fill the wheelhouse."
+            f"the base image {base_image} is neither here nor pullable: pull it, or build one with `invoke base` "
+            "and pass --base-image; the Debian packages are fetched for that base."
         ) from None
 
 

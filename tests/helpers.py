@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 FAKE_DOCKER = """#!/bin/sh
 # A stand-in docker client: logs every call, answers version probes.
@@ -104,3 +105,112 @@ class LocalRegistry:
             if error.code == 404:
                 return []
             raise
+
+
+REPO_PARTS = ("tasks.py", "envkit", "env", "docker", "examples", ".dockerignore", "pyproject.toml")
+
+
+def copy_repo(destination: Path) -> Path:
+    """A working copy of the kit (no tests, no git): commands run there write
+    their locks and reports there, never into the checkout under test."""
+    import shutil
+
+    from envkit import ROOT
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in REPO_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+    """A small, valid pure-Python wheel with the given dependencies."""
+    import hashlib
+    import zipfile
+
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f"__version__ = {version!r}\n",
+        f"{dist_info}/METADATA": "Metadata-Version: 2.1\n"
+        f"Name: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: envkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
+        f"{len(text.encode())}\n"
+        for path, text in files.items()
+    )
+    files[f"{dist_info}/RECORD"] = record + f"{dist_info}/RECORD,,\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), text)
+    return wheel
+
+
+class LocalIndex:
+    """PEP 503 indexes served over HTTP on 127.0.0.1 from a folder: one or
+    more index paths, each with its wheels (and their sha256 in the links)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.server: Any = None
+
+    def add(self, index: str, name: str, version: str, *requires: str) -> Path:
+        import hashlib
+        import re
+
+        wheel = build_wheel(self.folder / "files" / index, name, version, tuple(requires))
+        project = self.folder / index / re.sub(r"[-_.]+", "-", name).lower()
+        project.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        depth = "../" * (index.count("/") + 2)
+        link = f'<a href="{depth}files/{index}/{wheel.name}#sha256={digest}">{wheel.name}</a><br>\n'
+        page = project / "index.html"
+        page.write_text((page.read_text() if page.exists() else "<!DOCTYPE html><html><body>\n") + link)
+        return wheel
+
+    def start(self) -> LocalIndex:
+        import functools
+        import http.server
+        import threading
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Quiet, directory=str(self.folder))
+        )
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def url(self, index: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{index}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def invoke_in(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `invoke ARGS` in a copy of the kit (see copy_repo)."""
+    import os
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=repo,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

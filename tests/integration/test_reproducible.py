@@ -1,0 +1,115 @@
+"""Locks in practice: a tampered hash stops the build, drift fails `invoke
+test`, two builds from scratch hold the same environment byte for byte, and
+a wheelhouse builds the image with the network off."""
+
+import subprocess
+
+import pytest
+
+from envkit import build, testing
+from envkit.errors import CommandFailed
+from envkit.selection import select
+from envkit.settings import Settings
+from tests.conftest import CI_IMAGE_NAME, run_cli
+
+FILELOCK_HASH = "79e43df8e9fe509cd83a3899a7c186c8077cbbe4d200a1ed3705c2f3bb6bc487"
+
+
+def test_a_tampered_hash_fails_the_build_with_uvs_error(kit_session, base_image, cu121_build, tmp_path, docker_client):
+    context = build.copy_context(tmp_path / "context")
+    lock = context / "env" / "pip" / "cu121.txt"
+    assert FILELOCK_HASH in lock.read_text()
+    lock.write_text(lock.read_text().replace(FILELOCK_HASH, "0" * 64))
+    settings = Settings(
+        image_name="torch-env-ci-tampered",
+        base_image=base_image,
+        reports_dir=str(tmp_path),
+        ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+    )
+    with pytest.raises(CommandFailed) as failed:
+        build.build(select("12.1"), settings, context=context)
+    assert "hash mismatch for `filelock==4.3.1`" in failed.value.tail.lower()
+    assert "A package does not match its hash in env/pip/cu121.txt" in str(failed.value)
+    assert not docker_client.images.list("torch-env-ci-tampered")  # nothing tagged
+
+
+def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_client, cu121_build, tmp_path):
+    rogue = "/opt/venv/lib/python3.11/site-packages/rogue_pkg-1.0.dist-info"
+    container = docker_client.containers.run(
+        cu121_build["image_id"],
+        [
+            "sh",
+            "-c",
+            f"mkdir {rogue} && printf 'Metadata-Version: 2.1\\nName: rogue-pkg\\nVersion: 1.0\\n' > {rogue}/METADATA",
+        ],
+        user="0",
+        detach=True,
+        network_mode="none",
+    )
+    try:
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        container.commit("torch-env-ci-drift", "cu121-pip")
+    finally:
+        container.remove(force=True)
+    try:
+        report = testing.run_tests(
+            select("12.1"), Settings(image_name="torch-env-ci-drift", reports_dir=str(tmp_path)), gpus="none"
+        )
+    finally:
+        docker_client.images.remove("torch-env-ci-drift:cu121-pip", noprune=False)
+    [drift] = [c for c in report.checks if c["name"] == "matches_recipe"]
+    assert not drift["passed"] and drift["detail"] == "rogue-pkg 1.0 not in recipe"
+    assert not report.passed and not report.tags
+
+
+def test_two_builds_from_scratch_hold_identical_environments(kit_session, base_image, cu121_build):
+    result = run_cli(kit_session, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    summary = result.stdout.split("cu121-pip: two --no-cache builds")[1]
+    assert "identical (path, mode, sha256); package set identical" in summary
+    assert "image layer digests: differ (Docker 20.10's BuildKit keeps file times in layers" in summary
+
+
+def test_a_wheelhouse_builds_the_image_with_the_network_off(
+    kit_session, base_image, cu121_build, tmp_path, docker_client
+):
+    wheelhouse = tmp_path / "wheelhouse"
+    filled = run_cli(kit_session, "wheelhouse", "--cuda", "12.1", "--base-image", base_image, "--dir", str(wheelhouse))
+    assert filled.returncode == 0, filled.stderr
+    assert len(list((wheelhouse / "wheels").glob("*.whl"))) == 29  # the lock's 28 and the installer
+    assert list((wheelhouse / "debs").glob("g++_*.deb"))
+    offline = {"INVOKE_ENVKIT_IMAGE_NAME": "torch-env-ci-offline"}
+    built = run_cli(
+        kit_session, "build", "--cuda", "12.1", "--base-image", base_image, "--wheelhouse", str(wheelhouse), env=offline
+    )
+    try:
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+        assert "[system-wheelhouse 1/1]" in built.stdout and "[env-wheelhouse 1/1]" in built.stdout
+        assert "[env-index" not in built.stdout and "[system-index" not in built.stdout
+        tested = run_cli(kit_session, "test", "--cuda", "12.1", env=offline)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert "PASSED" in tested.stdout
+    finally:
+        subprocess.run(["docker", "rmi", "torch-env-ci-offline:cu121-pip"], capture_output=True, check=False)
+
+
+def test_a_wheelhouse_for_another_recipe_or_base_is_refused(kit_session, base_image, tmp_path):
+    wheelhouse = tmp_path / "not-a-wheelhouse"
+    wheelhouse.mkdir()
+    result = run_cli(
+        kit_session,
+        "build",
+        "--cuda",
+        "12.1",
+        "--base-image",
+        base_image,
+        "--wheelhouse",
+        str(wheelhouse),
+        env={"INVOKE_ENVKIT_IMAGE_NAME": "torch-env-ci-never"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"--wheelhouse {wheelhouse}: not a wheelhouse (no wheelhouse.json); make one "
+        "with `invoke wheelhouse --cuda 12.1`."
+    )
+    assert CI_IMAGE_NAME  # the session's image is untouched: the check ran before docker

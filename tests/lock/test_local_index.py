@@ -1,0 +1,230 @@
+"""`invoke lock` against PEP 503 indexes the tests serve on 127.0.0.1: a
+stand-in PyPI and a stand-in PyTorch index (cu118, cpu) with small wheels
+built here. The kit reaches them through its mirror setting, exactly as a
+team points it at Artifactory or devpi. Every command runs in a copy of the
+kit, so the checkout's own locks are never touched."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from envkit.recipes import parse_pip, read_header
+from tests.helpers import LocalIndex, copy_repo, free_port, invoke_in, make_fake_docker
+
+CU11 = "nvidia-cuda-runtime-cu11==11.8.89"
+CU12 = "nvidia-cuda-runtime-cu12==12.1.105"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    served = LocalIndex(tmp_path_factory.mktemp("index"))
+    for version in ("1.0", "4.0"):  # PyPI's newest filelock is 4.0 ...
+        served.add("pypi", "filelock", version)
+    served.add("pytorch/cu118", "filelock", "5.0")  # ... a newer one on the PyTorch index must not win
+    for name, version in (
+        ("numpy", "1.26.0"),
+        ("numpy", "2.0.0"),
+        ("pip", "24.0"),
+        ("setuptools", "70.0"),
+        ("triton", "3.0.0"),
+    ):
+        served.add("pypi", name, version)
+    served.add("pypi", "torch", "2.4.1", "filelock", "triton==3.0.0", CU12)
+    served.add("pypi", "nvidia-cuda-runtime-cu12", "12.1.105")
+    for flavour, cuda in (("", None), ("+cu118", "cu118"), ("+cpu", "cpu")):
+        where = "pypi" if not flavour else f"pytorch/{cuda}"
+        if flavour:
+            extra = ("triton==3.0.0", CU11) if cuda == "cu118" else ()
+            served.add(where, "torch", f"2.4.1{flavour}", "filelock", *extra)
+        served.add(where, "torchvision", f"0.19.1{flavour}", "torch==2.4.1", "numpy")
+        served.add(where, "torchaudio", f"2.4.1{flavour}", "torch==2.4.1")
+    served.add("pytorch/cu118", "nvidia-cuda-runtime-cu11", "11.8.89")
+    yield served.start()
+    served.stop()
+
+
+def mirrors(index):
+    return {
+        "INVOKE_ENVKIT_MIRRORS": f"https://pypi.org/simple={index.url('pypi')} "
+        f"https://download.pytorch.org/whl={index.url('pytorch')}"
+    }
+
+
+@pytest.fixture(scope="module")
+def locked(index, tmp_path_factory):
+    """A kit copy in which `invoke lock` locked every declared pip variant."""
+    repo = copy_repo(tmp_path_factory.mktemp("kit"))
+    result = invoke_in(repo, "lock", env=mirrors(index))
+    assert result.returncode == 0, result.stderr
+    return repo, result
+
+
+def versions(repo, platform):
+    return parse_pip((repo / "env" / "pip" / f"{platform}.txt").read_text()).versions()
+
+
+def test_reference_first_then_the_pytorch_index_platforms(locked):
+    _, result = locked
+    assert result.stdout.splitlines() == [
+        "locked env/pip/cu121.txt",
+        "locked env/pip/cpu.txt",
+        "locked env/pip/cu118.txt",
+    ]
+
+
+def test_each_platform_gets_its_own_torch_build(locked):
+    repo, _ = locked
+    assert versions(repo, "cu121")["torch"] == "2.4.1"
+    assert versions(repo, "cu118")["torch"] == "2.4.1+cu118"
+    assert versions(repo, "cu118")["nvidia-cuda-runtime-cu11"] == "11.8.89"
+    assert "nvidia-cuda-runtime-cu12" in versions(repo, "cu121")
+    assert not [name for name in versions(repo, "cpu") if name.startswith("nvidia-") or name == "triton"]
+
+
+def test_shared_dependencies_agree_across_platforms(locked):
+    repo, _ = locked
+    shared = {"filelock", "numpy", "pip", "setuptools"}
+    reference = {name: version for name, version in versions(repo, "cu121").items() if name in shared}
+    assert reference == {"filelock": "4.0", "numpy": "2.0.0", "pip": "24.0", "setuptools": "70.0"}
+    for platform in ("cu118", "cpu"):
+        assert {n: v for n, v in versions(repo, platform).items() if n in shared} == reference, platform
+
+
+def test_every_pin_carries_the_hash_of_the_file_the_index_serves(locked, index):
+    repo, _ = locked
+    served = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in index.folder.rglob("*.whl")}
+    for platform in ("cu121", "cu118", "cpu"):
+        for pin in parse_pip((repo / "env" / "pip" / f"{platform}.txt").read_text()).pins.values():
+            assert pin.hashes, pin
+            assert {h.removeprefix("sha256:") for h in pin.hashes} <= set(served.values()), pin
+
+
+def test_locks_name_the_upstream_indexes_not_the_mirror(locked, index):
+    repo, _ = locked
+    cu118 = (repo / "env" / "pip" / "cu118.txt").read_text()
+    assert "--index-url https://download.pytorch.org/whl/cu118\n--extra-index-url https://pypi.org/simple\n" in cu118
+    assert "127.0.0.1" not in cu118 + (repo / "env" / "pip" / "cu121.txt").read_text()
+    assert read_header(repo / "env" / "pip" / "cu118.txt")["index"] == "https://download.pytorch.org/whl/cu118"
+
+
+def test_relocking_is_bit_identical(locked, index):
+    repo, _ = locked
+    before = {p.name: p.read_bytes() for p in (repo / "env" / "pip").glob("*.txt")}
+    assert invoke_in(repo, "lock", env=mirrors(index)).returncode == 0
+    assert {p.name: p.read_bytes() for p in (repo / "env" / "pip").glob("*.txt")} == before
+
+
+def test_a_lock_installs_with_hash_checking_from_the_index(locked, index, tmp_path):
+    repo, _ = locked
+    # pip lets a requirements file's --index-url win over its command line: drop them to use the stand-ins.
+    lock = tmp_path / "cu118.txt"
+    lock.write_text(
+        "".join(
+            line
+            for line in (repo / "env" / "pip" / "cu118.txt").read_text().splitlines(True)
+            if not line.startswith("--")
+        )
+    )
+    install = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--isolated",
+        "--no-deps",
+        "--require-hashes",
+        "--target",
+        str(tmp_path / "site"),
+        "--index-url",
+        index.url("pytorch/cu118"),
+        "--extra-index-url",
+        index.url("pypi"),
+        "-r",
+    ]
+    ok = subprocess.run([*install, str(lock)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    tampered = tmp_path / "tampered.txt"
+    text = lock.read_text()
+    first_hash = text.split("--hash=sha256:")[1][:64]
+    tampered.write_text(text.replace(first_hash, "0" * 64))
+    refused = subprocess.run([*install, str(tampered)], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "THESE PACKAGES DO NOT MATCH THE HASHES" in refused.stderr
+
+
+def fake_docker_env(tmp_path):
+    client = make_fake_docker(tmp_path / "bin", "20.10.24+dfsg1")
+    return {"INVOKE_ENVKIT_DOCKER_CLIENT": str(client), "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}, client
+
+
+def test_a_stale_lock_is_refused_with_the_command_to_fix_it(locked, index, tmp_path):
+    repo, _ = locked
+    common = repo / "env" / "pip" / "common.in"
+    original = common.read_text()
+    env, client = fake_docker_env(tmp_path)
+    try:
+        common.write_text(original + "packaging\n")
+        for platform, flag in (("cu121", "12.1"), ("cu118", "11.8")):
+            result = invoke_in(repo, "build", "--cuda", flag, env=env)
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.strip() == (
+                f"env/pip/{platform}.txt is stale: its inputs changed since it was "
+                f"locked. Regenerate it with `invoke lock --cuda {flag}`."
+            )
+        assert not (client.parent / "calls.log").exists()  # refused before any docker command
+    finally:
+        common.write_text(original)
+    # The reference moving on makes its dependents stale too: they take its shared versions.
+    shared = repo / "env" / "pip" / "cu121.shared.txt"
+    shared.write_text(shared.read_text().replace("numpy==2.0.0", "numpy==1.26.0"))
+    result = invoke_in(repo, "build", "--cuda", "11.8", env=env)
+    assert "env/pip/cu118.txt is stale: its inputs changed" in result.stderr
+    assert invoke_in(repo, "lock", env=mirrors(index)).returncode == 0  # and locking again mends all
+
+
+def snapshot(repo):
+    return {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "env").rglob("*") if p.is_file()}
+
+
+def test_an_unreachable_index_writes_nothing(locked):
+    repo, _ = locked
+    before = snapshot(repo)
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {"INVOKE_ENVKIT_MIRRORS": f"https://pypi.org/simple={dead}/simple https://download.pytorch.org/whl={dead}"}
+    result = invoke_in(repo, "lock", "--cuda", "11.8", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"cannot lock env/pip/cu118.txt: {dead}/cu118 is not reachable (connection refused); nothing was written."
+    )
+    assert snapshot(repo) == before
+
+
+def test_a_failed_resolution_writes_nothing_not_even_the_new_input(locked, index):
+    repo, _ = locked
+    before = snapshot(repo)
+    result = invoke_in(repo, "lock", "--cuda", "12.4", "--torch", "2.5.1", env=mirrors(index))
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "cannot lock env/pip/cu124-torch2.5.1.txt: uv pip compile failed; nothing was written."
+    )
+    assert "torch==2.5.1" in result.stderr  # uv's own words on what it could not find
+    assert snapshot(repo) == before
+
+
+def test_a_new_release_locks_its_pypi_build_first(locked, index):
+    repo, _ = locked
+    before = snapshot(repo)
+    assert (repo / "env" / "pip" / "cu121.txt").exists()
+    result = invoke_in(repo, "lock", "--cuda", "11.8", "--torch", "2.7.1", env=mirrors(index))
+    assert result.returncode == 1  # the PyPI build of 2.7.1 (cu126) comes first, and the stand-in has none
+    assert "cannot lock env/pip/cu126-torch2.7.1.txt: uv pip compile failed" in result.stderr
+    assert snapshot(repo) == before
+
+
+def test_lock_reports_use_no_mirror_credentials_or_urls(locked, index):
+    repo, _ = locked
+    header = read_header(repo / "env" / "pip" / "cu121.txt")
+    assert header["inputs"].startswith("sha256:") and header["index"] == "https://pypi.org/simple"
+    assert json.dumps(header).count("127.0.0.1") == 0
