@@ -116,6 +116,7 @@ def summary(result: Comparison) -> str:
             lines.append(f"  ... and {len(result.differences) - 50} more")
         if not result.packages_equal:
             lines.append("  the installed package sets differ")
+    lines.append("  BuildKit keeps both builds' layers in its cache: `docker builder prune` reclaims the space")
     lines.append(
         "  image layer digests: "
         + (
