@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envkit import build, engine, testing
+from envkit import build, engine, testing, wheelhouse
 from envkit.selection import select
 from envkit.settings import Settings
+from envkit.variants import Variant
 
 
 def edited_context(folder: Path) -> Path:
@@ -42,6 +43,22 @@ def compressed_size(image: str) -> int:
     return len(gzip.stdout)
 
 
+def offline_figures(variant: Variant, settings: Settings) -> list[tuple[str, str]]:
+    """Fill a wheelhouse (downloads from the pip cache as found), then build from it with no network."""
+    with tempfile.TemporaryDirectory(prefix="envkit-bench-wheelhouse-") as scratch:
+        started = time.monotonic()
+        contents = wheelhouse.fill(variant, settings, Path(scratch) / "wheelhouse")
+        filled = time.monotonic() - started
+        offline = build.build(variant, settings, wheelhouse=Path(scratch) / "wheelhouse")
+    return [
+        (
+            "wheelhouse fill",
+            f"{filled:.1f} s ({contents.bytes / 1e9:.2f} GB, {contents.wheels} wheels, {contents.debs} debs)",
+        ),
+        ("offline build from the wheelhouse", f"{offline.seconds:.1f} s"),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cuda", default="12.1")
@@ -50,6 +67,7 @@ def main() -> int:
     parser.add_argument("--ca-cert", default="")
     parser.add_argument("--cold", action="store_true", help="empty the BuildKit cache first")
     parser.add_argument("--compressed", action="store_true", help="also measure docker save | gzip -1 (slow)")
+    parser.add_argument("--offline", action="store_true", help="also fill a wheelhouse and build from it offline")
     args = parser.parse_args()
 
     variant = select(args.cuda, args.recipe)
@@ -78,6 +96,8 @@ def main() -> int:
             f"{len(report.checks)} checks)",
         )
     )
+    if args.offline:
+        figures += offline_figures(variant, settings)
     if args.compressed:
         figures.append(("docker save | gzip -1", f"{compressed_size(build.image_tag(variant, settings)) / 1e9:.2f} GB"))
     print(f"\n{variant.name} on {args.base_image or variant.base_image}")
