@@ -7,14 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from envkit import ROOT, indexes
-from envkit.errors import KitError, UsageError
+from envkit import ROOT, indexes, proc
+from envkit.errors import KitError
 from envkit.recipes import format_header, read_header
 from envkit.settings import Settings
 from envkit.variants import Variant, lock_settings
@@ -63,14 +61,6 @@ def stale_reason(variant: Variant) -> str:
     return "" if header.get("inputs") == inputs_digest(variant) else "its inputs changed since it was locked"
 
 
-def conda_lock() -> str:
-    beside = Path(sys.executable).parent / "conda-lock"
-    found = str(beside) if beside.exists() else shutil.which("conda-lock")
-    if not found:
-        raise UsageError("conda-lock is not installed: install the kit's dependencies (bash .ci/setup).")
-    return found
-
-
 def lock(variant: Variant, settings: Settings) -> Path:
     """Write the explicit lock, or nothing at all."""
     indexes.check_reachable(channel_urls(variant, settings), settings, f"lock {variant.lock_file}")
@@ -90,7 +80,7 @@ def _solve(variant: Variant, settings: Settings) -> Path:
     platform = lock_settings()["conda_platform"]
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         argv = [
-            conda_lock(),
+            proc.tool("conda-lock"),
             "lock",
             "--file",
             variant.input_file,

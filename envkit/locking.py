@@ -17,13 +17,11 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from envkit import ROOT, indexes
+from envkit import ROOT, indexes, proc
 from envkit.errors import KitError, UsageError
 from envkit.recipes import format_header, parse_pip, read_header
 from envkit.settings import Settings
@@ -95,18 +93,10 @@ def stale_reason(variant: Variant) -> str:
     return "" if header.get("inputs") == current else "its inputs changed since it was locked"
 
 
-def uv() -> str:
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    if not found:
-        raise UsageError("uv is not installed: install the kit's dependencies (bash .ci/setup).")
-    return found
-
-
 def compile_command(variant: Variant, settings: Settings, output: Path) -> list[str]:
     urls = indexes.effective(variant, settings)
     argv = [
-        uv(),
+        proc.tool("uv"),
         "pip",
         "compile",
         variant.input_file,

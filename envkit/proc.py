@@ -7,11 +7,13 @@ import collections
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from envkit.errors import CommandFailed
+from envkit.errors import CommandFailed, UsageError
 
 LOGGER = logging.getLogger(__name__)
 TAIL_LINES = 25
@@ -44,6 +46,15 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str 
     if returncode != 0:
         raise CommandFailed(argv, returncode, text, hint, streamed=True)
     return text
+
+
+def tool(name: str) -> str:
+    """A command-line tool of the kit's own environment (beside this Python), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise UsageError(f"{name} is not installed: install the kit's dependencies (bash .ci/setup).")
+    return found
 
 
 def capture(

@@ -10,7 +10,6 @@ import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -127,7 +126,3 @@ def summary(result: Comparison) -> str:
         )
     )
     return "\n".join(lines)
-
-
-def report_path(settings: Settings, variant: Variant) -> Path:
-    return settings.reports_path / "repro" / f"{variant.name}.json"

@@ -14,7 +14,6 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from envkit import ROOT
@@ -189,7 +188,3 @@ def reference(variant: Variant) -> Variant:
     """The PyPI build of the same torch and Python: the lock whose shared
     dependencies every other platform's lock takes, so all variants agree."""
     return make(compat()[variant.torch].pypi_default, "pip", variant.torch, variant.python)
-
-
-def path(relative: str) -> Path:
-    return ROOT / relative
