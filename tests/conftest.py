@@ -17,6 +17,7 @@ import pytest
 from envkit import ROOT, engine
 from envkit.errors import UsageError
 from envkit.settings import Settings
+from tests.helpers import invoke_in
 
 InvokeRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -26,15 +27,8 @@ def run_invoke(tmp_path: Path) -> InvokeRunner:
     """Run the real `invoke` command line in the repository, as a user would."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, "INVOKE_ENVKIT_REPORTS_DIR": str(tmp_path / "reports"), **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        return invoke_in(
+            ROOT, *args, env={"INVOKE_ENVKIT_REPORTS_DIR": str(tmp_path / "reports"), **(env or {})}, timeout=timeout
         )
 
     return run
@@ -98,15 +92,7 @@ def run_cli(
     session: Session, *args: str, env: dict[str, str] | None = None, timeout: float = 3600
 ) -> subprocess.CompletedProcess[str]:
     """Run `invoke ARGS` as a user would, with the session's settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env={**os.environ, **session.env, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return invoke_in(ROOT, *args, env={**session.env, **(env or {})}, timeout=timeout)
 
 
 def invoke_cli(session: Session, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:

@@ -200,8 +200,11 @@ class LocalIndex:
             self.server.server_close()
 
 
-def invoke_in(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `invoke ARGS` in a copy of the kit (see copy_repo)."""
+def invoke_in(
+    repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `invoke ARGS` command line in a checkout of the kit (the one
+    under test, or a copy_repo), as a user would."""
     import os
     import sys
 
@@ -211,6 +214,6 @@ def invoke_in(repo: Path, *args: str, env: dict[str, str] | None = None) -> subp
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
