@@ -1,0 +1,108 @@
+"""`invoke lock --recipe conda` where no conda channel is in reach (as on our
+machines), and how builds treat an explicit conda lock once one exists."""
+
+import subprocess
+import sys
+
+import pytest
+
+from envkit.recipes import format_header
+from tests.helpers import copy_repo, free_port, invoke_in, make_fake_docker
+
+EXPLICIT = (
+    "@EXPLICIT\nhttps://conda.anaconda.org/pytorch/linux-64/pytorch-2.4.1-py3.11_cuda12.1_cudnn9.1.0_0.tar.bz2#3e4a5b\n"
+)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return copy_repo(tmp_path / "kit")
+
+
+def snapshot(repo):
+    return {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "env").rglob("*") if p.is_file()}
+
+
+def test_unreachable_channels_write_nothing(repo):
+    before = snapshot(repo)
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = invoke_in(
+        repo,
+        "lock",
+        "--recipe",
+        "conda",
+        "--cuda",
+        "12.1",
+        env={"INVOKE_ENVKIT_MIRRORS": f"https://conda.anaconda.org={dead}"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"cannot lock env/conda/cu121.linux-64.lock: {dead}/pytorch/linux-64 is not "
+        "reachable (connection refused); nothing was written."
+    )
+    assert snapshot(repo) == before
+
+
+def test_a_new_conda_variant_writes_no_input_when_its_lock_fails(repo):
+    before = snapshot(repo)
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = invoke_in(
+        repo,
+        "lock",
+        "--recipe",
+        "conda",
+        "--cuda",
+        "12.4",
+        "--torch",
+        "2.5.1",
+        env={"INVOKE_ENVKIT_MIRRORS": f"https://conda.anaconda.org={dead}"},
+    )
+    assert result.returncode == 1 and "nothing was written" in result.stderr
+    assert snapshot(repo) == before  # no env/conda/cu124-torch2.5.1.yml left behind
+
+
+def digest_in(repo):
+    code = (
+        "from envkit import conda_locking, selection; "
+        "print(conda_locking.inputs_digest(selection.select('12.1', 'conda')))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_builds_use_a_fresh_explicit_lock_and_refuse_a_stale_one(repo, tmp_path):
+    client = make_fake_docker(tmp_path / "bin", "20.10.24+dfsg1")
+    env = {"INVOKE_ENVKIT_DOCKER_CLIENT": str(client), "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    lock = repo / "env" / "conda" / "cu121.linux-64.lock"
+    lock.write_text(format_header({"inputs": digest_in(repo), "platform": "linux-64"}) + EXPLICIT)
+    fresh = invoke_in(repo, "build", "--cuda", "12.1", "--recipe", "conda", env=env)
+    assert "the Docker daemon is not reachable" in fresh.stderr  # past the plan: the lock was accepted
+    environment = repo / "env" / "conda" / "cu121.yml"
+    environment.write_text(environment.read_text().replace("mkl=2024.0", "mkl=2023.2"))
+    stale = invoke_in(repo, "build", "--cuda", "12.1", "--recipe", "conda", env=env)
+    assert stale.returncode == 2
+    assert stale.stderr.strip() == (
+        "env/conda/cu121.linux-64.lock is stale: its inputs changed since it was "
+        "locked. Regenerate it with `invoke lock --cuda 12.1 --recipe conda`."
+    )
+
+
+def test_a_conda_variant_outside_the_defaults_needs_its_lock(repo, tmp_path):
+    client = make_fake_docker(tmp_path / "bin", "20.10.24+dfsg1")
+    result = invoke_in(
+        repo,
+        "build",
+        "--cuda",
+        "12.1",
+        "--recipe",
+        "conda",
+        "--torch",
+        "2.5.1",
+        env={"INVOKE_ENVKIT_DOCKER_CLIENT": str(client)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "cu121-conda-torch2.5.1 has no lock yet (env/conda/cu121-torch2.5.1.linux-64"
+        ".lock): write it with `invoke lock --cuda 12.1 --recipe conda --torch 2.5.1`."
+    )
