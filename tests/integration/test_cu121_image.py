@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from envkit import provenance
+from envkit import ROOT, provenance
 from envkit.container import ProbeContainer
 from envkit.recipes import read_pip
 from envkit.selection import select
@@ -79,7 +79,7 @@ def test_every_installed_package_equals_the_lock(box):
             "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))"
         ),
     )
-    assert installed == read_pip(select("12.1").path()).versions()
+    assert installed == read_pip(ROOT / select("12.1").lock_file).versions()
 
 
 def test_image_user_workdir_env_and_labels(docker_client, cu121_build):
