@@ -23,42 +23,30 @@ def snapshot(repo):
     return {str(p.relative_to(repo)): p.read_bytes() for p in (repo / "env").rglob("*") if p.is_file()}
 
 
-def test_unreachable_channels_write_nothing(repo):
-    before = snapshot(repo)
+def lock_with_dead_channels(repo, *flags):
+    """`invoke lock --recipe conda FLAGS` with every channel mirrored to a port where nothing listens."""
     dead = f"http://127.0.0.1:{free_port()}"
+    before = snapshot(repo)
     result = invoke_in(
-        repo,
-        "lock",
-        "--recipe",
-        "conda",
-        "--cuda",
-        "12.1",
-        env={"INVOKE_ENVKIT_MIRRORS": f"https://conda.anaconda.org={dead}"},
+        repo, "lock", "--recipe", "conda", *flags, env={"INVOKE_ENVKIT_MIRRORS": f"https://conda.anaconda.org={dead}"}
     )
+    assert snapshot(repo) == before  # nothing written, not even a new variant's input
+    return result, dead
+
+
+def test_unreachable_channels_write_nothing(repo):
+    result, dead = lock_with_dead_channels(repo, "--cuda", "12.1")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"cannot lock env/conda/cu121.linux-64.lock: {dead}/pytorch/linux-64 is not "
         "reachable (connection refused); nothing was written."
     )
-    assert snapshot(repo) == before
 
 
 def test_a_new_conda_variant_writes_no_input_when_its_lock_fails(repo):
-    before = snapshot(repo)
-    dead = f"http://127.0.0.1:{free_port()}"
-    result = invoke_in(
-        repo,
-        "lock",
-        "--recipe",
-        "conda",
-        "--cuda",
-        "12.4",
-        "--torch",
-        "2.5.1",
-        env={"INVOKE_ENVKIT_MIRRORS": f"https://conda.anaconda.org={dead}"},
-    )
-    assert result.returncode == 1 and "nothing was written" in result.stderr
-    assert snapshot(repo) == before  # no env/conda/cu124-torch2.5.1.yml left behind
+    result, _ = lock_with_dead_channels(repo, "--cuda", "12.4", "--torch", "2.5.1")
+    assert result.returncode == 1 and "cu124-torch2.5.1.linux-64.lock" in result.stderr
+    assert not (repo / "env" / "conda" / "cu124-torch2.5.1.yml").exists()
 
 
 def digest_in(repo):
