@@ -93,6 +93,19 @@ class LocalRegistry:
             self.process.kill()
             self.process.wait()
             self.process = None
+        self.forget_local_tags()
+
+    def forget_local_tags(self) -> None:
+        """Untag what publishing and pulling left on the engine for this
+        registry: its port is gone after the run, and the tags would pile up
+        on the engine run after run. The layers stay (noprune)."""
+        from envkit import engine
+
+        client = engine.connect()
+        for image in client.images.list(name=f"{self.host}/*/*"):
+            for tag in image.tags:
+                if tag.startswith(f"{self.host}/"):
+                    client.images.remove(tag, noprune=True)
 
     def tags(self, repository_path: str, auth: tuple[str, str] | None = None) -> list[str]:
         request = urllib.request.Request(f"http://{self.host}/v2/{repository_path}/tags/list")

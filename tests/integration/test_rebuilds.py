@@ -2,6 +2,8 @@
 never reinstalls torch. Both build under their own image names, so the
 session's image keeps its tag."""
 
+import uuid
+
 from envkit import build
 from envkit.selection import select
 from envkit.settings import Settings
@@ -31,8 +33,11 @@ def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image,
 
 def test_editing_examples_keeps_the_torch_layer(docker_client, kit_session, base_image, cu121_build, tmp_path):
     build.copy_context(tmp_path)
+    # A fresh edit each run: BuildKit's cache outlives the run, and a cache hit
+    # on an edit seen before brings back that build's whole layer chain, which
+    # an earlier --no-cache build (verify-repro) may have made differ from ours.
     with (tmp_path / "examples" / "concepts.py").open("a") as handle:
-        handle.write("\n# an edit that must not reinstall torch\n")
+        handle.write(f"\n# an edit that must not reinstall torch: {uuid.uuid4()}\n")
     settings = settings_for(kit_session, base_image, "torch-env-ci-layers")
     try:
         edited = build.build(select("12.1"), settings, context=tmp_path)
