@@ -9,6 +9,7 @@ release; every tag is then read back from the registry's HTTP API.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from dataclasses import asdict, dataclass
@@ -133,13 +134,19 @@ def publish(
         try:
             pushed.append((tag, _push(client, repository, tag)))
         except (PublishFailed, docker.errors.APIError) as error:
-            client.images.remove(f"{repository}:{tag}", noprune=True)
+            _untag(client, f"{repository}:{tag}")
             done = ", ".join(t for t, _ in pushed) or "none"
             raise PublishFailed(
                 f"push of {repository}:{tag} to {target.host} failed: {str(error).strip()[:300]}\n"
                 f"Tags pushed before it: {done}. The release is incomplete; run `invoke publish` again."
             ) from None
     return _read_back(registry, path, repository, pushed, already, approved, settings)
+
+
+def _untag(client: docker.DockerClient, reference: str) -> None:
+    """Take back a tag of ours; someone may have removed it already."""
+    with contextlib.suppress(docker.errors.NotFound):
+        client.images.remove(reference, noprune=True)
 
 
 def _read_back(

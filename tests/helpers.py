@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from envkit import engine
+
 FAKE_DOCKER = """#!/bin/sh
 # A stand-in docker client: logs every call, answers version probes.
 echo "$@" >> "{log}"
@@ -93,14 +95,12 @@ class LocalRegistry:
             self.process.kill()
             self.process.wait()
             self.process = None
-        self.forget_local_tags()
 
-    def forget_local_tags(self) -> None:
-        """Untag what publishing and pulling left on the engine for this
-        registry: its port is gone after the run, and the tags would pile up
-        on the engine run after run. The layers stay (noprune)."""
-        from envkit import engine
-
+    def close(self) -> None:
+        """Stop it for good, and untag what publishing and pulling left on the
+        engine for it: its port is gone after the run, and the tags would pile
+        up on the engine run after run. The layers stay (noprune)."""
+        self.stop()
         client = engine.connect()
         for image in client.images.list(name=f"{self.host}/*/*"):
             for tag in image.tags:

@@ -31,14 +31,14 @@ def storage(tmp_path_factory):
 def open_registry(tmp_path_factory, storage):
     registry = LocalRegistry(tmp_path_factory.mktemp("open-registry"), storage=storage).start()
     yield registry
-    registry.stop()
+    registry.close()
 
 
 @pytest.fixture
 def fresh_registry(tmp_path):
     registry = LocalRegistry(tmp_path / "fresh-registry").start()
     yield registry
-    registry.stop()
+    registry.close()
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_pat
         ).stdout
         assert PASSWORD not in inspect
     finally:
-        registry.stop()
+        registry.close()
 
 
 def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry):
