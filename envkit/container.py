@@ -43,19 +43,23 @@ class ProbeContainer:
 
     def __enter__(self) -> ProbeContainer:
         device_requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpus else None
+        # No network: the checks must not need one. A larger /dev/shm than
+        # Docker's 64 MB, as DataLoader workers need.
+        container = self.client.containers.create(
+            self.image_id,
+            ["sleep", "infinity"],
+            network_mode="none",
+            shm_size="1g",
+            labels={TEST_LABEL: "1"},
+            device_requests=device_requests,
+        )
         try:
-            # No network: the checks must not need one. A larger /dev/shm than
-            # Docker's 64 MB, as DataLoader workers need.
-            self.container = self.client.containers.run(
-                self.image_id,
-                ["sleep", "infinity"],
-                detach=True,
-                network_mode="none",
-                shm_size="1g",
-                labels={TEST_LABEL: "1"},
-                device_requests=device_requests,
-            )
+            # Created apart from started: a start that fails (no GPU runtime)
+            # must not leave the container behind.
+            container.start()
+            self.container = container
         except docker.errors.APIError as error:
+            container.remove(force=True)
             if self.gpus and "capabilities: [[gpu]]" in str(error):
                 raise UsageError(
                     "--gpus all: this Docker engine cannot give containers GPUs (no NVIDIA container "

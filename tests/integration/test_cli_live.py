@@ -4,6 +4,7 @@ GPU path (which needs a GPU host with the NVIDIA container toolkit)."""
 import pytest
 
 from envkit import testing
+from envkit.container import TEST_LABEL
 from envkit.selection import select
 from envkit.settings import Settings
 from tests.conftest import CI_IMAGE_NAME, run_cli
@@ -42,8 +43,15 @@ def gpu_host(docker_client):
 def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_build):
     if gpu_host(docker_client):
         pytest.skip("this host has GPUs and the NVIDIA container toolkit: --gpus all works here")
+
+    def probe_containers():
+        return {box.id for box in docker_client.containers.list(all=True, filters={"label": TEST_LABEL})}
+
+    before = probe_containers()
     with pytest.raises(testing.UsageError, match=r"cannot give containers GPUs .* --gpus none"):
         testing.run_tests(select("12.1"), Settings(image_name=CI_IMAGE_NAME), gpus="all")
+    # The container Docker created before the GPU request failed is gone too.
+    assert probe_containers() == before
 
 
 def test_gpu_checks_pass_on_a_gpu_host(docker_client, cu121_build, kit_session):
