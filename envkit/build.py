@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from envkit import ROOT, engine, plan, proc, provenance
 from envkit import wheelhouse as wheelhouses
@@ -160,8 +161,19 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
     return CommandFailed(failure.argv, failure.returncode, failure.tail, streamed=True, hint=hint)
 
 
+def record_path(settings: Settings, variant_name: str) -> Path:
+    return settings.reports_path / "builds" / f"{variant_name}.json"
+
+
 def _record(result: BuildResult, settings: Settings) -> None:
-    """Keep what the build measured; `invoke test` and later publishing read it."""
-    folder = settings.reports_path / "builds"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{result.variant}.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    """Keep what the build measured; the publish gate and the manifest read it."""
+    path = record_path(settings, result.variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(result), indent=2) + "\n")
+
+
+def record_of(settings: Settings, variant_name: str, image_id: str) -> dict[str, Any]:
+    """The build record of this very image, if this machine built it; else {}."""
+    path = record_path(settings, variant_name)
+    record: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return record if record.get("image_id") == image_id else {}

@@ -12,7 +12,7 @@ from typing import Any
 import docker
 from docker.models.images import Image
 
-from envkit.build import image_tag
+from envkit.build import image_tag, record_of
 from envkit.errors import KitError
 from envkit.settings import Settings
 from envkit.testing import report_path
@@ -43,12 +43,8 @@ def last_built(variant: Variant, image: Image, settings: Settings) -> datetime:
     """When the image under the tag was last built: this machine's build record
     of that id if there is one (a rebuild to the same id counts), else the
     image's own creation time."""
-    record_path = settings.reports_path / "builds" / f"{variant.name}.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        if record.get("image_id") == image.id:
-            return timestamp(record["finished_at"])
-    return timestamp(image.attrs["Created"])
+    record = record_of(settings, variant.name, str(image.id))
+    return timestamp(record["finished_at"] if record else image.attrs["Created"])
 
 
 def check(variant: Variant, settings: Settings, client: docker.DockerClient) -> Approved:

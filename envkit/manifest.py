@@ -3,11 +3,11 @@ keep one per build): what the image is, what it holds, how it was tested."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from envkit.build import record_of
 from envkit.settings import Settings
 
 
@@ -16,20 +16,14 @@ def path_for(report: Mapping[str, Any], settings: Settings) -> Path:
     return settings.reports_path / "manifests" / f"{report['variant']}-{short}.md"
 
 
-def _build_record(report: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """The build record of this very image, if this machine built it."""
-    path = settings.reports_path / "builds" / f"{report['variant']}.json"
-    record: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    return record if record.get("image_id") == report["image_id"] else {}
-
-
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
 def render(report: Mapping[str, Any], settings: Settings) -> str:
-    measured, facts, build = report["measured"], report["facts"], _build_record(report, settings)
+    measured, facts = report["measured"], report["facts"]
+    build = record_of(settings, report["variant"], report["image_id"])
     gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in report["host"]["gpus"]) or "none"
     lines = [f"# {report['image']}", ""]
     lines += _table(
