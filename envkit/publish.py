@@ -21,7 +21,7 @@ from docker.models.images import Image
 
 from envkit import engine, gate, tags
 from envkit.errors import KitError, UsageError
-from envkit.registry import Registry, RegistryError, Target, is_insecure
+from envkit.registry import Registry, RegistryError, Remote, Target, is_insecure
 from envkit.settings import Settings
 from envkit.variants import Variant
 
@@ -94,19 +94,19 @@ def plan(approved: gate.Approved, target: Target, settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def _check_immutable(registry: Registry, path: str, tag: str, report: dict[str, Any], where: str) -> bool:
-    """True when the immutable tag is already there for these tested bits;
-    refuse when it holds anything else."""
+def _check_immutable(registry: Registry, path: str, tag: str, report: dict[str, Any], where: str) -> Remote | None:
+    """The immutable tag as the registry holds it when it is already there for
+    these tested bits, None when it is free; refuse when it holds anything else."""
     existing = registry.manifest(path, tag)
     if existing is None:
-        return False
+        return None
     labels = registry.image_config(path, existing.config_digest).get("config", {}).get("Labels") or {}
     if labels.get(TESTED_LABEL) != report["image_id"]:
         raise PublishFailed(
             f"immutable tag {where}:{tag} already exists in registry {registry.host} with another image "
             f"({existing.digest[:19]}); refusing to overwrite it. Nothing was pushed."
         )
-    return True
+    return existing
 
 
 def publish(
@@ -126,9 +126,7 @@ def publish(
     for kind in tags.KINDS:
         tag = report["tags"][kind]
         if kind == "immutable" and already:
-            remote = registry.manifest(path, tag)
-            assert remote is not None
-            pushed.append((tag, remote.digest))
+            pushed.append((tag, already.digest))
             continue
         release.tag(repository, tag)
         try:
@@ -154,7 +152,7 @@ def _read_back(
     path: str,
     repository: str,
     pushed: list[tuple[str, str]],
-    already: bool,
+    already: Remote | None,
     approved: gate.Approved,
     settings: Settings,
 ) -> list[Published]:
