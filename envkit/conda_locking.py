@@ -13,7 +13,7 @@ from pathlib import Path
 
 from envkit import ROOT, indexes, proc
 from envkit.errors import KitError
-from envkit.recipes import format_header, read_header
+from envkit.recipes import format_header, input_for_new_lock, read_header
 from envkit.settings import Settings
 from envkit.variants import Variant, lock_settings
 
@@ -64,15 +64,8 @@ def stale_reason(variant: Variant) -> str:
 def lock(variant: Variant, settings: Settings) -> Path:
     """Write the explicit lock, or nothing at all."""
     indexes.check_reachable(channel_urls(variant, settings), settings, f"lock {variant.lock_file}")
-    created_input = not (ROOT / variant.input_file).exists()
-    if created_input:
-        (ROOT / variant.input_file).write_text(render_input(variant))
-    try:
+    with input_for_new_lock(ROOT / variant.input_file, lambda: render_input(variant)):
         return _solve(variant, settings)
-    except BaseException:
-        if created_input:
-            (ROOT / variant.input_file).unlink()
-        raise
 
 
 def _solve(variant: Variant, settings: Settings) -> Path:

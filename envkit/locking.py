@@ -23,7 +23,7 @@ from pathlib import Path
 
 from envkit import ROOT, indexes, proc
 from envkit.errors import KitError, UsageError
-from envkit.recipes import format_header, parse_pip, read_header
+from envkit.recipes import format_header, input_for_new_lock, parse_pip, read_header
 from envkit.settings import Settings
 from envkit.variants import Variant, compat, lock_settings, reference
 from envkit.variants import indexes as index_data
@@ -161,15 +161,8 @@ def lock(variant: Variant, settings: Settings) -> Path:
         )
     urls = indexes.effective(variant, settings)
     indexes.check_reachable(urls.all, settings, f"lock {variant.lock_file}")
-    created_input = not (ROOT / variant.input_file).exists()
-    if created_input:
-        (ROOT / variant.input_file).write_text(render_input(variant))
-    try:
+    with input_for_new_lock(ROOT / variant.input_file, lambda: render_input(variant)):
         return _compile(variant, settings, urls)
-    except BaseException:
-        if created_input:
-            (ROOT / variant.input_file).unlink()
-        raise
 
 
 def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Path:

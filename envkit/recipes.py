@@ -4,6 +4,8 @@ what these return."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,3 +128,18 @@ def is_hash_locked(path: Path) -> bool:
         return bool(pins) and all(pin.hashes for pin in pins)
     urls = [line for line in path.read_text().splitlines() if line.startswith(("http", "file:"))]
     return "@EXPLICIT" in path.read_text() and bool(urls) and all("#" in url for url in urls)
+
+
+@contextlib.contextmanager
+def input_for_new_lock(path: Path, render: Callable[[], str]) -> Iterator[None]:
+    """A lock's input file, written from the data when the variant has none yet,
+    and taken back if the lock then fails: a failed lock leaves nothing behind."""
+    created = not path.exists()
+    if created:
+        path.write_text(render())
+    try:
+        yield
+    except BaseException:
+        if created:
+            path.unlink()
+        raise
