@@ -90,9 +90,8 @@ def verify(variant: Variant, settings: Settings) -> Comparison:
         listings = [_inside(client, image, ["python", "-c", _LISTING, root]) for image in images]
         result.files = len(listings[0])
         result.differences = compare_listings(*listings)
-        result.packages_equal = _inside(client, images[0], ["python", "-c", _PACKAGES]) == _inside(
-            client, images[1], ["python", "-c", _PACKAGES]
-        )
+        packages = [_inside(client, image, ["python", "-c", _PACKAGES]) for image in images]
+        result.packages_equal = packages[0] == packages[1]
         layers = [client.images.get(image).attrs["RootFS"]["Layers"] for image in images]
         result.layers_equal = layers[0] == layers[1]
     finally:
