@@ -19,6 +19,7 @@ from envkit import wheelhouse as wheelhouses
 from envkit.settings import DEFAULTS, Settings
 from envkit.variants import declared
 
+CA_HELP = {"ca_cert": "CA bundle for TLS-inspecting proxies (config envkit.ca_cert)"}
 INDEX_HELP = {
     "index_url": "use this index instead of the recipe's (a mirror; config envkit.index_url)",
     "extra_index_url": "use these extra indexes instead of the recipe's, space-separated "
@@ -92,7 +93,7 @@ def build(
     help={
         **VARIANT_HELP,
         "cuda": "one platform (default: every declared platform of --torch)",
-        "ca_cert": "CA bundle for TLS-inspecting proxies",
+        **CA_HELP,
         **INDEX_HELP,
     }
 )
@@ -107,7 +108,7 @@ def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, inde
         **PIP_VARIANT_HELP,
         "dir": "the folder to fill (default: wheelhouse/<variant>)",
         "base_image": "the base the build will use (the Debian packages are fetched for it)",
-        "ca_cert": "CA bundle for TLS-inspecting proxies",
+        **CA_HELP,
         **INDEX_HELP,
     }
 )
@@ -132,7 +133,7 @@ def wheelhouse(
     help={
         **VARIANT_HELP,
         "base_image": "base image instead of the recipe's pinned one",
-        "ca_cert": "CA bundle for TLS-inspecting proxies",
+        **CA_HELP,
     },
 )
 def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None):
