@@ -12,12 +12,16 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from envkit import base as base_image
-from envkit import build as builder
-from envkit import locks, publish, repro, selection, testing
-from envkit import wheelhouse as wheelhouses
-from envkit.settings import DEFAULTS, Settings
-from envkit.variants import declared
+from envkit.catalog.selection import select
+from envkit.catalog.variants import declared
+from envkit.checks.testrun import report_table, run_tests
+from envkit.core.settings import DEFAULTS, Settings
+from envkit.images.base import build_base
+from envkit.images.build import build_image
+from envkit.images.repro import compare_rebuilds, repro_summary
+from envkit.images.wheelhouse import default_dir, fill_wheelhouse
+from envkit.recipes.lock import lock_variants
+from envkit.release.publish import publish_variants
 
 CA_HELP = {"ca_cert": "CA bundle for TLS-inspecting proxies (config envkit.ca_cert)"}
 INDEX_HELP = {
@@ -52,7 +56,7 @@ def base(c, rebuild=False, mirror=None, suite=None):
     `invoke build --base-image`.
     """
     settings = _settings(c, base_mirror=mirror, base_suite=suite)
-    tag, image_id, seconds = base_image.build_base(settings, rebuild=rebuild)
+    tag, image_id, seconds = build_base(settings, rebuild=rebuild)
     print(f"base image {tag}  {image_id[:19]}  ({seconds:.1f} s)")
 
 
@@ -83,9 +87,9 @@ def build(
     settings = _settings(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
-    variant = selection.select(cuda, recipe, torch, python)
+    variant = select(cuda, recipe, torch, python)
     folder = Path(wheelhouse).resolve() if wheelhouse else None
-    result = builder.build(variant, settings, no_cache=no_cache, wheelhouse=folder)
+    result = build_image(variant, settings, no_cache=no_cache, wheelhouse=folder)
     print(result.summary())
 
 
@@ -100,7 +104,7 @@ def build(
 def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, index_url=None, extra_index_url=None):
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
-    locks.run(cuda, recipe, torch, python, settings)
+    lock_variants(cuda, recipe, torch, python, settings)
 
 
 @task(
@@ -119,9 +123,9 @@ def wheelhouse(
     settings = _settings(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
-    variant = selection.select(cuda, "pip", torch, python)
-    folder = Path(dir).resolve() if dir else wheelhouses.default_dir(variant)
-    contents = wheelhouses.fill(variant, settings, folder)
+    variant = select(cuda, "pip", torch, python)
+    folder = Path(dir).resolve() if dir else default_dir(variant)
+    contents = fill_wheelhouse(variant, settings, folder)
     print(
         f"wheelhouse {folder}: {contents.wheels} wheels, {contents.debs} debs, {contents.bytes / 1e9:.2f} GB; "
         f"build with `invoke build {variant.flags()} --wheelhouse {folder}`"
@@ -139,9 +143,9 @@ def wheelhouse(
 def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None):
     """Build a variant twice with no cache and compare its Python environments file by file."""
     settings = _settings(c, base_image=base_image, ca_cert=ca_cert)
-    variant = selection.select(cuda, recipe, torch, python)
-    result = repro.verify(variant, settings)
-    print(repro.summary(result))
+    variant = select(cuda, recipe, torch, python)
+    result = compare_rebuilds(variant, settings)
+    print(repro_summary(result))
     if not result.identical:
         raise Exit(code=1)
 
@@ -150,9 +154,9 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
 def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    variant = selection.select(cuda, recipe, torch, python)
-    report = testing.run_tests(variant, settings, gpus)
-    print(testing.table(report))
+    variant = select(cuda, recipe, torch, python)
+    report = run_tests(variant, settings, gpus)
+    print(report_table(report))
     if not report.passed:
         raise Exit(code=1)
 
@@ -169,8 +173,8 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
 def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False):
     """Push a tested image under the tags measured inside it (refuses untested images)."""
     settings = _settings(c, registry=registry)
-    variants = list(declared()) if all_ else [selection.select(cuda, recipe, torch, python)]
-    skipped = publish.run(variants, settings, dry_run=dry_run, skip_untested=all_)
+    variants = list(declared()) if all_ else [select(cuda, recipe, torch, python)]
+    skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_)
     if skipped:
         print("skipped (no passing test for the image under their tag):", *skipped, sep="\n  ")
         raise Exit(code=1)

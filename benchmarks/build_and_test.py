@@ -21,15 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envkit import build, engine, testing, wheelhouse
-from envkit.selection import select
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.catalog.selection import select
+from envkit.catalog.variants import Variant
+from envkit.checks import testrun
+from envkit.core import engine
+from envkit.core.settings import Settings
+from envkit.images import build, wheelhouse
+from envkit.images.context import copy_context
 
 
 def edited_context(folder: Path) -> Path:
     """A copy of the build context with one example edited."""
-    build.copy_context(folder)
+    copy_context(folder)
     with (folder / "examples" / "concepts.py").open("a") as handle:
         handle.write(f"\n# benchmark edit {time.time()}\n")
     return folder
@@ -47,9 +50,9 @@ def offline_figures(variant: Variant, settings: Settings) -> list[tuple[str, str
     """Fill a wheelhouse (downloads from the pip cache as found), then build from it with no network."""
     with tempfile.TemporaryDirectory(prefix="envkit-bench-wheelhouse-") as scratch:
         started = time.monotonic()
-        contents = wheelhouse.fill(variant, settings, Path(scratch) / "wheelhouse")
+        contents = wheelhouse.fill_wheelhouse(variant, settings, Path(scratch) / "wheelhouse")
         filled = time.monotonic() - started
-        offline = build.build(variant, settings, wheelhouse=Path(scratch) / "wheelhouse")
+        offline = build.build_image(variant, settings, wheelhouse=Path(scratch) / "wheelhouse")
     return [
         (
             "wheelhouse fill",
@@ -79,16 +82,16 @@ def main() -> int:
     if args.cold:
         client = engine.find_builder().prefix[0]
         subprocess.run([client, "builder", "prune", "--all", "--force"], check=True, capture_output=True)
-    first = build.build(variant, settings, no_cache=False)
+    first = build.build_image(variant, settings, no_cache=False)
     figures.append(("cold build" if args.cold else "first build (cache as found)", f"{first.seconds:.1f} s"))
-    warm = build.build(variant, settings)
+    warm = build.build_image(variant, settings)
     figures.append(("warm rebuild (nothing changed)", f"{warm.seconds:.1f} s"))
     with tempfile.TemporaryDirectory() as scratch:
-        edited = build.build(variant, settings, context=edited_context(Path(scratch)))
+        edited = build.build_image(variant, settings, context=edited_context(Path(scratch)))
     figures.append(("rebuild after editing examples/", f"{edited.seconds:.1f} s"))
     figures.append(("image size (uncompressed)", f"{first.size_bytes / 1e9:.2f} GB"))
     started = time.monotonic()
-    report = testing.run_tests(variant, settings, "auto")
+    report = testrun.run_tests(variant, settings, "auto")
     figures.append(
         (
             "invoke test",

@@ -1,14 +1,19 @@
 """envkit: build, test and publish reproducible PyTorch Docker environments.
 
-tasks.py is the command line; each module here holds one concern:
-variants and selection (what can be built), settings (where options come
-from), engine (the Docker daemon and a BuildKit-capable client), plan and
-build (what a build installs, and building it), base (a base image made with
-debootstrap), locks, locking and conda_locking (`invoke lock`), indexes
-(upstream indexes, mirrors, overrides), wheelhouse (offline builds), repro
-(`invoke verify-repro`), container, checks and testing (running the examples
-inside an image), manifest, tags, gate, registry and publish (`invoke
-publish`), recipes (reading recipe files), provenance, proc and errors.
+tasks.py is the command line; the logic is grouped by the stages the data
+flows through, each package importing only from the ones above it:
+
+    core      errors, external commands (proc), settings, the Docker engine,
+              provenance, the files under reports/ and signal handling
+    catalog   what can be built: env/variants.toml, env/compat.toml, and
+              turning flags into one variant (selection)
+    recipes   the recipe files in env/ and `invoke lock` (pip and conda),
+              package indexes and mirrors
+    images    `invoke base`, the build plan, the build context, `invoke build`,
+              `invoke wheelhouse`, `invoke verify-repro`
+    checks    `invoke test`: the test container, the checks run inside it,
+              the test run and its manifest
+    release   `invoke publish`: tags, the publish gate, the registry
 """
 
 from pathlib import Path

@@ -14,9 +14,10 @@ from typing import Any
 import docker
 import pytest
 
-from envkit import ROOT, engine
-from envkit.errors import UsageError
-from envkit.settings import Settings
+from envkit import ROOT
+from envkit.core import engine
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
 from tests.helpers import invoke_in
 
 InvokeRunner = Callable[..., subprocess.CompletedProcess[str]]

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from envkit import engine
+from envkit.core import engine
 
 FAKE_DOCKER = """#!/bin/sh
 # A stand-in docker client: logs every call, answers version probes.

@@ -3,10 +3,10 @@ GPU path (which needs a GPU host with the NVIDIA container toolkit)."""
 
 import pytest
 
-from envkit import testing
-from envkit.container import TEST_LABEL
-from envkit.selection import select
-from envkit.settings import Settings
+from envkit.catalog.selection import select
+from envkit.checks import testrun
+from envkit.checks.container import TEST_LABEL
+from envkit.core.settings import Settings
 from tests.conftest import CI_IMAGE_NAME, run_cli
 
 
@@ -37,7 +37,7 @@ def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
 
 
 def gpu_host(docker_client):
-    return bool(testing.host_gpus()) and testing.has_gpu_runtime(docker_client)
+    return bool(testrun.host_gpus()) and testrun.has_gpu_runtime(docker_client)
 
 
 def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_build):
@@ -48,8 +48,8 @@ def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_bu
         return {box.id for box in docker_client.containers.list(all=True, filters={"label": TEST_LABEL})}
 
     before = probe_containers()
-    with pytest.raises(testing.UsageError, match=r"cannot give containers GPUs .* --gpus none"):
-        testing.run_tests(select("12.1"), Settings(image_name=CI_IMAGE_NAME), gpus="all")
+    with pytest.raises(testrun.UsageError, match=r"cannot give containers GPUs .* --gpus none"):
+        testrun.run_tests(select("12.1"), Settings(image_name=CI_IMAGE_NAME), gpus="all")
     # The container Docker created before the GPU request failed is gone too.
     assert probe_containers() == before
 
@@ -60,7 +60,7 @@ def test_gpu_checks_pass_on_a_gpu_host(docker_client, cu121_build, kit_session):
             "no GPU here (no nvidia-smi GPU, or no NVIDIA container toolkit): the GPU checks "
             "(examples/smoke.py --gpu) run on the GPU host instead, recorded in the README"
         )
-    report = testing.run_tests(
+    report = testrun.run_tests(
         select("12.1"), Settings(image_name=CI_IMAGE_NAME, reports_dir=str(kit_session.reports)), gpus="all"
     )
     gpu_checks = [c for c in report.checks if c["name"].startswith("smoke:gpu") or c["name"] == "smoke:compile_gpu"]

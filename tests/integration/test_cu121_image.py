@@ -6,10 +6,11 @@ import subprocess
 
 import pytest
 
-from envkit import ROOT, provenance
-from envkit.container import ProbeContainer
-from envkit.recipes import read_pip
-from envkit.selection import select
+from envkit import ROOT
+from envkit.catalog.selection import select
+from envkit.checks.container import ProbeContainer
+from envkit.core import provenance
+from envkit.recipes.files import read_pip
 from tests.conftest import CI_IMAGE_NAME
 
 EXPECTED_CHECKS = {

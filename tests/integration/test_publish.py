@@ -12,9 +12,10 @@ import time
 import docker
 import pytest
 
-from envkit import build
-from envkit.selection import select
-from envkit.settings import Settings
+from envkit.catalog.selection import select
+from envkit.core.settings import Settings
+from envkit.images import build
+from envkit.images.context import copy_context
 from tests.conftest import CI_IMAGE_NAME, run_cli, start_cli
 from tests.helpers import LocalRegistry, free_port
 
@@ -268,11 +269,11 @@ def test_untested_and_rebuilt_images_are_refused(
         reports_dir=str(reports),
         ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
     )
-    context = build.copy_context(tmp_path / "context")
+    context = copy_context(tmp_path / "context")
     with (context / "examples" / "concepts.py").open("a") as handle:
         handle.write("\n# rebuilt, never tested\n")
     try:
-        build.build(select("12.1"), settings, context=context)
+        build.build_image(select("12.1"), settings, context=context)
         other = publish(
             kit_session,
             fresh_registry.host,

@@ -6,17 +6,19 @@ import subprocess
 
 import pytest
 
-from envkit import build, testing
-from envkit.errors import CommandFailed
-from envkit.selection import select
-from envkit.settings import Settings
+from envkit.catalog.selection import select
+from envkit.checks import testrun
+from envkit.core.errors import CommandFailed
+from envkit.core.settings import Settings
+from envkit.images import build
+from envkit.images.context import copy_context
 from tests.conftest import CI_IMAGE_NAME, run_cli
 
 FILELOCK_HASH = "79e43df8e9fe509cd83a3899a7c186c8077cbbe4d200a1ed3705c2f3bb6bc487"
 
 
 def test_a_tampered_hash_fails_the_build_with_uvs_error(kit_session, base_image, cu121_build, tmp_path, docker_client):
-    context = build.copy_context(tmp_path / "context")
+    context = copy_context(tmp_path / "context")
     lock = context / "env" / "pip" / "cu121.txt"
     assert FILELOCK_HASH in lock.read_text()
     lock.write_text(lock.read_text().replace(FILELOCK_HASH, "0" * 64))
@@ -27,7 +29,7 @@ def test_a_tampered_hash_fails_the_build_with_uvs_error(kit_session, base_image,
         ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
     )
     with pytest.raises(CommandFailed) as failed:
-        build.build(select("12.1"), settings, context=context)
+        build.build_image(select("12.1"), settings, context=context)
     assert "hash mismatch for `filelock==4.3.1`" in failed.value.tail.lower()
     assert "A package does not match its hash in env/pip/cu121.txt" in str(failed.value)
     assert not docker_client.images.list("torch-env-ci-tampered")  # nothing tagged
@@ -52,7 +54,7 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
     finally:
         container.remove(force=True)
     try:
-        report = testing.run_tests(
+        report = testrun.run_tests(
             select("12.1"), Settings(image_name="torch-env-ci-drift", reports_dir=str(tmp_path)), gpus="none"
         )
     finally:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from envkit.recipes import format_header
+from envkit.recipes.files import format_header
 from tests.helpers import copy_repo, free_port, invoke_in, make_fake_docker
 
 EXPLICIT = (
@@ -51,8 +51,8 @@ def test_a_new_conda_variant_writes_no_input_when_its_lock_fails(repo):
 
 def digest_in(repo):
     code = (
-        "from envkit import conda_locking, selection; "
-        "print(conda_locking.inputs_digest(selection.select('12.1', 'conda')))"
+        "from envkit.recipes import conda_lock; from envkit.catalog import selection; "
+        "print(conda_lock.inputs_digest(selection.select('12.1', 'conda')))"
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from envkit.recipes import parse_pip, read_header
+from envkit.recipes.files import parse_pip, read_header
 from tests.helpers import LocalIndex, copy_repo, free_port, invoke_in, make_fake_docker
 
 CU11 = "nvidia-cuda-runtime-cu11==11.8.89"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from envkit import base
-from envkit.errors import UsageError
-from envkit.settings import Settings
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
+from envkit.images import base
 
 
 def test_debootstrap_command():

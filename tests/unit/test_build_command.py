@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from envkit import plan
-from envkit.build import build_command, image_tag
-from envkit.engine import Builder
-from envkit.errors import UsageError
-from envkit.provenance import Provenance
-from envkit.selection import select
-from envkit.settings import Settings
-from envkit.variants import ROOT, declared
+from envkit.catalog.selection import select
+from envkit.catalog.variants import ROOT, declared
+from envkit.core.engine import Builder
+from envkit.core.errors import UsageError
+from envkit.core.provenance import Provenance
+from envkit.core.settings import Settings
+from envkit.images import plan
+from envkit.images.build import build_command, image_tag
 
 BUILTIN = Builder(("/usr/bin/docker", "build"), {"DOCKER_BUILDKIT": "1"})
 BUILDX = Builder(("docker", "buildx", "build", "--load"))

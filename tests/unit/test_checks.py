@@ -3,11 +3,11 @@
 import docker
 import pytest
 
-from envkit import checks, testing
-from envkit.container import Exec
-from envkit.recipes import read_conda, read_conda_lock, read_pip
-from envkit.selection import select
-from envkit.variants import ROOT
+from envkit.catalog.selection import select
+from envkit.catalog.variants import ROOT
+from envkit.checks import probes, testrun
+from envkit.checks.container import Exec
+from envkit.recipes.files import read_conda, read_conda_lock, read_pip
 
 MEASURED = {
     "torch": "2.4.1+cu121",
@@ -34,11 +34,11 @@ class ScriptedBox:
 
 def context(name="cu121-pip", measured=None, gpus=False):
     cuda, recipe = {"cu121-pip": ("12.1", "pip"), "cpu-pip": ("cpu", "pip"), "cu121-conda": ("12.1", "conda")}[name]
-    return checks.Context(select(cuda, recipe), gpus, dict(measured or {}))
+    return probes.Context(select(cuda, recipe), gpus, dict(measured or {}))
 
 
 def test_pins_pass_when_measured_equals_the_variant():
-    [result] = checks.pins(None, context(measured=MEASURED))
+    [result] = probes.pins(None, context(measured=MEASURED))
     assert result.passed and result.detail == "as pinned for cu121-pip"
 
 
@@ -52,7 +52,7 @@ def test_pins_pass_when_measured_equals_the_variant():
     ],
 )
 def test_pins_fail_and_name_the_difference(change, problem):
-    [result] = checks.pins(None, context(measured={**MEASURED, **change}))
+    [result] = probes.pins(None, context(measured={**MEASURED, **change}))
     assert not result.passed and problem in result.detail
 
 
@@ -64,11 +64,11 @@ def test_cpu_variant_expects_no_cuda():
         "torchaudio": "2.4.1+cpu",
         "cuda_compiled": None,
     }
-    assert checks.pins(None, context("cpu-pip", measured))[0].passed
+    assert probes.pins(None, context("cpu-pip", measured))[0].passed
 
 
 def test_pins_fail_when_nothing_was_measured():
-    assert not checks.pins(None, context())[0].passed
+    assert not probes.pins(None, context())[0].passed
 
 
 def locked_versions():
@@ -76,7 +76,7 @@ def locked_versions():
 
 
 def test_pip_drift_none_when_installed_equals_the_lock():
-    assert checks.pip_drift(locked_versions(), locked_versions()) == []
+    assert probes.pip_drift(locked_versions(), locked_versions()) == []
 
 
 def test_pip_drift_names_changed_missing_and_extra_packages():
@@ -84,7 +84,7 @@ def test_pip_drift_names_changed_missing_and_extra_packages():
     installed["numpy"] = "2.0.0"
     del installed["sympy"]
     installed["requests"] = "2.32.0"
-    assert checks.pip_drift(locked_versions(), installed) == [
+    assert probes.pip_drift(locked_versions(), installed) == [
         "numpy 2.0.0 (recipe: 2.4.6)",
         "requests 2.32.0 not in recipe",
         "sympy missing",
@@ -102,10 +102,10 @@ def test_conda_pins_are_checked_against_the_version_before_the_build_string():
         "mkl": "2024.0.0-ha957f24_49657",
         "numpy": "2.1.0-py311h1",
     }
-    assert checks.conda_pin_drift(pinned, installed) == []
+    assert probes.conda_pin_drift(pinned, installed) == []
     installed["mkl"] = "2024.1.0-h0"
     installed["python"] = "3.12.0-h1"
-    assert checks.conda_pin_drift(pinned, installed) == [
+    assert probes.conda_pin_drift(pinned, installed) == [
         "mkl 2024.1.0 (recipe: 2024.0)",
         "python 3.12.0 (recipe: 3.11)",
     ]
@@ -120,8 +120,8 @@ def test_an_explicit_conda_lock_is_compared_package_by_package(tmp_path):
     )
     locked = read_conda_lock(lock)
     assert locked == {"pytorch": "2.4.1-py3.11_cuda12.1_cudnn9.1.0_0", "mkl": "2024.0.0-ha957f24_49657"}
-    assert checks.pip_drift(locked, dict(locked), compare=str.__eq__) == []
-    assert checks.pip_drift(locked, {**locked, "mkl": "2024.1.0-h0"}, compare=str.__eq__) == [
+    assert probes.pip_drift(locked, dict(locked), compare=str.__eq__) == []
+    assert probes.pip_drift(locked, {**locked, "mkl": "2024.1.0-h0"}, compare=str.__eq__) == [
         "mkl 2024.1.0-h0 (recipe: 2024.0.0-ha957f24_49657)"
     ]
 
@@ -137,32 +137,32 @@ def test_smoke_rows_become_one_result_each_and_gpu_flag_is_passed():
             12.0,
         )
     )
-    results = checks.smoke(box, context(gpus=True))
+    results = probes.smoke(box, context(gpus=True))
     assert [(r.name, r.passed) for r in results] == [("smoke:nms", False), ("smoke:compile_cpu", True)]
     assert box.calls[0][-2:] == ["--json", "--gpu"]
 
 
 def test_smoke_without_json_is_one_failure_with_the_error_tail():
     box = ScriptedBox(Exec(1, "", "Traceback ...\nImportError: libcudart.so.12", 1.0))
-    [result] = checks.smoke(box, context())
+    [result] = probes.smoke(box, context())
     assert not result.passed and "ImportError: libcudart.so.12" in result.detail
 
 
 def test_verify_install_keeps_the_measurements():
     ctx = context()
     box = ScriptedBox(Exec(0, '{"torch": "2.4.1", "cuda_compiled": "12.1", "cudnn": "9.1.0", "gpu_count": 0}', "", 3))
-    [result] = checks.verify_install(box, ctx)
+    [result] = probes.verify_install(box, ctx)
     assert result.passed and ctx.measured["cudnn"] == "9.1.0"
 
 
 def test_report_passes_only_when_every_check_passed():
-    report = testing.TestReport("cu121-pip", "torch-env:cu121-pip", "sha256:" + "0" * 64, "", "none", {}, "")
+    report = testrun.TestReport("cu121-pip", "torch-env:cu121-pip", "sha256:" + "0" * 64, "", "none", {}, "")
     assert not report.passed  # no checks run is not a pass
     report.checks = [{"name": "a", "passed": True, "detail": "", "seconds": 1.0}]
     assert report.passed
     report.checks.append({"name": "b", "passed": False, "detail": "broken", "seconds": 0.5})
     assert not report.passed
-    assert testing.table(report).splitlines()[-1].endswith("FAILED (1 of 2 checks) in 0.0 s")
+    assert testrun.report_table(report).splitlines()[-1].endswith("FAILED (1 of 2 checks) in 0.0 s")
 
 
 class FakeEngine:
@@ -184,8 +184,8 @@ class FakeEngine:
     ],
 )
 def test_gpu_choice(choice, runtimes, host_gpus, expected, monkeypatch):
-    monkeypatch.setattr(testing.shutil, "which", lambda tool: None)
-    assert testing.use_gpus(choice, FakeEngine(runtimes), host_gpus) is expected
+    monkeypatch.setattr(testrun.shutil, "which", lambda tool: None)
+    assert testrun.use_gpus(choice, FakeEngine(runtimes), host_gpus) is expected
 
 
 def test_docker_sdk_is_the_real_one():

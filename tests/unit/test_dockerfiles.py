@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from envkit import plan
-from envkit.build import CONTEXT_PARTS
-from envkit.indexes import Indexes
-from envkit.provenance import Provenance
-from envkit.settings import Settings
-from envkit.variants import ROOT, declared
+from envkit.catalog.variants import ROOT, declared
+from envkit.core.provenance import Provenance
+from envkit.core.settings import Settings
+from envkit.images import plan
+from envkit.images.context import CONTEXT_PARTS
+from envkit.recipes.indexes import Indexes
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 DEFAULT = {v.recipe: v for v in declared() if v.platform == "cu121"}

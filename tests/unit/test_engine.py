@@ -3,8 +3,8 @@ docker clients (real executables) and a socket where no daemon listens."""
 
 import pytest
 
-from envkit import engine
-from envkit.errors import UsageError
+from envkit.core import engine
+from envkit.core.errors import UsageError
 from tests.helpers import make_fake_docker
 
 

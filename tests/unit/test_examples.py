@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from envkit.variants import ROOT
+from envkit.catalog.variants import ROOT
 
 
 def load(name):

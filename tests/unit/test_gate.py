@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import docker
 import pytest
 
-from envkit import gate
-from envkit.selection import select
-from envkit.settings import Settings
+from envkit.catalog.selection import select
+from envkit.core.settings import Settings
+from envkit.release import gate
 
 IMAGE_ID = "sha256:" + "a" * 64
 OTHER_ID = "sha256:" + "b" * 64

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import docker
 import pytest
 
-from envkit.publish import _untag
+from envkit.release.publish import _untag
 
 
 def client_whose_remove_raises(error):

@@ -6,9 +6,9 @@ import re
 import pytest
 from packaging.utils import canonicalize_name
 
-from envkit import conda_locking, locking
-from envkit.recipes import is_hash_locked, read_conda, read_header, read_pip
-from envkit.variants import ROOT, declared
+from envkit.catalog.variants import ROOT, declared
+from envkit.recipes import conda_lock, pip_lock
+from envkit.recipes.files import is_hash_locked, read_conda, read_header, read_pip
 
 PIP = [v for v in declared() if v.recipe == "pip"]
 CONDA = [v for v in declared() if v.recipe == "conda"]
@@ -88,20 +88,20 @@ def test_cpu_recipe_has_no_cuda_libraries_and_no_triton():
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
 def test_inputs_are_the_data_rendered(variant):
     """Every input names exactly the data's versions: it is what `invoke lock` would write."""
-    render = locking.render_input if variant.recipe == "pip" else conda_locking.render_input
+    render = pip_lock.render_input if variant.recipe == "pip" else conda_lock.render_input
     assert (ROOT / variant.input_file).read_text() == render(variant)
 
 
 def test_cu121_lock_is_fresh_and_records_its_inputs():
     variant = by_platform("cu121")
     header = read_header(lock_of(variant))
-    assert header == {"inputs": locking.inputs_digest(variant), "python": "3.11", "index": "https://pypi.org/simple"}
-    assert locking.stale_reason(variant) == ""
+    assert header == {"inputs": pip_lock.inputs_digest(variant), "python": "3.11", "index": "https://pypi.org/simple"}
+    assert pip_lock.stale_reason(variant) == ""
 
 
 def test_the_shared_file_holds_the_reference_locks_shared_versions():
     reference_versions = read_pip(lock_of(by_platform("cu121"))).versions()
-    shared = read_pip(ROOT / locking.shared_file(by_platform("cu118"))).versions()
+    shared = read_pip(ROOT / pip_lock.shared_file(by_platform("cu118"))).versions()
     assert shared == {
         name: version
         for name, version in reference_versions.items()
@@ -113,7 +113,7 @@ def test_hand_pinned_recipes_carry_no_header_until_locked():
     # cu118/cpu were pinned by hand (their index is unreachable here): nothing recorded to compare.
     for platform in ("cu118", "cpu"):
         assert read_header(lock_of(by_platform(platform))) is None
-        assert locking.stale_reason(by_platform(platform)) == ""
+        assert pip_lock.stale_reason(by_platform(platform)) == ""
 
 
 def test_lock_adds_setuptools_for_torch_compile():

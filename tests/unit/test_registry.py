@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from envkit.errors import UsageError
-from envkit.registry import Target, is_insecure, stored_credentials
+from envkit.core.errors import UsageError
+from envkit.release.registry import Target, is_insecure, stored_credentials
 
 
 @pytest.mark.parametrize(

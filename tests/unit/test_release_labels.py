@@ -1,6 +1,6 @@
 """The labels a published image gets: every one from the test report."""
 
-from envkit.publish import TESTED_LABEL, release_labels
+from envkit.release.publish import TESTED_LABEL, release_labels
 
 REPORT = {
     "variant": "cpu-pip",

@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from envkit.errors import UsageError
-from envkit.selection import check_conda, select
-from envkit.variants import compat
+from envkit.catalog.selection import check_conda, select
+from envkit.catalog.variants import compat
+from envkit.core.errors import UsageError
 
 
 @pytest.mark.parametrize(

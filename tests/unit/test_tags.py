@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from envkit import tags
+from envkit.release import tags
 
 CU121 = tags.Measurement(
     torch="2.4.1+cu121",

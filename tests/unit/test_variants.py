@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from envkit.recipes import is_hash_locked
-from envkit.variants import ROOT, compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
+from envkit.catalog.variants import ROOT, compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
+from envkit.recipes.files import is_hash_locked
 
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -11,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from envkit import ROOT, engine, plan, proc, provenance
-from envkit import wheelhouse as wheelhouses
-from envkit.errors import CommandFailed
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit import ROOT
+from envkit.catalog.variants import Variant
+from envkit.core import engine, proc, provenance
+from envkit.core.errors import CommandFailed
+from envkit.core.settings import Settings
+from envkit.images import plan
+from envkit.images.wheelhouse import check_wheelhouse, wheelhouse_context
 
 _PULL_FAILURES = (
     "pull access denied",
@@ -24,20 +25,6 @@ _PULL_FAILURES = (
     "not found",
     "no such host",
 )
-
-
-# What a build reads from the checkout (.dockerignore admits no more).
-CONTEXT_PARTS = ("env", "docker", "examples", ".dockerignore")
-
-
-def copy_context(destination: Path, source: Path = ROOT) -> Path:
-    """A copy of the build context, to build an edited checkout beside the real one."""
-    for part in CONTEXT_PARTS:
-        if (source / part).is_dir():
-            shutil.copytree(source / part, destination / part)
-        else:
-            shutil.copy2(source / part, destination / part)
-    return destination
 
 
 def image_tag(variant: Variant, settings: Settings) -> str:
@@ -96,7 +83,7 @@ class BuildResult:
         return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"
 
 
-def build(
+def build_image(
     variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT, wheelhouse: Path | None = None
 ) -> BuildResult:
     """Build and tag the variant from the checkout at `context` (or, with a
@@ -111,8 +98,8 @@ def build(
         print(build_plan.note())
     with tempfile.TemporaryDirectory(prefix="envkit-build-") as scratch:
         if wheelhouse is not None:
-            wheelhouses.check(wheelhouse, build_plan)
-            context = wheelhouses.build_context(context, wheelhouse, Path(scratch) / "context")
+            check_wheelhouse(wheelhouse, build_plan)
+            context = wheelhouse_context(context, wheelhouse, Path(scratch) / "context")
         iidfile = Path(scratch) / "iid"
         argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context)
         started = time.monotonic()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from envkit.errors import UsageError
-from envkit.variants import RECIPES, Release, Variant, compat, cuda_platform, default_pins, make, platform_cuda
+from envkit.catalog.variants import RECIPES, Release, Variant, compat, cuda_platform, default_pins, make, platform_cuda
+from envkit.core.errors import UsageError
 
 
 def cuda_flag(platform: str) -> str:

@@ -11,11 +11,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from envkit import ROOT, indexes, proc
-from envkit.errors import KitError
-from envkit.recipes import format_header, input_for_new_lock, read_header
-from envkit.settings import Settings
-from envkit.variants import Variant, lock_settings
+from envkit import ROOT
+from envkit.catalog.variants import Variant, lock_settings
+from envkit.core import proc
+from envkit.core.errors import KitError
+from envkit.core.settings import Settings
+from envkit.recipes import indexes
+from envkit.recipes.files import format_header, input_for_new_lock, read_header
 
 TEMPLATE = ROOT / "env" / "conda" / "template.yml"
 CHANNEL_ROOT = "https://conda.anaconda.org"

@@ -12,11 +12,12 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from envkit import ROOT, plan
-from envkit.container import Exec, ProbeContainer
-from envkit.errors import UsageError
-from envkit.recipes import read_conda, read_conda_lock, read_pip
-from envkit.variants import Variant
+from envkit import ROOT
+from envkit.catalog.variants import Variant
+from envkit.checks.container import Exec, ProbeContainer
+from envkit.core.errors import UsageError
+from envkit.images import plan
+from envkit.recipes.files import read_conda, read_conda_lock, read_pip
 
 EXAMPLES = "/opt/envkit/examples"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import docker
 
-from envkit import engine, proc
-from envkit.errors import CommandFailed, UsageError
-from envkit.settings import Settings
+from envkit.core import engine, proc
+from envkit.core.errors import CommandFailed, UsageError
+from envkit.core.settings import Settings
 
 # What the pip Dockerfile needs from a base: python3 with venv, and CA roots.
 PACKAGES = ("python3", "python3-venv", "ca-certificates")

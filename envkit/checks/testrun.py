@@ -13,13 +13,15 @@ from typing import Any
 
 import docker
 
-from envkit import engine, manifest, proc, provenance, tags
-from envkit.build import image_tag
-from envkit.checks import CHECKS, CheckResult, Context
-from envkit.container import ProbeContainer
-from envkit.errors import UsageError
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.catalog.variants import Variant
+from envkit.checks import manifest
+from envkit.checks.container import ProbeContainer
+from envkit.checks.probes import CHECKS, CheckResult, Context
+from envkit.core import engine, proc, provenance
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
+from envkit.images.build import image_tag
+from envkit.release import tags
 
 GPU_CHOICES = ("auto", "none", "all")
 
@@ -131,7 +133,7 @@ def save(report: TestReport, settings: Settings) -> None:
     manifest.write(report.to_dict(), settings)
 
 
-def table(report: TestReport) -> str:
+def report_table(report: TestReport) -> str:
     rows = [(c["name"], "pass" if c["passed"] else "FAIL", f"{c['seconds']:.1f}s", c["detail"]) for c in report.checks]
     width = max(len(row[0]) for row in rows)
     lines = [f"{name:<{width}}  {result:<4}  {seconds:>7}  {detail[:100]}" for name, result, seconds, detail in rows]

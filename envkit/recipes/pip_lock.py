@@ -21,12 +21,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from envkit import ROOT, indexes, proc
-from envkit.errors import KitError, UsageError
-from envkit.recipes import format_header, input_for_new_lock, parse_pip, read_header
-from envkit.settings import Settings
-from envkit.variants import Variant, compat, lock_settings, reference
-from envkit.variants import indexes as index_data
+from envkit import ROOT
+from envkit.catalog.variants import Variant, compat, lock_settings, reference
+from envkit.catalog.variants import indexes as index_data
+from envkit.core import proc
+from envkit.core.errors import KitError, UsageError
+from envkit.core.settings import Settings
+from envkit.recipes import indexes
+from envkit.recipes.files import format_header, input_for_new_lock, parse_pip, read_header
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _INCLUDE = re.compile(r"^\s*-[rc]\s+(\S+)", re.MULTILINE)

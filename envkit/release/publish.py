@@ -19,11 +19,12 @@ from typing import Any
 import docker
 from docker.models.images import Image
 
-from envkit import engine, gate, tags
-from envkit.errors import KitError, UsageError
-from envkit.registry import Registry, RegistryError, Remote, Target, is_insecure
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.catalog.variants import Variant
+from envkit.core import engine
+from envkit.core.errors import KitError, UsageError
+from envkit.core.settings import Settings
+from envkit.release import gate, tags
+from envkit.release.registry import Registry, RegistryError, Remote, Target, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
 
@@ -86,7 +87,7 @@ def _push(client: docker.DockerClient, repository: str, tag: str) -> str:
     return digest
 
 
-def plan(approved: gate.Approved, target: Target, settings: Settings) -> str:
+def describe_push(approved: gate.Approved, target: Target, settings: Settings) -> str:
     repository = target.repository(settings.image_name)
     lines = [f"would push {approved.image.tags[0]} ({approved.report['image_id'][:19]}) as:"]
     lines += [f"  {repository}:{approved.report['tags'][kind]}  ({kind})" for kind in tags.KINDS]
@@ -195,7 +196,7 @@ def table(rows: list[Published], repository: str) -> str:
     return "\n".join(lines)
 
 
-def run(variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool) -> list[str]:
+def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool) -> list[str]:
     """Publish each variant (or print its plan); return the refusals skipped
     over. Every gate runs before the first push."""
     if not settings.registry:
@@ -212,7 +213,7 @@ def run(variants: list[Variant], settings: Settings, dry_run: bool, skip_unteste
             skipped.append(f"{variant.name}: {refusal}")
     for candidate in approved:
         if dry_run:
-            print(plan(candidate, target, settings))
+            print(describe_push(candidate, target, settings))
         else:
             print(table(publish(candidate, target, settings, client), target.repository(settings.image_name)))
     return skipped

@@ -19,11 +19,15 @@ from typing import Any
 
 import docker
 
-from envkit import ROOT, engine, indexes, plan
-from envkit.errors import KitError, UsageError
-from envkit.proc import capture
-from envkit.settings import Settings
-from envkit.variants import Variant, lock_settings
+from envkit import ROOT
+from envkit.catalog.variants import Variant, lock_settings
+from envkit.core import engine
+from envkit.core.errors import KitError, UsageError
+from envkit.core.proc import capture
+from envkit.core.settings import Settings
+from envkit.images import plan
+from envkit.images.context import copy_context
+from envkit.recipes import indexes
 
 INSTALLER = "env/pip/installer.txt"
 MANIFEST = "wheelhouse.json"
@@ -95,7 +99,7 @@ def download_command(
     return argv
 
 
-def fill(variant: Variant, settings: Settings, directory: Path) -> Contents:
+def fill_wheelhouse(variant: Variant, settings: Settings, directory: Path) -> Contents:
     """Download into DIR.partial, then put it in place of DIR: all or nothing."""
     build_plan = plan.make(variant, settings)
     if not build_plan.hash_locked:
@@ -157,7 +161,7 @@ def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, set
         ) from None
 
 
-def check(wheelhouse: Path, build_plan: plan.Plan) -> None:
+def check_wheelhouse(wheelhouse: Path, build_plan: plan.Plan) -> None:
     """The wheelhouse must have been made for this recipe and this base."""
     manifest = wheelhouse / MANIFEST
     if not manifest.is_file():
@@ -175,12 +179,10 @@ def check(wheelhouse: Path, build_plan: plan.Plan) -> None:
         )
 
 
-def build_context(source: Path, wheelhouse: Path, destination: Path) -> Path:
+def wheelhouse_context(source: Path, wheelhouse: Path, destination: Path) -> Path:
     """A build context holding the checkout's build files and the wheelhouse
     (hard links where the file system allows): BuildKit reads no file from
     outside its context, and the normal context never carries gigabytes."""
-    from envkit.build import copy_context  # build imports this module
-
     copy_context(destination, source)
     for path in wheelhouse.rglob("*"):
         target = destination / "wheelhouse" / path.relative_to(wheelhouse)

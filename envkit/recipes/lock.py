@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envkit import conda_locking, locking, selection
-from envkit.settings import Settings
-from envkit.variants import Variant, compat, declared, default_pins, reference
+from envkit.catalog import selection
+from envkit.catalog.variants import Variant, compat, declared, default_pins, reference
+from envkit.core.settings import Settings
+from envkit.recipes import conda_lock, pip_lock
 
 
 def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
@@ -22,15 +23,17 @@ def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None
         chosen = [selection.select(selection.cuda_flag(p), recipe, torch, python) for p in platforms]
     if recipe == "pip":
         needed = {reference(v) for v in chosen} - set(chosen)
-        missing = [v for v in needed if not locking.lock_exists(v)]
+        missing = [v for v in needed if not pip_lock.lock_exists(v)]
         chosen = missing + chosen
-    return sorted(chosen, key=lambda v: not locking.is_reference(v)) if recipe == "pip" else chosen
+    return sorted(chosen, key=lambda v: not pip_lock.is_reference(v)) if recipe == "pip" else chosen
 
 
-def run(cuda: str | None, recipe: str, torch: str | None, python: str | None, settings: Settings) -> list[Path]:
+def lock_variants(
+    cuda: str | None, recipe: str, torch: str | None, python: str | None, settings: Settings
+) -> list[Path]:
     written = []
     for variant in targets(cuda, recipe, torch, python):
-        lock = locking.lock if variant.recipe == "pip" else conda_locking.lock
+        lock = pip_lock.lock if variant.recipe == "pip" else conda_lock.lock
         written.append(lock(variant, settings))
         print(f"locked {variant.lock_file}")
     return written

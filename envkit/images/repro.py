@@ -14,9 +14,10 @@ from typing import Any
 
 import docker
 
-from envkit import build, engine
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.catalog.variants import Variant
+from envkit.core import engine
+from envkit.core.settings import Settings
+from envkit.images import build
 
 ENV_ROOTS = {"pip": "/opt/venv", "conda": "/opt/env"}
 # Runs inside the image: every entry under the root, with what identifies its content.
@@ -76,7 +77,7 @@ def compare_listings(first: dict[str, list[str]], second: dict[str, list[str]]) 
     return differences
 
 
-def verify(variant: Variant, settings: Settings) -> Comparison:
+def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
     root = ENV_ROOTS[variant.recipe]
     client = engine.connect()
     result = Comparison(variant.name, root)
@@ -84,7 +85,7 @@ def verify(variant: Variant, settings: Settings) -> Comparison:
     try:
         for run in ("a", "b"):
             scratch = Settings(**{**asdict(settings), "image_name": f"{settings.image_name}-repro-{run}"})
-            built = build.build(variant, scratch, no_cache=True)
+            built = build.build_image(variant, scratch, no_cache=True)
             images.append(built.image_id)
             result.build_seconds.append(built.seconds)
         listings = [_inside(client, image, ["python", "-c", _LISTING, root]) for image in images]
@@ -104,7 +105,7 @@ def verify(variant: Variant, settings: Settings) -> Comparison:
     return result
 
 
-def summary(result: Comparison) -> str:
+def repro_summary(result: Comparison) -> str:
     lines = [f"{result.variant}: two --no-cache builds ({', '.join(f'{s:.0f} s' for s in result.build_seconds)})"]
     if result.identical:
         lines.append(f"  {result.root}: {result.files} entries, identical (path, mode, sha256); package set identical")

@@ -11,7 +11,7 @@ from typing import cast
 import docker
 from docker.models.containers import Container
 
-from envkit.errors import UsageError
+from envkit.core.errors import UsageError
 
 TEST_LABEL = "io.envkit.test"
 

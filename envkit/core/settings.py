@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit import ROOT
-from envkit.errors import UsageError
+from envkit.core.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import docker
 import requests
 from docker import auth as docker_auth
 
-from envkit.errors import KitError, UsageError, network_reason
+from envkit.core.errors import KitError, UsageError, network_reason
 
 MANIFEST_TYPES = ", ".join(
     (

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from envkit.build import record_of
-from envkit.settings import Settings
+from envkit.core.settings import Settings
+from envkit.images.build import record_of
 
 
 def path_for(report: Mapping[str, Any], settings: Settings) -> Path:

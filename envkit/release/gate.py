@@ -12,11 +12,11 @@ from typing import Any
 import docker
 from docker.models.images import Image
 
-from envkit.build import image_tag, record_of
-from envkit.errors import KitError
-from envkit.settings import Settings
-from envkit.testing import report_path
-from envkit.variants import Variant
+from envkit.catalog.variants import Variant
+from envkit.checks.testrun import report_path
+from envkit.core.errors import KitError
+from envkit.core.settings import Settings
+from envkit.images.build import image_tag, record_of
 
 
 class Refused(KitError):

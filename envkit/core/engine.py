@@ -17,8 +17,8 @@ from pathlib import Path
 
 import docker
 
-from envkit import proc
-from envkit.errors import UsageError
+from envkit.core import proc
+from envkit.core.errors import UsageError
 
 LOGGER = logging.getLogger(__name__)
 FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT = 23

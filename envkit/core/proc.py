@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from envkit.errors import CommandFailed, UsageError
+from envkit.core.errors import CommandFailed, UsageError
 
 LOGGER = logging.getLogger(__name__)
 TAIL_LINES = 25

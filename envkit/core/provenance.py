@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from envkit import ROOT, proc
+from envkit import ROOT
+from envkit.core import proc
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from envkit import ROOT, conda_locking, indexes, locking, provenance
-from envkit.errors import UsageError
-from envkit.recipes import is_hash_locked, read_header
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit import ROOT
+from envkit.catalog.variants import Variant
+from envkit.core import provenance
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
+from envkit.recipes import conda_lock, indexes, pip_lock
+from envkit.recipes.files import is_hash_locked, read_header
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def recipe_of(variant: Variant) -> tuple[str, bool]:
     may build from its environment file until it has one."""
     lock = ROOT / variant.lock_file
     if lock.is_file():
-        reason = (locking if variant.recipe == "pip" else conda_locking).stale_reason(variant)
+        reason = (pip_lock if variant.recipe == "pip" else conda_lock).stale_reason(variant)
         if reason:
             raise UsageError(
                 f"{variant.lock_file} is stale: {reason}. Regenerate it with `invoke lock {variant.flags()}`."

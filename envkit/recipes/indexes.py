@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 import requests
 
-from envkit.errors import KitError, UsageError, network_reason
-from envkit.settings import Settings
-from envkit.variants import Variant
+from envkit.catalog.variants import Variant
+from envkit.core.errors import KitError, UsageError, network_reason
+from envkit.core.settings import Settings
 
 
 @dataclass(frozen=True)

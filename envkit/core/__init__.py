@@ -1,0 +1,3 @@
+"""The foundation every stage uses: errors a user sees, external commands,
+settings, the Docker engine and a BuildKit client, provenance, the files
+under reports/, signal handling. Imports nothing of envkit outside core."""
