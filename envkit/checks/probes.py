@@ -16,6 +16,8 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.checks.container import Exec, ProbeContainer
 from envkit.core.errors import UsageError
+from envkit.core.reports import CheckRow, Measured
+from envkit.core.validation import validate_json
 from envkit.images import plan
 from envkit.recipes.files import read_conda, read_conda_lock, read_pip
 
@@ -33,47 +35,41 @@ _CONDA_INSTALLED = (
 )
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    passed: bool
-    detail: str
-    seconds: float = 0.0
-
-
 @dataclass
 class Context:
     variant: Variant
     gpus: bool
-    measured: dict[str, Any] = field(default_factory=dict)  # verify_install's facts
+    measured: Measured | None = None  # verify_install's facts
     facts: dict[str, Any] = field(default_factory=dict)  # the environment's, for tags and the manifest
 
 
-def _from_exec(name: str, run: Exec, detail: str = "") -> CheckResult:
-    return CheckResult(name, run.ok, detail if run.ok else f"exit {run.code}: {run.tail()}", run.seconds)
+def _from_exec(name: str, run: Exec, detail: str = "") -> CheckRow:
+    return CheckRow(name, run.ok, detail if run.ok else f"exit {run.code}: {run.tail()}", run.seconds)
 
 
-def verify_install(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def verify_install(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     run = box.exec(["python", f"{EXAMPLES}/verify_install.py", "--json"])
-    if run.ok:
-        ctx.measured = json.loads(run.stdout)
-        m = ctx.measured
-        detail = f"torch {m['torch']}, CUDA {m['cuda_compiled']}, cuDNN {m['cudnn']}, {m['gpu_count']} GPU(s)"
-        return [CheckResult("verify_install", True, detail, run.seconds)]
-    return [_from_exec("verify_install", run)]
+    if not run.ok:
+        return [_from_exec("verify_install", run)]
+    try:
+        ctx.measured = m = validate_json(Measured, run.stdout, "verify_install.py --json", "")
+    except UsageError as error:
+        return [CheckRow("verify_install", False, str(error).strip(), run.seconds)]
+    detail = f"torch {m.torch}, CUDA {m.cuda_compiled}, cuDNN {m.cudnn}, {m.gpu_count} GPU(s)"
+    return [CheckRow("verify_install", True, detail, run.seconds)]
 
 
-def pins(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def pins(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     """The measured versions are the variant's pins (the tags will come from them)."""
     m, v = ctx.measured, ctx.variant
     if not m:
-        return [CheckResult("pins", False, "nothing measured: verify_install failed")]
+        return [CheckRow("pins", False, "nothing measured: verify_install failed")]
     found = {
-        "torch": m["torch"].split("+")[0],
-        "torchvision": m["torchvision"].split("+")[0],
-        "torchaudio": m["torchaudio"].split("+")[0],
-        "python": ".".join(m["python"].split(".")[:2]),
-        "cuda": m["cuda_compiled"],
+        "torch": m.torch.split("+")[0],
+        "torchvision": m.torchvision.split("+")[0],
+        "torchaudio": m.torchaudio.split("+")[0],
+        "python": ".".join(m.python.split(".")[:2]),
+        "cuda": m.cuda_compiled,
     }
     wanted = {
         "torch": v.torch,
@@ -83,34 +79,34 @@ def pins(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
         "cuda": v.cuda,
     }
     wrong = [f"{key} {found[key]} != {wanted[key]}" for key in wanted if found[key] != wanted[key]]
-    return [CheckResult("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}")]
+    return [CheckRow("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}")]
 
 
-def first_program(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def first_program(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     run = box.exec(["python", f"{EXAMPLES}/first_program.py"])
     return [_from_exec("first_program", run, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")]
 
 
-def concepts(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def concepts(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     run = box.exec(["python", f"{EXAMPLES}/concepts.py"])
     return [_from_exec("concepts", run, f"{run.stdout.count('ok ')} concepts checked")]
 
 
-def smoke(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def smoke(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     run = box.exec(["python", f"{EXAMPLES}/smoke.py", "--json", *(["--gpu"] if ctx.gpus else [])])
     try:
         rows = json.loads(run.stdout)
     except json.JSONDecodeError:
-        return [_from_exec("smoke", run) if not run.ok else CheckResult("smoke", False, "no JSON output")]
-    return [CheckResult(f"smoke:{r['name']}", r["passed"], r["detail"], r["seconds"]) for r in rows]
+        return [_from_exec("smoke", run) if not run.ok else CheckRow("smoke", False, "no JSON output")]
+    return [CheckRow(f"smoke:{r['name']}", r["passed"], r["detail"], r["seconds"]) for r in rows]
 
 
-def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     run = box.exec(["python", "-m", "pip", "check"])
     return [_from_exec("pip_check", run, run.stdout.strip())]
 
 
-def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     """What is installed equals the variant's recipe as it stands in env/ now:
     every package of a pip lock or explicit conda lock, nothing more; every
     exact pin of a conda environment file. A difference is drift: the image
@@ -119,7 +115,7 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     try:
         recipe_file, _ = plan.recipe_of(variant)
     except UsageError as error:
-        return [CheckResult("matches_recipe", False, str(error))]
+        return [CheckRow("matches_recipe", False, str(error))]
     run = box.exec(["python", "-c", _PIP_INSTALLED if variant.recipe == "pip" else _CONDA_INSTALLED])
     if not run.ok:
         return [_from_exec("matches_recipe", run)]
@@ -132,7 +128,7 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     else:
         problems = conda_pin_drift(read_conda(path).pins, installed)
     detail = "; ".join(problems) or f"{len(installed)} packages as in {recipe_file}"
-    return [CheckResult("matches_recipe", not problems, detail, run.seconds)]
+    return [CheckRow("matches_recipe", not problems, detail, run.seconds)]
 
 
 def _same_version(installed: str, locked: str) -> bool:
@@ -170,13 +166,13 @@ _PACKAGE_LISTS = {"pip": ["python", "-m", "pip", "freeze", "--all"], "conda": ["
 _DEBIAN_PACKAGES = ["dpkg-query", "--show", "--showformat", "${Package}=${Version}\\n"]
 
 
-def environment(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
+def environment(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     """Measure what the tags and the manifest record: the recipe the image
     holds and its hash, the Python and Debian package lists."""
     found = {kind: box.exec(["sha256sum", path]) for kind, path in RECIPE_FILES.items()}
     held = [kind for kind, run in found.items() if run.ok]
     if len(held) != 1:
-        return [CheckResult("environment", False, f"expected one recipe file, found: {held or 'none'}")]
+        return [CheckRow("environment", False, f"expected one recipe file, found: {held or 'none'}")]
     recipe = held[0]
     packages = box.exec(_PACKAGE_LISTS[recipe])
     debian = box.exec(_DEBIAN_PACKAGES)
@@ -193,10 +189,10 @@ def environment(box: ProbeContainer, ctx: Context) -> list[CheckResult]:
     detail = (
         f"{recipe} recipe, {len(ctx.facts['packages'])} Python and {len(ctx.facts['debian_packages'])} Debian packages"
     )
-    return [CheckResult("environment", True, detail, packages.seconds + debian.seconds)]
+    return [CheckRow("environment", True, detail, packages.seconds + debian.seconds)]
 
 
-CHECKS: list[Callable[[ProbeContainer, Context], list[CheckResult]]] = [
+CHECKS: list[Callable[[ProbeContainer, Context], list[CheckRow]]] = [
     verify_install,
     pins,
     first_program,

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import engine, proc, provenance
 from envkit.core.errors import CommandFailed
+from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.wheelhouse import check_wheelhouse, wheelhouse_context
@@ -65,31 +63,14 @@ def build_command(
     return argv
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    variant: str
-    tag: str
-    image_id: str
-    size_bytes: int
-    seconds: float
-    finished_at: str
-    base_image: str
-    revision: str
-    recipe: str = ""
-    recipe_inputs: str = ""  # the lock's record of its inputs
-    offline: bool = False  # built from a wheelhouse, with no network
-
-    def summary(self) -> str:
-        return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"
-
-
 def build_image(
     variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT, wheelhouse: Path | None = None
-) -> BuildResult:
+) -> BuildRecord:
     """Build and tag the variant from the checkout at `context` (or, with a
     wheelhouse, with no network at all). Checks flags, recipe, client and
     daemon before any build starts; on failure the previous image keeps its tag."""
     settings.ca_cert_path()
+    check_writable(settings)
     build_plan = plan.make(variant, settings, wheelhouse)
     builder = engine.find_builder(settings.docker_client)
     client = engine.connect()
@@ -110,7 +91,7 @@ def build_image(
         seconds = time.monotonic() - started
         image_id = iidfile.read_text().strip()
     image = client.images.get(image_id)
-    result = BuildResult(
+    result = BuildRecord(
         variant=variant.name,
         tag=image_tag(variant, settings),
         image_id=image_id,
@@ -123,7 +104,7 @@ def build_image(
         recipe_inputs=plan.recorded_inputs(build_plan),
         offline=wheelhouse is not None,
     )
-    _record(result, settings)
+    write_json(build_record_path(settings, variant.name), result)
     return result
 
 
@@ -146,21 +127,3 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
     if not hint:
         return failure
     return CommandFailed(failure.argv, failure.returncode, failure.tail, streamed=True, hint=hint)
-
-
-def record_path(settings: Settings, variant_name: str) -> Path:
-    return settings.reports_path / "builds" / f"{variant_name}.json"
-
-
-def _record(result: BuildResult, settings: Settings) -> None:
-    """Keep what the build measured; the publish gate and the manifest read it."""
-    path = record_path(settings, result.variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(result), indent=2) + "\n")
-
-
-def record_of(settings: Settings, variant_name: str, image_id: str) -> dict[str, Any]:
-    """The build record of this very image, if this machine built it; else {}."""
-    path = record_path(settings, variant_name)
-    record: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-    return record if record.get("image_id") == image_id else {}

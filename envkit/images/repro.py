@@ -16,6 +16,7 @@ import docker
 
 from envkit.catalog.variants import Variant
 from envkit.core import engine
+from envkit.core.reports import repro_path, write_atomically
 from envkit.core.settings import Settings
 from envkit.images import build
 
@@ -99,9 +100,7 @@ def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
         for run in ("a", "b"):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(f"{settings.image_name}-repro-{run}:{variant.name}", noprune=False)
-    folder = settings.reports_path / "repro"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{variant.name}.json").write_text(json.dumps({**asdict(result), "at": time.time()}, indent=2) + "\n")
+    write_atomically(repro_path(settings, variant.name), json.dumps({**asdict(result), "at": time.time()}, indent=2))
     return result
 
 

@@ -4,19 +4,17 @@ its exact id, tested after it was last built, may be published."""
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import docker
 from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
-from envkit.checks.testrun import report_path
 from envkit.core.errors import KitError
+from envkit.core.reports import TestReport, build_record_of, read_test_report
 from envkit.core.settings import Settings
-from envkit.images.build import image_tag, record_of
+from envkit.images.build import image_tag
 
 
 class Refused(KitError):
@@ -27,7 +25,7 @@ class Refused(KitError):
 class Approved:
     variant: Variant
     image: Image
-    report: dict[str, Any]
+    report: TestReport
 
 
 def timestamp(value: str) -> datetime:
@@ -43,32 +41,31 @@ def last_built(variant: Variant, image: Image, settings: Settings) -> datetime:
     """When the image under the tag was last built: this machine's build record
     of that id if there is one (a rebuild to the same id counts), else the
     image's own creation time."""
-    record = record_of(settings, variant.name, str(image.id))
-    return timestamp(record["finished_at"] if record else image.attrs["Created"])
+    record = build_record_of(settings, variant.name, str(image.id))
+    return timestamp(record.finished_at if record else image.attrs["Created"])
 
 
 def check(variant: Variant, settings: Settings, client: docker.DockerClient) -> Approved:
     tag = image_tag(variant, settings)
-    how_to_test = f"run `invoke test --cuda {variant.cuda_flag} --recipe {variant.recipe}`"
+    how_to_test = f"run `invoke test {variant.flags()}`"
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
         raise Refused(f"{tag}: no such image; build and test it first.") from None
     short = f"{tag} ({str(image.id)[:19]})"
-    path = report_path(settings, variant.name)
-    if not path.is_file():
+    report = read_test_report(settings, variant.name)
+    if report is None:
         raise Refused(f"{short} has never been tested: {how_to_test}; nothing was pushed.")
-    report: dict[str, Any] = json.loads(path.read_text())
-    if report["image_id"] != image.id:
+    if report.image_id != image.id:
         raise Refused(
-            f"{short} is not the image that was tested ({report['image_id'][:19]}): it was built "
+            f"{short} is not the image that was tested ({report.image_id[:19]}): it was built "
             f"after its last test; {how_to_test}; nothing was pushed."
         )
-    if not report["passed"]:
-        failed = ", ".join(c["name"] for c in report["checks"] if not c["passed"]) or "no checks ran"
+    if not report.passed:
+        failed = ", ".join(report.failed_checks) or "no checks ran"
         raise Refused(f"{short} failed its last test ({failed}); nothing was pushed.")
-    if timestamp(report["started_at"]) < last_built(variant, image, settings):
+    if timestamp(report.started_at) < last_built(variant, image, settings):
         raise Refused(f"{short} was rebuilt after its last test; {how_to_test}; nothing was pushed.")
-    if not report.get("tags"):
-        raise Refused(f"{short}: its report has no measured tags (written by an older kit); {how_to_test}.")
+    if not report.tags:
+        raise Refused(f"{short}: its report has no measured tags; {how_to_test}.")
     return Approved(variant, image, report)

@@ -14,16 +14,17 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import docker
 from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
+from envkit.checks import tags
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
+from envkit.core.reports import TestReport, publish_path, write_atomically
 from envkit.core.settings import Settings
-from envkit.release import gate, tags
+from envkit.release import gate
 from envkit.release.registry import Registry, RegistryError, Remote, Target, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
@@ -41,23 +42,25 @@ class Published:
     note: str = ""
 
 
-def release_labels(report: dict[str, Any]) -> dict[str, str]:
+def release_labels(report: TestReport) -> dict[str, str]:
     """Every label comes from the test report: what was measured inside the image."""
-    measured, facts = report["measured"], report["facts"]
+    measured, facts = report.measured, report.facts
+    if measured is None:
+        raise KitError(f"{report.variant}: its report measured nothing; run `invoke test` again.")
     return {
-        "io.envkit.torch": measured["torch"],
-        "io.envkit.torchvision": measured["torchvision"],
-        "io.envkit.torchaudio": measured["torchaudio"],
-        "io.envkit.cuda": measured["cuda_compiled"] or "none",
-        "io.envkit.cudnn": measured["cudnn"] or "none",
-        "io.envkit.python": measured["python"],
-        "io.envkit.os": measured["os"],
-        "io.envkit.variant": report["variant"],
-        "io.envkit.recipe": facts["recipe"],
-        "io.envkit.recipe.sha256": facts["recipe_sha256"],
-        "org.opencontainers.image.revision": facts["revision"],
-        TESTED_LABEL: report["image_id"],
-        "io.envkit.tested.at": report["started_at"],
+        "io.envkit.torch": measured.torch,
+        "io.envkit.torchvision": measured.torchvision,
+        "io.envkit.torchaudio": measured.torchaudio,
+        "io.envkit.cuda": measured.cuda_compiled or "none",
+        "io.envkit.cudnn": measured.cudnn or "none",
+        "io.envkit.python": measured.python,
+        "io.envkit.os": measured.os,
+        "io.envkit.variant": report.variant,
+        "io.envkit.recipe": facts.recipe,
+        "io.envkit.recipe.sha256": facts.recipe_sha256,
+        "org.opencontainers.image.revision": facts.revision,
+        TESTED_LABEL: report.image_id,
+        "io.envkit.tested.at": report.started_at,
     }
 
 
@@ -89,20 +92,20 @@ def _push(client: docker.DockerClient, repository: str, tag: str) -> str:
 
 def describe_push(approved: gate.Approved, target: Target, settings: Settings) -> str:
     repository = target.repository(settings.image_name)
-    lines = [f"would push {approved.image.tags[0]} ({approved.report['image_id'][:19]}) as:"]
-    lines += [f"  {repository}:{approved.report['tags'][kind]}  ({kind})" for kind in tags.KINDS]
+    lines = [f"would push {approved.report.image} ({approved.report.image_id[:19]}) as:"]
+    lines += [f"  {repository}:{approved.report.tags[kind]}  ({kind})" for kind in tags.KINDS]
     lines += ["with labels:"] + [f"  {key}={value}" for key, value in release_labels(approved.report).items()]
     return "\n".join(lines)
 
 
-def _check_immutable(registry: Registry, path: str, tag: str, report: dict[str, Any], where: str) -> Remote | None:
+def _check_immutable(registry: Registry, path: str, tag: str, report: TestReport, where: str) -> Remote | None:
     """The immutable tag as the registry holds it when it is already there for
     these tested bits, None when it is free; refuse when it holds anything else."""
     existing = registry.manifest(path, tag)
     if existing is None:
         return None
     labels = registry.image_config(path, existing.config_digest).get("config", {}).get("Labels") or {}
-    if labels.get(TESTED_LABEL) != report["image_id"]:
+    if labels.get(TESTED_LABEL) != report.image_id:
         raise PublishFailed(
             f"immutable tag {where}:{tag} already exists in registry {registry.host} with another image "
             f"({existing.digest[:19]}); refusing to overwrite it. Nothing was pushed."
@@ -116,16 +119,16 @@ def publish(
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert)
-    first = f"{repository}:{report['tags']['immutable']}"
+    first = f"{repository}:{report.tags['immutable']}"
     try:
         registry.ping()
-        already = _check_immutable(registry, path, report["tags"]["immutable"], report, repository)
+        already = _check_immutable(registry, path, report.tags["immutable"], report, repository)
     except RegistryError as error:
         raise RegistryError(f"cannot push {first}: {error} Nothing was pushed.") from None
     release = release_image(client, approved.image, release_labels(report))
     pushed: list[tuple[str, str]] = []
     for kind in tags.KINDS:
-        tag = report["tags"][kind]
+        tag = report.tags[kind]
         if kind == "immutable" and already:
             pushed.append((tag, already.digest))
             continue
@@ -176,13 +179,11 @@ def _read_back(
         "registry": registry.host,
         "repository": repository,
         "variant": approved.variant.name,
-        "tested_image": approved.report["image_id"],
+        "tested_image": approved.report.image_id,
         "at": datetime.now(UTC).isoformat(),
         "tags": [asdict(row) for row in rows],
     }
-    folder = settings.reports_path / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{approved.variant.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
     return rows
 
 

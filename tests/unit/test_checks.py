@@ -1,5 +1,7 @@
 """The checks' decisions, fed with what a container would report."""
 
+import json
+
 import docker
 import pytest
 
@@ -7,17 +9,12 @@ from envkit.catalog.selection import select
 from envkit.catalog.variants import ROOT
 from envkit.checks import probes, testrun
 from envkit.checks.container import Exec
+from envkit.core.reports import Measured, TestReport
+from envkit.core.validation import validate
 from envkit.recipes.files import read_conda, read_conda_lock, read_pip
+from tests.helpers import MEASURED_CU121, report_data
 
-MEASURED = {
-    "torch": "2.4.1+cu121",
-    "torchvision": "0.19.1+cu121",
-    "torchaudio": "2.4.1+cu121",
-    "python": "3.11.2",
-    "cuda_compiled": "12.1",
-    "cudnn": "9.1.0",
-    "gpu_count": 0,
-}
+MEASURED = MEASURED_CU121
 
 
 class ScriptedBox:
@@ -34,7 +31,7 @@ class ScriptedBox:
 
 def context(name="cu121-pip", measured=None, gpus=False):
     cuda, recipe = {"cu121-pip": ("12.1", "pip"), "cpu-pip": ("cpu", "pip"), "cu121-conda": ("12.1", "conda")}[name]
-    return probes.Context(select(cuda, recipe), gpus, dict(measured or {}))
+    return probes.Context(select(cuda, recipe), gpus, validate(Measured, measured, "test", "") if measured else None)
 
 
 def test_pins_pass_when_measured_equals_the_variant():
@@ -150,18 +147,25 @@ def test_smoke_without_json_is_one_failure_with_the_error_tail():
 
 def test_verify_install_keeps_the_measurements():
     ctx = context()
-    box = ScriptedBox(Exec(0, '{"torch": "2.4.1", "cuda_compiled": "12.1", "cudnn": "9.1.0", "gpu_count": 0}', "", 3))
+    box = ScriptedBox(Exec(0, json.dumps(MEASURED), "", 3))
     [result] = probes.verify_install(box, ctx)
-    assert result.passed and ctx.measured["cudnn"] == "9.1.0"
+    assert result.passed and ctx.measured is not None and ctx.measured.cudnn == "9.1.0"
 
 
-def test_report_passes_only_when_every_check_passed():
-    report = testrun.TestReport("cu121-pip", "torch-env:cu121-pip", "sha256:" + "0" * 64, "", "none", {}, "")
-    assert not report.passed  # no checks run is not a pass
-    report.checks = [{"name": "a", "passed": True, "detail": "", "seconds": 1.0}]
-    assert report.passed
-    report.checks.append({"name": "b", "passed": False, "detail": "broken", "seconds": 0.5})
-    assert not report.passed
+def test_verify_install_output_of_another_shape_fails_the_check():
+    ctx = context()
+    box = ScriptedBox(Exec(0, '{"torch": "2.4.1"}', "", 3))
+    [result] = probes.verify_install(box, ctx)
+    assert not result.passed and "torchvision: missing" in result.detail and ctx.measured is None
+
+
+def test_the_table_names_how_many_checks_failed():
+    rows = [
+        {"name": "a", "passed": True, "detail": "", "seconds": 1.0},
+        {"name": "b", "passed": False, "detail": "broken", "seconds": 0.5},
+    ]
+    report = validate(TestReport, report_data(checks=rows, passed=False, tags={}, seconds=0.0), "test", "")
+    assert report.failed_checks == ["b"]
     assert testrun.report_table(report).splitlines()[-1].endswith("FAILED (1 of 2 checks) in 0.0 s")
 
 

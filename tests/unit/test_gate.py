@@ -10,6 +10,7 @@ import pytest
 from envkit.catalog.selection import select
 from envkit.core.settings import Settings
 from envkit.release import gate
+from tests.helpers import build_record_data, report_data
 
 IMAGE_ID = "sha256:" + "a" * 64
 OTHER_ID = "sha256:" + "b" * 64
@@ -43,20 +44,13 @@ def write(settings, kind, body):
 
 
 def report(**changes):
-    body = {
-        "image_id": IMAGE_ID,
-        "passed": True,
-        "started_at": "2026-11-27T10:05:00.000001+00:00",
-        "checks": [{"name": "pins", "passed": True}],
-        "tags": {"moving": "cu121-pip"},
-    }
-    return {**body, **changes}
+    return report_data(**{"image_id": IMAGE_ID, **changes})
 
 
 def test_a_tested_image_is_approved(settings):
     write(settings, "tests", report())
     approved = gate.check(select("12.1"), settings, engine_with())
-    assert approved.report["image_id"] == IMAGE_ID and approved.variant.name == "cu121-pip"
+    assert approved.report.image_id == IMAGE_ID and approved.variant.name == "cu121-pip"
 
 
 @pytest.mark.parametrize(
@@ -65,23 +59,27 @@ def test_a_tested_image_is_approved(settings):
         (
             lambda s: None,
             "torch-env:cu121-pip (sha256:aaaaaaaaaaaa) has never been tested: run `invoke test "
-            "--cuda 12.1 --recipe pip`; nothing was pushed.",
+            "--cuda 12.1`; nothing was pushed.",
         ),
         (
             lambda s: write(s, "tests", report(image_id=OTHER_ID)),
             "is not the image that was tested (sha256:bbbbbbbbbbbb): it was built after its last test",
         ),
         (
-            lambda s: write(s, "tests", report(passed=False, checks=[{"name": "smoke:nms", "passed": False}])),
+            lambda s: write(
+                s,
+                "tests",
+                report(passed=False, checks=[{"name": "smoke:nms", "passed": False, "detail": "", "seconds": 0.1}]),
+            ),
             "failed its last test (smoke:nms); nothing was pushed.",
         ),
         (lambda s: write(s, "tests", report(tags={})), "its report has no measured tags"),
         (
             lambda s: (
                 write(s, "tests", report()),
-                write(s, "builds", {"image_id": IMAGE_ID, "finished_at": "2026-11-27T10:06:00+00:00"}),
+                write(s, "builds", build_record_data(image_id=IMAGE_ID, finished_at="2026-11-27T10:06:00+00:00")),
             ),
-            "was rebuilt after its last test; run `invoke test --cuda 12.1 --recipe pip`",
+            "was rebuilt after its last test; run `invoke test --cuda 12.1`",
         ),
         (
             lambda s: write(s, "tests", report(started_at="2026-11-27T09:59:59+00:00")),
@@ -100,7 +98,7 @@ def test_refusals(settings, setup, message):
 
 def test_a_build_record_of_another_image_is_ignored(settings):
     write(settings, "tests", report())
-    write(settings, "builds", {"image_id": OTHER_ID, "finished_at": "2026-11-27T11:00:00+00:00"})
+    write(settings, "builds", build_record_data(image_id=OTHER_ID, finished_at="2026-11-27T11:00:00+00:00"))
     assert gate.check(select("12.1"), settings, engine_with())
 
 

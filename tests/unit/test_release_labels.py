@@ -1,22 +1,30 @@
 """The labels a published image gets: every one from the test report."""
 
+from envkit.core.reports import TestReport
+from envkit.core.validation import validate
 from envkit.release.publish import TESTED_LABEL, release_labels
+from tests.helpers import MEASURED_CU121, report_data
 
-REPORT = {
-    "variant": "cpu-pip",
-    "image_id": "sha256:" + "c" * 64,
-    "started_at": "2026-11-27T10:05:00+00:00",
-    "measured": {
-        "torch": "2.4.1+cpu",
-        "torchvision": "0.19.1+cpu",
-        "torchaudio": "2.4.1+cpu",
-        "cuda_compiled": None,
-        "cudnn": None,
-        "python": "3.11.2",
-        "os": "Debian GNU/Linux 12 (bookworm)",
-    },
-    "facts": {"recipe": "pip", "recipe_sha256": "d" * 64, "revision": "0a1b2c3"},
-}
+REPORT = validate(
+    TestReport,
+    report_data(
+        variant="cpu-pip",
+        image_id="sha256:" + "c" * 64,
+        started_at="2026-11-27T10:05:00+00:00",
+        measured={
+            **MEASURED_CU121,
+            "torch": "2.4.1+cpu",
+            "torchvision": "0.19.1+cpu",
+            "torchaudio": "2.4.1+cpu",
+            "cuda_compiled": None,
+            "cudnn": None,
+            "cudnn_raw": None,
+        },
+        facts={"recipe": "pip", "recipe_sha256": "d" * 64, "revision": "0a1b2c3"},
+    ),
+    "test",
+    "",
+)
 
 
 def test_cpu_image_labels():

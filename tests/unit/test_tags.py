@@ -5,7 +5,10 @@ import dataclasses
 
 import pytest
 
-from envkit.release import tags
+from envkit.checks import tags
+from envkit.core.reports import TestReport
+from envkit.core.validation import validate
+from tests.helpers import report_data
 
 CU121 = tags.Measurement(
     torch="2.4.1+cu121",
@@ -86,10 +89,7 @@ def test_an_invalid_fragment_is_refused():
 
 
 def test_measurement_from_a_report():
-    report = {
-        "image_id": CU121.image_id,
-        "image_created": CU121.built,
-        "measured": {"torch": "2.4.1+cu121", "cuda_compiled": "12.1", "cudnn": "9.1.0", "python": "3.11.2"},
-        "facts": {"recipe": "pip", "revision": CU121.revision},
-    }
-    assert tags.Measurement.from_report(report) == CU121
+    data = report_data(
+        image_id=CU121.image_id, image_created=CU121.built, facts={"recipe": "pip", "revision": CU121.revision}
+    )
+    assert tags.Measurement.from_report(validate(TestReport, data, "test", "")) == CU121

@@ -16,9 +16,10 @@ fragment. Docker limits a tag to 128 characters of [A-Za-z0-9_.-].
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from envkit.core.reports import TestReport
 
 TAG_SYNTAX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 KINDS = ("immutable", "versioned", "moving")  # also the push order: the moving tag moves last
@@ -36,17 +37,18 @@ class Measurement:
     image_id: str  # the tested image
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any]) -> Measurement:
-        measured, facts = report["measured"], report["facts"]
+    def from_report(cls, report: TestReport) -> Measurement:
+        if report.measured is None:
+            raise ValueError(f"{report.variant}: nothing was measured")
         return cls(
-            torch=measured["torch"],
-            cuda=measured["cuda_compiled"],
-            cudnn=measured["cudnn"],
-            python=measured["python"],
-            recipe=facts["recipe"],
-            built=report["image_created"],
-            revision=facts["revision"],
-            image_id=report["image_id"],
+            torch=report.measured.torch,
+            cuda=report.measured.cuda_compiled,
+            cudnn=report.measured.cudnn,
+            python=report.measured.python,
+            recipe=report.facts.recipe,
+            built=report.image_created,
+            revision=report.facts.revision,
+            image_id=report.image_id,
         )
 
 

@@ -1,0 +1,69 @@
+"""Every file the kit reads is checked once, where it is read, into typed
+values (frozen dataclasses validated by pydantic): a file of the wrong shape
+is a short message naming the file, the place and the fix, never a
+KeyError three modules later."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+
+from envkit.core.errors import UsageError
+
+T = TypeVar("T")
+STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
+_MAX_PROBLEMS = 3
+
+
+def where(location: Sequence[int | str]) -> str:
+    """A pydantic error location as a reader writes it: `torch."2.4.1".platforms[0]`."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = part if part.replace("_", "").isalnum() else json.dumps(part)
+            text += f".{name}" if text else name
+    return text or "the top level"
+
+
+def problems(error: pydantic.ValidationError) -> str:
+    """The first few problems, each as `where: what`."""
+    found = []
+    for detail in error.errors()[:_MAX_PROBLEMS]:
+        message = detail["msg"]
+        if detail["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            message = "unknown key"
+        elif detail["type"] == "missing":
+            message = "missing"
+        found.append(f"{where(detail['loc'])}: {message}")
+    more = error.error_count() - _MAX_PROBLEMS
+    return "; ".join(found) + (f"; and {more} more" if more > 0 else "")
+
+
+def validate_json(kind: type[T], raw: bytes | str, name: str, fix: str) -> T:
+    """JSON text as a `kind`, or a UsageError: `NAME: where: what is wrong.` then FIX."""
+    try:
+        return pydantic.TypeAdapter(kind).validate_json(raw, strict=True)
+    except pydantic.ValidationError as error:
+        raise UsageError(f"{name}: {problems(error)}.\n{fix}") from None
+
+
+def validate(kind: type[T], data: Any, name: str, fix: str) -> T:
+    """Parsed data (TOML, YAML) as a `kind`. It goes through JSON so that one
+    strict set of rules holds for every file: lists stand for tuples, and no
+    value is coerced to another type."""
+    return validate_json(kind, json.dumps(data, default=str), name, fix)
+
+
+def read_json(path: Path, kind: type[T], name: str, fix: str) -> T:
+    """A JSON file, checked against its shape."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"{name}: {error.strerror}.\n{fix}") from None
+    return validate_json(kind, raw, name, fix)
