@@ -5,17 +5,22 @@ lives in envkit/. Defaults come from envkit/settings.py, then invoke.yaml,
 then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
+import copy
+import sys
 from pathlib import Path
 
 from invoke.collection import Collection
+from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests
-from envkit.core.settings import DEFAULTS, Settings
+from envkit.core.cli import check_given, refuse_repeated_flags
+from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.images.base import build_base
 from envkit.images.build import build_image
 from envkit.images.repro import compare_rebuilds, repro_summary
@@ -40,6 +45,21 @@ PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key != "r
 
 def _settings(c: Context, **flags: str | None) -> Settings:
     return Settings.from_config(c.config.envkit, **flags)
+
+
+def _check_command_line() -> None:
+    """Before Invoke merges the config files or parses the flags: both would
+    end in its own tracebacks or riddles."""
+    for path in config_files():
+        check_config_file(path, set(Config.global_defaults()), project=path.parent == ROOT)
+    flags_of = {}
+    for name in ns.task_names:
+        spellings = {}
+        for argument in copy.deepcopy(ns[name]).get_arguments():  # it pops the help texts
+            long = "--" + argument.name.replace("_", "-").strip("-")
+            spellings.update({("-" if len(n) == 1 else "--") + n.replace("_", "-"): long for n in argument.names})
+        flags_of.update({name: spellings, **{alias: spellings for alias in ns.task_names[name]}})
+    refuse_repeated_flags(sys.argv[1:], flags_of)
 
 
 @task(
@@ -88,7 +108,8 @@ def build(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
     variant = select(cuda, recipe, torch, python)
-    folder = Path(wheelhouse).resolve() if wheelhouse else None
+    check_given(wheelhouse=wheelhouse)
+    folder = Path(wheelhouse).resolve() if wheelhouse is not None else None
     result = build_image(variant, settings, no_cache=no_cache, wheelhouse=folder)
     print(result.summary())
 
@@ -124,7 +145,8 @@ def wheelhouse(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
     variant = select(cuda, "pip", torch, python)
-    folder = Path(dir).resolve() if dir else default_dir(variant)
+    check_given(dir=dir)
+    folder = Path(dir).resolve() if dir is not None else default_dir(variant)
     contents = fill_wheelhouse(variant, settings, folder)
     print(
         f"wheelhouse {folder}: {contents.wheels} wheels, {contents.debs} debs, {contents.bytes / 1e9:.2f} GB; "
@@ -182,3 +204,5 @@ def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None,
 
 ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro)
 ns.configure({"envkit": DEFAULTS})
+if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
+    _check_command_line()

@@ -7,20 +7,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from envkit.catalog.variants import RECIPES, Release, Variant, compat, cuda_platform, default_pins, make, platform_cuda
+from envkit.catalog.variants import (
+    RECIPES,
+    Release,
+    Variant,
+    compat,
+    cuda_flag,
+    cuda_platform,
+    default_pins,
+    make,
+    platform_cuda,
+)
+from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
-
-
-def cuda_flag(platform: str) -> str:
-    """`cu121` -> `12.1`: the --cuda value that selects a platform."""
-    return platform_cuda(platform) or "cpu"
 
 
 def _cuda_choices(release: Release) -> str:
     return ", ".join(cuda_flag(p) for p in release.platforms)
 
 
-def _release(torch: str) -> Release:
+def check_recipe(recipe: str) -> None:
+    if recipe not in RECIPES:
+        raise UsageError(f"--recipe {recipe!r}: unknown recipe; choose one of {', '.join(RECIPES)}.")
+
+
+def release_of(torch: str) -> Release:
     table = compat()
     if torch not in table:
         raise UsageError(
@@ -31,9 +42,8 @@ def _release(torch: str) -> Release:
 
 def check_combination(cuda: str | None, recipe: str, torch: str, python: str) -> tuple[str, Release]:
     """Validate the flags against the table; return the platform and release."""
-    if recipe not in RECIPES:
-        raise UsageError(f"--recipe {recipe!r}: unknown recipe; choose one of {', '.join(RECIPES)}.")
-    release = _release(torch)
+    check_recipe(recipe)
+    release = release_of(torch)
     if cuda is None:
         raise UsageError(f"--cuda is required: one of {_cuda_choices(release)} for torch {torch}.")
     platform = cuda_platform(cuda)
@@ -84,8 +94,9 @@ def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, pyth
     """The variant for these flags; defaults come from env/variants.toml. Any
     combination the table allows is a variant; whether its recipe exists yet
     is the build's question (it names the `invoke lock` command to run)."""
+    check_given(cuda=cuda, recipe=recipe, torch=torch, python=python)
     pins = default_pins()
-    torch = torch or pins["torch"]
-    python = python or pins["python"]
+    torch = pins["torch"] if torch is None else torch
+    python = pins["python"] if python is None else python
     platform, _ = check_combination(cuda, recipe, torch, python)
     return make(platform, recipe, torch, python)

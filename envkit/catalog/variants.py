@@ -68,7 +68,7 @@ class Variant:
 
     @property
     def cuda_flag(self) -> str:
-        return self.cuda or "cpu"
+        return cuda_flag(self.platform)
 
     @property
     def input_file(self) -> str:
@@ -100,6 +100,11 @@ def platform_cuda(platform: str) -> str | None:
         return None
     digits = platform.removeprefix("cu")
     return f"{digits[:-1]}.{digits[-1]}"
+
+
+def cuda_flag(platform: str) -> str:
+    """`cu121` -> `12.1`, `cpu` -> `cpu`: the --cuda value that selects a platform."""
+    return platform_cuda(platform) or "cpu"
 
 
 def cuda_platform(flag: str) -> str | None:

@@ -1,16 +1,32 @@
 """Options a team or CI sets once: defaults here, then invoke.yaml, then
 INVOKE_ENVKIT_* environment variables (Invoke's own config layers), then flags.
+
+Every value is checked once, in `Settings.from_config`, where the layers and
+the flags meet: a bad one stops the task before anything starts, naming the
+flag and the setting it came from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import json
+import os
+import re
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from envkit import ROOT
 from envkit.core.errors import UsageError
+from envkit.core.references import RegistryTarget, reference_problem, url_problem
+
+SECTION = "envkit"
+PEM_MARKER = b"-----BEGIN CERTIFICATE-----"
+_SUITE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
 
 @dataclass(frozen=True)
@@ -31,32 +47,153 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
-        """Config values (already layered by Invoke), overridden by the flags given."""
+        """Config values (already layered by Invoke), overridden by the flags
+        given; every value checked."""
         known = {field.name for field in fields(cls)}
-        values = {key: str(value or "") for key, value in config.items() if key in known}
-        values.update({key: value for key, value in flags.items() if value})
-        return cls(**values)
+        values = {key: value for key, value in config.items() if key in known}
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise UsageError(f"envkit.{key}: {value!r} is not a string; set it to one in invoke.yaml.")
+        for key, value in flags.items():
+            if value is not None and not value.strip():
+                raise UsageError(
+                    f"{_named(key).split()[0]} {value!r}: an empty value; give one, or leave the flag out."
+                )
+        values.update({key: value for key, value in flags.items() if value is not None})
+        settings = cls(**values)
+        for key, check in _CHECKS.items():
+            value = getattr(settings, key)
+            problem = check(value) if value else ""
+            if problem:
+                raise UsageError(f"{_named(key)} {value!r}: {problem}.")
+        return settings
 
     @property
     def reports_path(self) -> Path:
-        path = Path(self.reports_dir)
+        path = Path(self.reports_dir).expanduser()
         return path if path.is_absolute() else ROOT / path
 
     def ca_cert_path(self) -> Path | None:
-        """The CA bundle, checked before any docker command starts."""
-        if not self.ca_cert:
-            return None
-        path = Path(self.ca_cert).expanduser()
-        if not path.is_file():
-            raise UsageError(
-                f"--ca-cert {self.ca_cert}: no such file. Pass the PEM bundle your proxy's CA is in "
-                "(on Debian: /etc/ssl/certs/ca-certificates.crt)."
-            )
-        return path.resolve()
+        """The CA bundle (checked by from_config), for every task that makes a connection."""
+        return Path(self.ca_cert).expanduser().resolve() if self.ca_cert else None
 
     def base_image_tag(self) -> str:
         return self.base_tag.format(suite=self.base_suite)
 
 
+def _named(key: str) -> str:
+    """A setting as the user may have given it: the flag, or the config key."""
+    flag = {"base_mirror": "--mirror", "base_suite": "--suite"}.get(key, "--" + key.replace("_", "-"))
+    return f"{flag} (or envkit.{key})" if key not in ("base_tag", "image_name", "reports_dir") else f"envkit.{key}"
+
+
+def ca_cert_problem(value: str) -> str:
+    path = Path(value).expanduser()
+    fix = "pass the PEM bundle your proxy's CA is in (on Debian: /etc/ssl/certs/ca-certificates.crt)"
+    if path.is_dir():
+        return f"a folder, not a file; {fix}"
+    if not path.is_file():
+        return f"no such file; {fix}"
+    try:
+        head = path.read_bytes()
+    except OSError as error:
+        return f"cannot be read ({error.strerror}); {fix}"
+    if PEM_MARKER not in head:
+        return f"{'empty' if not head.strip() else 'not a PEM certificate bundle'}; {fix}"
+    return ""
+
+
+def _registry_problem(value: str) -> str:
+    try:
+        RegistryTarget.parse(value)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def _urls_problem(value: str) -> str:
+    return next((f"{url}: {problem}" for url in value.split() if (problem := url_problem(url))), "")
+
+
+def _mirrors_problem(value: str) -> str:
+    for item in value.split():
+        upstream, sep, mirror = item.partition("=")
+        if not (sep and upstream and mirror):
+            return f"{item!r} is not UPSTREAM=MIRROR (e.g. https://pypi.org/simple=https://pypi.example.com/simple)"
+        if problem := _urls_problem(f"{upstream} {mirror}"):
+            return problem
+    return ""
+
+
+def _base_tag_problem(value: str) -> str:
+    try:
+        fields_used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as error:
+        return f"not a template ({error})"
+    if fields_used - {"suite"}:
+        return f"unknown field {{{sorted(fields_used - {'suite'})[0]}}}: the only field is {{suite}}"
+    return reference_problem(value.replace("{suite}", "bookworm"))
+
+
+def _image_name_problem(value: str) -> str:
+    return reference_problem(value) if ":" not in value and "@" not in value else "a name without tag or digest"
+
+
+_CHECKS: dict[str, Callable[[str], str]] = {
+    "image_name": _image_name_problem,
+    "base_image": reference_problem,
+    "ca_cert": ca_cert_problem,
+    "registry": _registry_problem,
+    "index_url": url_problem,
+    "extra_index_url": _urls_problem,
+    "mirrors": _mirrors_problem,
+    "base_mirror": lambda value: url_problem(value, ("http", "https", "file")),
+    "base_suite": lambda value: "" if _SUITE.fullmatch(value) else "not a Debian suite name (e.g. bookworm)",
+    "base_tag": _base_tag_problem,
+}
+
+
 # Invoke reads INVOKE_ENVKIT_<KEY> only for keys its config already has: all of them.
 DEFAULTS: dict[str, Any] = asdict(Settings())
+
+
+def config_files() -> list[Path]:
+    """The configuration files Invoke reads, system to project (invoke.py files are code: not checked)."""
+    places = [Path("/etc/invoke"), Path.home() / ".invoke", ROOT / "invoke"]
+    found = [Path(f"{place}.{ext}") for place in places for ext in ("yaml", "yml", "json")]
+    runtime = os.environ.get("INVOKE_RUNTIME_CONFIG")
+    return [path for path in [*found, *([Path(runtime)] if runtime else [])] if path.is_file()]
+
+
+def check_config_file(path: Path, invoke_sections: set[str], project: bool) -> None:
+    """A config file Invoke will read: parseable, a mapping, its envkit section
+    made of known keys with string values; a section of this project's own
+    invoke.yaml that neither Invoke nor the kit knows is reported."""
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{path}: not valid {path.suffix[1:].upper()} ({first}); fix or remove it.") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of sections (e.g. `{SECTION}:`), found {type(data).__name__}.")
+    for section in data:
+        close = difflib.get_close_matches(str(section), [SECTION], n=1, cutoff=0.7)
+        if section != SECTION and section not in invoke_sections and (project or close):
+            hint = f" (did you mean `{SECTION}:`?)" if close else f"; the kit's settings go under `{SECTION}:`"
+            raise UsageError(f"{path}: unknown section `{section}`{hint}.")
+    section = data.get(SECTION)
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise UsageError(f"{path}: `{SECTION}:` must be a mapping of settings, not {section!r}.")
+    known = [field.name for field in fields(Settings)]
+    for key, value in section.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
+            raise UsageError(f"{path}: unknown setting `{SECTION}.{key}`; {hint}")
+        if not isinstance(value, str):
+            raise UsageError(f"{path}: `{SECTION}.{key}` must be a string, not {value!r}.")

@@ -94,8 +94,8 @@ def download_command(
     argv += ["--dest", str(dest), "--requirement", str(requirements), "--index-url", urls.index_url]
     for url in urls.extra_index_urls:
         argv += ["--extra-index-url", url]
-    if settings.ca_cert:
-        argv += ["--cert", str(settings.ca_cert_path())]
+    if ca_cert := settings.ca_cert_path():
+        argv += ["--cert", str(ca_cert)]
     return argv
 
 
@@ -146,8 +146,8 @@ def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, set
     """The .debs the system step would install on this very base, fetched in a container of it."""
     debs.mkdir(parents=True)
     volumes = {str(debs): {"bind": "/debs", "mode": "rw"}}
-    if settings.ca_cert:
-        volumes[str(settings.ca_cert_path())] = {"bind": "/run/secrets/ca", "mode": "ro"}
+    if ca_cert := settings.ca_cert_path():
+        volumes[str(ca_cert)] = {"bind": "/run/secrets/ca", "mode": "ro"}
     try:
         client.containers.run(base_image, ["sh", "-c", _DEBS_SCRIPT], volumes=volumes, remove=True, user="0")
     except docker.errors.ContainerError as error:

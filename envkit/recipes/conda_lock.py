@@ -87,8 +87,8 @@ def _solve(variant: Variant, settings: Settings) -> Path:
             str(Path(scratch) / "conda-{platform}.lock"),
         ]
         env = {**os.environ, "CONDA_OVERRIDE_CUDA": variant.cuda or ""}
-        if settings.ca_cert:
-            env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(settings.ca_cert_path())
+        if ca_cert := settings.ca_cert_path():
+            env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(ca_cert)
         run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         solved = Path(scratch) / f"conda-{platform}.lock"
         if run.returncode != 0 or not solved.is_file():

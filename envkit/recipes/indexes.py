@@ -65,6 +65,7 @@ def effective(variant: Variant, settings: Settings) -> Indexes:
 
 def check_reachable(urls: tuple[str, ...], settings: Settings, doing: str) -> None:
     """Fail before anything is written when an index cannot be reached."""
+    ca_cert = settings.ca_cert_path()
     for url in urls:
         parsed = urlparse(url)
         if parsed.scheme == "file":
@@ -72,7 +73,9 @@ def check_reachable(urls: tuple[str, ...], settings: Settings, doing: str) -> No
                 raise KitError(f"cannot {doing}: {url} is not a folder; nothing was written.")
             continue
         try:
-            requests.head(url.rstrip("/") + "/", timeout=20, allow_redirects=True, verify=settings.ca_cert or True)
+            requests.head(
+                url.rstrip("/") + "/", timeout=20, allow_redirects=True, verify=str(ca_cert) if ca_cert else True
+            )
         except requests.RequestException as error:
             raise KitError(
                 f"cannot {doing}: {url} is not reachable ({network_reason(error)}); nothing was written."

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from envkit.catalog import selection
-from envkit.catalog.variants import Variant, compat, declared, default_pins, reference
+from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, reference
+from envkit.core.cli import check_given
 from envkit.core.settings import Settings
 from envkit.recipes import conda_lock, pip_lock
 
@@ -17,10 +18,11 @@ def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None
     if cuda is not None:
         chosen = [selection.select(cuda, recipe, torch, python)]
     else:
-        pins = default_pins()
-        release = compat()[torch or pins["torch"]]
+        check_given(recipe=recipe, torch=torch, python=python)
+        selection.check_recipe(recipe)
+        release = selection.release_of(default_pins()["torch"] if torch is None else torch)
         platforms = [v.platform for v in declared() if v.recipe == recipe and v.platform in release.platforms]
-        chosen = [selection.select(selection.cuda_flag(p), recipe, torch, python) for p in platforms]
+        chosen = [selection.select(cuda_flag(p), recipe, torch, python) for p in platforms]
     if recipe == "pip":
         needed = {reference(v) for v in chosen} - set(chosen)
         missing = [v for v in needed if not pip_lock.lock_exists(v)]

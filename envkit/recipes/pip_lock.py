@@ -172,8 +172,8 @@ def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Pat
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         output = Path(scratch) / "lock.txt"
         env = {**os.environ, "UV_NO_CONFIG": "1"}
-        if settings.ca_cert:
-            env["SSL_CERT_FILE"] = str(settings.ca_cert_path())
+        if ca_cert := settings.ca_cert_path():
+            env["SSL_CERT_FILE"] = str(ca_cert)
         run = subprocess.run(
             compile_command(variant, settings, output), cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )

@@ -22,10 +22,11 @@ from envkit.catalog.variants import Variant
 from envkit.checks import tags
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
+from envkit.core.references import RegistryTarget
 from envkit.core.reports import TestReport, publish_path, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import gate
-from envkit.release.registry import Registry, RegistryError, Remote, Target, is_insecure
+from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
 
@@ -90,7 +91,7 @@ def _push(client: docker.DockerClient, repository: str, tag: str) -> str:
     return digest
 
 
-def describe_push(approved: gate.Approved, target: Target, settings: Settings) -> str:
+def describe_push(approved: gate.Approved, target: RegistryTarget, settings: Settings) -> str:
     repository = target.repository(settings.image_name)
     lines = [f"would push {approved.report.image} ({approved.report.image_id[:19]}) as:"]
     lines += [f"  {repository}:{approved.report.tags[kind]}  ({kind})" for kind in tags.KINDS]
@@ -114,11 +115,11 @@ def _check_immutable(registry: Registry, path: str, tag: str, report: TestReport
 
 
 def publish(
-    approved: gate.Approved, target: Target, settings: Settings, client: docker.DockerClient
+    approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
 ) -> list[Published]:
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
-    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert)
+    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
     first = f"{repository}:{report.tags['immutable']}"
     try:
         registry.ping()
@@ -202,7 +203,7 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
     over. Every gate runs before the first push."""
     if not settings.registry:
         raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
-    target = Target.parse(settings.registry)
+    target = RegistryTarget.parse(settings.registry)
     client = engine.connect()
     approved, skipped = [], []
     for variant in variants:

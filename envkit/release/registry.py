@@ -8,13 +8,14 @@ import base64
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
 import requests
 from docker import auth as docker_auth
 
-from envkit.core.errors import KitError, UsageError, network_reason
+from envkit.core.errors import KitError, network_reason
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -22,37 +23,11 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.manifest.v1+json",
     )
 )
-_COMPONENT = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
 class RegistryError(KitError):
     """The registry cannot be used (unreachable, refused, unexpected answer); nothing was pushed by this call."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """`--registry HOST[:PORT]/NAMESPACE`."""
-
-    host: str
-    namespace: str
-
-    @classmethod
-    def parse(cls, value: str) -> Target:
-        host, _, namespace = value.strip().partition("/")
-        looks_like_host = "." in host or ":" in host or host == "localhost"
-        if not (looks_like_host and namespace and all(_COMPONENT.fullmatch(c) for c in namespace.split("/"))):
-            raise UsageError(
-                f"--registry {value!r}: expected HOST[:PORT]/NAMESPACE, e.g. registry.example.com/team or "
-                "127.0.0.1:5000/team (lower-case namespace)."
-            )
-        return cls(host, namespace)
-
-    def path(self, image_name: str) -> str:
-        return f"{self.namespace}/{image_name}"
-
-    def repository(self, image_name: str) -> str:
-        return f"{self.host}/{self.path(image_name)}"
 
 
 @dataclass(frozen=True)
@@ -88,12 +63,12 @@ def stored_credentials(host: str) -> tuple[str, str] | None:
 
 
 class Registry:
-    def __init__(self, host: str, insecure: bool, ca_cert: str = "", timeout: float = 30) -> None:
+    def __init__(self, host: str, insecure: bool, ca_cert: Path | None = None, timeout: float = 30) -> None:
         self.host = host
         self.base = f"{'http' if insecure else 'https'}://{host}/v2/"
         self.session = requests.Session()
         if ca_cert:
-            self.session.verify = ca_cert
+            self.session.verify = str(ca_cert)
         self.timeout = timeout
         self.credentials = stored_credentials(host)
         self._authorization: str | None = None

@@ -95,11 +95,6 @@ def test_no_secret_without_a_ca_cert():
     assert "--secret" not in command(select("12.1"))
 
 
-def test_missing_ca_cert_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="no such file"):
-        command(select("12.1"), Settings(ca_cert=str(tmp_path / "nope.pem")))
-
-
 def test_base_image_override_image_name_and_no_cache():
     settings = Settings(base_image="torch-env-base:bookworm", image_name="team/torch")
     argv = command(select("cpu"), settings, no_cache=True)

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from envkit.core.errors import UsageError
-from envkit.release.registry import Target, is_insecure, stored_credentials
+from envkit.core.references import RegistryTarget
+from envkit.release.registry import is_insecure, stored_credentials
 
 
 @pytest.mark.parametrize(
@@ -20,17 +20,30 @@ from envkit.release.registry import Target, is_insecure, stored_credentials
     ],
 )
 def test_target(value, host, namespace):
-    target = Target.parse(value)
+    target = RegistryTarget.parse(value)
     assert (target.host, target.namespace) == (host, namespace)
     assert target.repository("torch-env") == f"{host}/{namespace}/torch-env"
 
 
 @pytest.mark.parametrize(
-    "value", ["team", "127.0.0.1:5000", "127.0.0.1:5000/", "registry/team", "ghcr.io/Team", "ghcr.io/team//x", ""]
+    "value",
+    [
+        "team",
+        "127.0.0.1:5000",
+        "127.0.0.1:5000/",
+        "registry/team",
+        "ghcr.io/Team",
+        "ghcr.io/team//x",
+        "",
+        "host:99999/ns",
+        "host:abc/ns",
+        "host:0/ns",
+        "ex ample.com/ns",
+    ],
 )
 def test_bad_target(value):
-    with pytest.raises(UsageError, match="expected HOST\\[:PORT\\]/NAMESPACE"):
-        Target.parse(value)
+    with pytest.raises(ValueError, match="expected HOST\\[:PORT\\]/NAMESPACE"):
+        RegistryTarget.parse(value)
 
 
 def engine_with_insecure(*hosts):

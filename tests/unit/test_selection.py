@@ -45,7 +45,7 @@ def test_explicit_default_pins_select_the_same_variant():
         ),
         pytest.param({"cuda": "12"}, "--cuda '12': not a CUDA version; use cpu or MAJOR.MINOR", id="cuda-12"),
         pytest.param({"cuda": "gpu"}, "--cuda 'gpu': not a CUDA version", id="cuda-gpu"),
-        pytest.param({"cuda": ""}, "--cuda '': not a CUDA version", id="cuda-empty"),
+        pytest.param({"cuda": ""}, "--cuda '': an empty value", id="cuda-empty"),
         pytest.param({"cuda": None}, "--cuda is required: one of cpu, 11.8, 12.1, 12.4", id="cuda-missing"),
         pytest.param(
             {"cuda": "12.1", "recipe": "poetry"},

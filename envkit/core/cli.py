@@ -1,0 +1,35 @@
+"""Command-line rules that hold for every task, checked before Invoke parses
+or a task starts: config files of the right shape, no flag given twice, no
+empty value standing in for the default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from envkit.core.errors import UsageError
+
+
+def check_given(**flags: str | None) -> None:
+    """An empty value is a mistake, not a way to ask for the default."""
+    for name, value in flags.items():
+        if value is not None and not value.strip():
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: an empty value; give one, or leave the flag out.")
+
+
+def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[str, str]]) -> None:
+    """`--cuda 12.1 --cuda 11.8` within one task is ambiguous (Invoke would
+    say only "No idea what '11.8' is!"). `flags_of` maps each task name to its
+    flags, every spelling (`--cuda`, `-c`) to the long one."""
+    task, seen = "", set[str]()
+    for token in argv:
+        if token in flags_of:
+            task, seen = token, set[str]()
+            continue
+        if not task or not token.startswith("-") or token == "--":
+            continue
+        flag = flags_of[task].get(token.split("=", 1)[0])
+        if flag is None:
+            continue
+        if flag in seen:
+            raise UsageError(f"{flag} is given twice to `invoke {task}`: give it once.")
+        seen.add(flag)
