@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from envkit.catalog.data_files import RECIPES
 from envkit.catalog.variants import (
-    RECIPES,
     Release,
     Variant,
     compat,
@@ -96,7 +96,7 @@ def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, pyth
     is the build's question (it names the `invoke lock` command to run)."""
     check_given(cuda=cuda, recipe=recipe, torch=torch, python=python)
     pins = default_pins()
-    torch = pins["torch"] if torch is None else torch
-    python = pins["python"] if python is None else python
+    torch = pins.torch if torch is None else torch
+    python = pins.python if python is None else python
     platform, _ = check_combination(cuda, recipe, torch, python)
     return make(platform, recipe, torch, python)

@@ -11,15 +11,17 @@ the defaults, named by `stem`, once `invoke lock` has written them.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-from envkit import ROOT
+from envkit.catalog.data_files import (
+    IndexUrls,
+    LockSettings,
+    Pins,
+    compat_file,
+    variants_file,
+)
 
-ENV_DIR = ROOT / "env"
-RECIPES = ("pip", "conda")
 _CUDA_FLAG = re.compile(r"(\d{2})\.(\d)")
 
 
@@ -79,7 +81,7 @@ class Variant:
     def lock_file(self) -> str:
         if self.recipe == "pip":
             return f"env/pip/{self.stem}.txt"
-        return f"env/conda/{self.stem}.{lock_settings()['conda_platform']}.lock"
+        return f"env/conda/{self.stem}.{lock_settings().conda_platform}.lock"
 
     def flags(self) -> str:
         """The command-line flags that select this variant."""
@@ -87,9 +89,9 @@ class Variant:
         if self.recipe != "pip":
             flags += f" --recipe {self.recipe}"
         pins = default_pins()
-        if self.torch != pins["torch"]:
+        if self.torch != pins.torch:
             flags += f" --torch {self.torch}"
-        if self.python != pins["python"]:
+        if self.python != pins.python:
             flags += f" --python {self.python}"
         return flags
 
@@ -116,50 +118,42 @@ def cuda_platform(flag: str) -> str | None:
 
 
 @cache
-def _load(name: str) -> dict[str, Any]:
-    with (ENV_DIR / name).open("rb") as handle:
-        return tomllib.load(handle)
-
-
-@cache
 def compat() -> dict[str, Release]:
-    table = _load("compat.toml")["torch"]
     return {
         torch: Release(
             torch=torch,
-            torchvision=row["torchvision"],
-            torchaudio=row.get("torchaudio"),
-            pypi_default=row["pypi_default"],
-            platforms=tuple(row["platforms"]),
-            pythons=tuple(row["pythons"]),
-            conda_cuda=tuple(row["conda_cuda"]),
-            cudnn=tuple(sorted(row.get("cudnn", {}).items())),
-            notes=row.get("notes", ""),
+            torchvision=row.torchvision,
+            torchaudio=row.torchaudio,
+            pypi_default=row.pypi_default,
+            platforms=row.platforms,
+            pythons=row.pythons,
+            conda_cuda=row.conda_cuda,
+            cudnn=tuple(sorted(row.cudnn.items())),
+            notes=row.notes,
         )
-        for torch, row in table.items()
+        for torch, row in compat_file().torch.items()
     }
 
 
-def default_pins() -> dict[str, str]:
-    return dict(_load("variants.toml")["pins"])
+def default_pins() -> Pins:
+    return variants_file().pins
 
 
-def indexes() -> dict[str, str]:
-    return dict(_load("variants.toml")["indexes"])
+def indexes() -> IndexUrls:
+    return variants_file().indexes
 
 
-def lock_settings() -> dict[str, str]:
-    return dict(_load("variants.toml")["lock"])
+def lock_settings() -> LockSettings:
+    return variants_file().lock
 
 
 def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
     """The variant for a combination the table allows (selection.py checks that)."""
-    data = _load("variants.toml")
-    kind = data["recipes"][recipe]
+    kinds = variants_file().recipes
     release = compat()[torch]
     pins = default_pins()
-    default = (torch, python) == (pins["torch"], pins["python"])
-    stem = platform if default else f"{platform}-torch{torch}" + ("" if python == pins["python"] else f"-py{python}")
+    default = (torch, python) == (pins.torch, pins.python)
+    stem = platform if default else f"{platform}-torch{torch}" + ("" if python == pins.python else f"-py{python}")
     urls = indexes()
     on_pypi = platform == release.pypi_default
     return Variant(
@@ -169,13 +163,13 @@ def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
         torchvision=release.torchvision,
         torchaudio=release.torchaudio or "",
         python=python,
-        dockerfile=kind["dockerfile"],
-        base_image=kind.get("base_image") or kind.get("base_images", {}).get(python, ""),
+        dockerfile=kinds.pip.dockerfile if recipe == "pip" else kinds.conda.dockerfile,
+        base_image=kinds.pip.base_images.get(python, "") if recipe == "pip" else kinds.conda.base_image,
         stem=stem,
         default=default,
-        index_url=(urls["pypi"] if on_pypi else urls["pytorch"].format(platform=platform)) if recipe == "pip" else "",
-        extra_index_urls=() if on_pypi or recipe != "pip" else (urls["pypi"],),
-        channels=tuple(kind.get("channels", ())),
+        index_url=(urls.pypi if on_pypi else urls.pytorch.format(platform=platform)) if recipe == "pip" else "",
+        extra_index_urls=() if on_pypi or recipe != "pip" else (urls.pypi,),
+        channels=kinds.conda.channels if recipe == "conda" else (),
     )
 
 
@@ -183,10 +177,7 @@ def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
 def declared() -> tuple[Variant, ...]:
     """The team's variants: the default pins on each declared platform and recipe."""
     pins = default_pins()
-    return tuple(
-        make(entry["platform"], entry["recipe"], pins["torch"], pins["python"])
-        for entry in _load("variants.toml")["variants"]
-    )
+    return tuple(make(entry.platform, entry.recipe, pins.torch, pins.python) for entry in variants_file().variants)
 
 
 def reference(variant: Variant) -> Variant:

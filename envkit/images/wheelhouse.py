@@ -78,7 +78,7 @@ def platform_tags() -> list[str]:
     """The wheel platforms the lock was resolved for (env/variants.toml [lock]
     python_platform, e.g. x86_64-manylinux_2_28) and every older one, spelled
     as pip wants them, plus plain linux for the PyTorch index's own wheels."""
-    arch, _, policy = lock_settings()["python_platform"].partition("-manylinux_2_")
+    arch, _, policy = lock_settings().python_platform.partition("-manylinux_2_")
     tags = [f"manylinux_2_{minor}_{arch}" for minor in range(int(policy), 4, -1)]
     return [*tags, f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}", f"linux_{arch}"]
 

@@ -45,12 +45,12 @@ def render_input(variant: Variant) -> str:
 def channel_urls(variant: Variant, settings: Settings) -> tuple[str, ...]:
     """Each channel's repodata for the lock's platform, mirrored where configured."""
     mirrors = indexes.mirror_map(settings)
-    platform = lock_settings()["conda_platform"]
+    platform = lock_settings().conda_platform
     return tuple(indexes.mirrored(f"{CHANNEL_ROOT}/{channel}/{platform}", mirrors) for channel in variant.channels)
 
 
 def inputs_digest(variant: Variant) -> str:
-    facts = {"input": (ROOT / variant.input_file).read_text(), "platform": lock_settings()["conda_platform"]}
+    facts = {"input": (ROOT / variant.input_file).read_text(), "platform": lock_settings().conda_platform}
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -72,7 +72,7 @@ def lock(variant: Variant, settings: Settings) -> Path:
 
 def _solve(variant: Variant, settings: Settings) -> Path:
     target = ROOT / variant.lock_file
-    platform = lock_settings()["conda_platform"]
+    platform = lock_settings().conda_platform
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         argv = [
             proc.tool("conda-lock"),

@@ -20,7 +20,7 @@ def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None
     else:
         check_given(recipe=recipe, torch=torch, python=python)
         selection.check_recipe(recipe)
-        release = selection.release_of(default_pins()["torch"] if torch is None else torch)
+        release = selection.release_of(default_pins().torch if torch is None else torch)
         platforms = [v.platform for v in declared() if v.recipe == recipe and v.platform in release.platforms]
         chosen = [selection.select(cuda_flag(p), recipe, torch, python) for p in platforms]
     if recipe == "pip":

@@ -65,7 +65,7 @@ def _input_files(relative: str) -> dict[str, str]:
 
 def exclude_newer(variant: Variant) -> str:
     """uv's upload-time cut-off, where the index records upload times (PyPI)."""
-    return lock_settings()["exclude_newer"] if variant.index_url == index_data()["pypi"] else ""
+    return lock_settings().exclude_newer if variant.index_url == index_data().pypi else ""
 
 
 def inputs_digest(variant: Variant) -> str:
@@ -76,7 +76,7 @@ def inputs_digest(variant: Variant) -> str:
         "constraints": "" if is_reference(variant) else (ROOT / shared_file(variant)).read_text(),
         "indexes": list(indexes.upstream(variant).all),
         "python": variant.python,
-        "python_platform": lock_settings()["python_platform"],
+        "python_platform": lock_settings().python_platform,
         "exclude_newer": exclude_newer(variant),
     }
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
@@ -106,7 +106,7 @@ def compile_command(variant: Variant, settings: Settings, output: Path) -> list[
         "--python-version",
         variant.python,
         "--python-platform",
-        lock_settings()["python_platform"],
+        lock_settings().python_platform,
         "--index-url",
         urls.index_url,
         "--no-emit-index-url",

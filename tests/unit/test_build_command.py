@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from envkit import ROOT
 from envkit.catalog.selection import select
-from envkit.catalog.variants import ROOT, declared
+from envkit.catalog.variants import declared
 from envkit.core.engine import Builder
 from envkit.core.errors import UsageError
 from envkit.core.provenance import Provenance

@@ -5,8 +5,8 @@ import json
 import docker
 import pytest
 
+from envkit import ROOT
 from envkit.catalog.selection import select
-from envkit.catalog.variants import ROOT
 from envkit.checks import probes, testrun
 from envkit.checks.container import Exec
 from envkit.core.reports import Measured, TestReport

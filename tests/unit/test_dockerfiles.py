@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envkit.catalog.variants import ROOT, declared
+from envkit import ROOT
+from envkit.catalog.variants import declared
 from envkit.core.provenance import Provenance
 from envkit.core.settings import Settings
 from envkit.images import plan

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from envkit.catalog.variants import ROOT
+from envkit import ROOT
 
 
 def load(name):

@@ -6,7 +6,8 @@ import re
 import pytest
 from packaging.utils import canonicalize_name
 
-from envkit.catalog.variants import ROOT, declared
+from envkit import ROOT
+from envkit.catalog.variants import declared
 from envkit.recipes import conda_lock, pip_lock
 from envkit.recipes.files import is_hash_locked, read_conda, read_header, read_pip
 

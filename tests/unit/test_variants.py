@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from envkit.catalog.variants import ROOT, compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
+from envkit import ROOT
+from envkit.catalog.data_files import Pins
+from envkit.catalog.variants import compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
 from envkit.recipes.files import is_hash_locked
 
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
@@ -17,7 +19,7 @@ def test_six_variants_cpu_cu118_cu121_times_pip_conda():
 
 
 def test_default_pins_are_the_mission_set():
-    assert default_pins() == {"torch": "2.4.1", "torchvision": "0.19.1", "torchaudio": "2.4.1", "python": "3.11"}
+    assert default_pins() == Pins(torch="2.4.1", torchvision="0.19.1", torchaudio="2.4.1", python="3.11")
 
 
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)

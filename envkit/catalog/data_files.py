@@ -1,0 +1,168 @@
+"""The owner of env/variants.toml and env/compat.toml: each read once, checked
+against its shape and against the other, into typed values. A broken file is
+one message naming the file, the key and the fix, before anything starts."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from envkit import ROOT
+from envkit.core.errors import UsageError
+from envkit.core.validation import STRICT, validate
+
+ENV_DIR = ROOT / "env"
+RECIPES = ("pip", "conda")
+PLATFORM = re.compile(r"cpu|cu\d{3}")
+_VERSION = re.compile(r"\d+(\.\d+)+")
+_PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
+_FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
+
+
+@dataclass(frozen=True)
+class Pins:
+    __pydantic_config__ = STRICT
+    torch: str
+    torchvision: str
+    torchaudio: str
+    python: str
+
+
+@dataclass(frozen=True)
+class IndexUrls:
+    __pydantic_config__ = STRICT
+    pypi: str
+    pytorch: str  # with {platform}
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    __pydantic_config__ = STRICT
+    exclude_newer: str
+    python_platform: str
+    conda_platform: str
+
+
+@dataclass(frozen=True)
+class PipRecipeKind:
+    __pydantic_config__ = STRICT
+    dockerfile: str
+    base_images: dict[str, str] = field(default_factory=dict)  # one per Python
+
+
+@dataclass(frozen=True)
+class CondaRecipeKind:
+    __pydantic_config__ = STRICT
+    dockerfile: str
+    base_image: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecipeKinds:
+    __pydantic_config__ = STRICT
+    pip: PipRecipeKind
+    conda: CondaRecipeKind
+
+
+@dataclass(frozen=True)
+class DeclaredVariant:
+    __pydantic_config__ = STRICT
+    platform: str
+    recipe: str
+
+
+@dataclass(frozen=True)
+class VariantsFile:
+    """env/variants.toml."""
+
+    __pydantic_config__ = STRICT
+    pins: Pins
+    indexes: IndexUrls
+    lock: LockSettings
+    recipes: RecipeKinds
+    variants: tuple[DeclaredVariant, ...]
+
+
+@dataclass(frozen=True)
+class CompatRow:
+    """One torch release in env/compat.toml."""
+
+    __pydantic_config__ = STRICT
+    torchvision: str
+    pypi_default: str
+    platforms: tuple[str, ...]
+    pythons: tuple[str, ...]
+    conda_cuda: tuple[str, ...]
+    torchaudio: str | None = None
+    cudnn: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class CompatFile:
+    __pydantic_config__ = STRICT
+    torch: dict[str, CompatRow]
+
+
+def _read(name: str) -> dict[str, Any]:
+    path = ENV_DIR / name
+    fix = _FIX.format(name=f"env/{name}")
+    try:
+        return tomllib.loads(path.read_bytes().decode())
+    except OSError as error:
+        raise UsageError(f"env/{name}: {error.strerror}; the kit's data file is missing.") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"env/{name}: not valid TOML ({error}).\n{fix}") from None
+
+
+def _refuse(name: str, problem: str) -> UsageError:
+    return UsageError(f"env/{name}: {problem}.\n{_FIX.format(name=f'env/{name}')}")
+
+
+@cache
+def compat_file() -> CompatFile:
+    name = "compat.toml"
+    table = validate(CompatFile, _read(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
+    for torch, row in table.torch.items():
+        where = f'torch."{torch}"'
+        if not _VERSION.fullmatch(torch):
+            raise _refuse(name, f"{where}: {torch!r} is not a release number")
+        if bad := [p for p in row.platforms if not PLATFORM.fullmatch(p)]:
+            raise _refuse(name, f"{where}.platforms: {bad[0]!r} is not cpu or cuXYZ")
+        if row.pypi_default not in row.platforms:
+            raise _refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
+        if bad := [p for p in row.pythons if not _PYTHON.fullmatch(p)]:
+            raise _refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
+    return table
+
+
+@cache
+def variants_file() -> VariantsFile:
+    name = "variants.toml"
+    data = validate(VariantsFile, _read(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
+    releases = compat_file().torch
+    release = releases.get(data.pins.torch)
+    if release is None:
+        raise _refuse(name, f"pins.torch = {data.pins.torch!r} is not a release in env/compat.toml")
+    for key in ("torchvision", "torchaudio"):
+        if getattr(data.pins, key) != getattr(release, key):
+            wanted = getattr(release, key)
+            raise _refuse(name, f"pins.{key} = {getattr(data.pins, key)!r}, but torch {data.pins.torch} pairs {wanted}")
+    if data.pins.python not in release.pythons:
+        raise _refuse(name, f"pins.python = {data.pins.python!r}: torch {data.pins.torch} has no wheels for it")
+    if "{platform}" not in data.indexes.pytorch:
+        raise _refuse(name, "indexes.pytorch must contain {platform}")
+    for index, entry in enumerate(data.variants):
+        if entry.recipe not in RECIPES:
+            raise _refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")
+        if entry.platform not in release.platforms:
+            raise _refuse(
+                name,
+                f"variants[{index}].platform = {entry.platform!r}: torch {data.pins.torch} has no such build "
+                f"(its builds: {', '.join(release.platforms)})",
+            )
+    return data

@@ -1,0 +1,58 @@
+"""env/variants.toml and env/compat.toml edited into every kind of wrong:
+the real command line, in a copy of the kit, answers with the file, the key
+and the fix, exit 2, no traceback, and no docker command."""
+
+import pytest
+
+from tests.helpers import copy_repo, invoke_in
+from tests.unit.test_cli import assert_clean_failure
+
+
+def replace(old, new):
+    def edit(text):
+        assert old in text, old
+        return text.replace(old, new, 1)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (
+            "variants.toml",
+            lambda text: text + "\n[pins]\n",
+            "env/variants.toml: not valid TOML (Cannot declare ('pins',) twice",
+        ),
+        ("variants.toml", lambda text: "\x00\xff" + text, "env/variants.toml: not valid TOML"),
+        ("variants.toml", replace("[lock]", "[locks]"), "env/variants.toml: lock: missing; locks: unknown key"),
+        ("variants.toml", replace('python = "3.11"', ""), "env/variants.toml: pins.python: missing"),
+        ("variants.toml", replace('python = "3.11"', "python = 3.11"), "pins.python: Input should be a valid string"),
+        (
+            "variants.toml",
+            replace('torch = "2.4.1"', 'torch = "9.9.9"'),
+            "env/variants.toml: pins.torch = '9.9.9' is not a release in env/compat.toml",
+        ),
+        (
+            "variants.toml",
+            replace('platform = "cu118"', 'platform = "cu117"'),
+            "variants[1].platform = 'cu117': torch 2.4.1 has no such build",
+        ),
+        ("variants.toml", replace('recipe = "conda"', 'recipe = "poetry"'), "variants[3].recipe = 'poetry'"),
+        (
+            "compat.toml",
+            replace('platforms = ["cpu", "cu118", "cu121", "cu124"]', 'platforms = "cu121"'),
+            'env/compat.toml: torch."2.4.0".platforms: Input should be a valid array',
+        ),
+        ("compat.toml", replace("[torch.", "[torchs."), "env/compat.toml: torchs: unknown key"),
+        ("compat.toml", replace('pypi_default = "cu121"', 'pypi_default = "cu999"'), ".pypi_default: 'cu999' is not"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 20 else None,
+)
+def test_broken_data_file(tmp_path, name, edit, message):
+    repo = copy_repo(tmp_path / "kit")
+    path = repo / "env" / name
+    path.write_bytes(edit(path.read_bytes().decode("latin-1")).encode("latin-1"))
+    result = invoke_in(repo, "build", "--cuda", "12.1", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert_clean_failure(result, message)
+    assert "Fix it (`git diff" in result.stderr or "not valid TOML" in result.stderr
