@@ -18,6 +18,7 @@ from envkit.core import engine, proc, provenance
 from envkit.core.errors import UsageError
 from envkit.core.reports import CheckRow, Facts, Host, HostGpu, TestReport, check_writable, test_report_path, write_json
 from envkit.core.settings import Settings
+from envkit.images import plan
 from envkit.images.build import image_tag
 
 GPU_CHOICES = ("auto", "none", "all")
@@ -52,6 +53,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestR
     if gpus not in GPU_CHOICES:
         raise UsageError(f"--gpus {gpus!r}: choose one of {', '.join(GPU_CHOICES)}.")
     check_writable(settings)
+    plan.check_intact(variant)
     client = engine.connect()
     tag = image_tag(variant, settings)
     try:

@@ -13,7 +13,7 @@ from envkit.core import provenance
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import conda_lock, indexes, pip_lock
-from envkit.recipes.files import is_hash_locked, read_header
+from envkit.recipes.files import is_hash_locked, read_conda_lock, read_header, read_pip, tamper_reason
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,28 @@ class Plan:
         )
 
 
+def check_intact(variant: Variant) -> None:
+    """The variant's lock, if it has one, is readable and as `invoke lock` wrote it."""
+    lock = ROOT / variant.lock_file
+    if not lock.is_file():
+        return
+    if tampered := tamper_reason(lock):
+        raise UsageError(
+            f"{variant.lock_file} {tampered}; it is refused as tampered. Regenerate it with "
+            f"`invoke lock {variant.flags()}` (or restore it with `git checkout {variant.lock_file}`)."
+        )
+    if variant.recipe == "pip":
+        read_pip(lock)
+    else:
+        read_conda_lock(lock)
+
+
 def recipe_of(variant: Variant) -> tuple[str, bool]:
     """The variant's lock if it exists and is fresh; a default conda variant
     may build from its environment file until it has one."""
     lock = ROOT / variant.lock_file
     if lock.is_file():
+        check_intact(variant)
         reason = (pip_lock if variant.recipe == "pip" else conda_lock).stale_reason(variant)
         if reason:
             raise UsageError(

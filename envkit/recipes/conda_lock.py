@@ -17,7 +17,7 @@ from envkit.core import proc
 from envkit.core.errors import KitError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
-from envkit.recipes.files import format_header, input_for_new_lock, read_header
+from envkit.recipes.files import input_for_new_lock, read_header, sealed
 
 TEMPLATE = ROOT / "env" / "conda" / "template.yml"
 CHANNEL_ROOT = "https://conda.anaconda.org"
@@ -95,6 +95,9 @@ def _solve(variant: Variant, settings: Settings) -> Path:
             tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-12:])
             raise KitError(f"cannot lock {variant.lock_file}: conda-lock failed; nothing was written.\n{tail}")
         staged = Path(scratch) / "staged.lock"
-        staged.write_text(format_header({"inputs": inputs_digest(variant), "platform": platform}) + solved.read_text())
+        body = solved.read_text()
+        urls = [line for line in body.splitlines() if line.startswith(("http", "file:"))]
+        hashed = "@EXPLICIT" in body and bool(urls) and all("#" in url for url in urls)
+        staged.write_text(sealed({"inputs": inputs_digest(variant), "platform": platform}, body, hashes=hashed))
         os.replace(staged, target)
     return target

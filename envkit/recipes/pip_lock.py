@@ -28,7 +28,7 @@ from envkit.core import proc
 from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
-from envkit.recipes.files import format_header, input_for_new_lock, parse_pip, read_header
+from envkit.recipes.files import input_for_new_lock, parse_pip, read_header, sealed
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _INCLUDE = re.compile(r"^\s*-[rc]\s+(\S+)", re.MULTILINE)
@@ -149,8 +149,9 @@ def _finished(variant: Variant, compiled: str) -> str:
     comment = list(itertools.takewhile(lambda line: line.startswith("#"), lines))
     index_lines = [f"--index-url {variant.index_url}\n"] if variant.extra_index_urls else []
     index_lines += [f"--extra-index-url {url}\n" for url in variant.extra_index_urls]
-    header = format_header({"inputs": inputs_digest(variant), "python": variant.python, "index": variant.index_url})
-    return header + "".join(comment + index_lines + lines[len(comment) :])
+    body = "".join(comment + index_lines + lines[len(comment) :])
+    fields = {"inputs": inputs_digest(variant), "python": variant.python, "index": variant.index_url}
+    return sealed(fields, body, hashes=True)  # uv compile --generate-hashes: every pin has its hashes
 
 
 def lock(variant: Variant, settings: Settings) -> Path:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from envkit.recipes.files import format_header
+from envkit.recipes.files import sealed
 from tests.helpers import copy_repo, free_port, invoke_in, make_fake_docker
 
 EXPLICIT = (
@@ -63,7 +63,7 @@ def test_builds_use_a_fresh_explicit_lock_and_refuse_a_stale_one(repo, tmp_path)
     client = make_fake_docker(tmp_path / "bin", "20.10.24+dfsg1")
     env = {"INVOKE_ENVKIT_DOCKER_CLIENT": str(client), "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
     lock = repo / "env" / "conda" / "cu121.linux-64.lock"
-    lock.write_text(format_header({"inputs": digest_in(repo), "platform": "linux-64"}) + EXPLICIT)
+    lock.write_text(sealed({"inputs": digest_in(repo), "platform": "linux-64"}, EXPLICIT, hashes=True))
     fresh = invoke_in(repo, "build", "--cuda", "12.1", "--recipe", "conda", env=env)
     assert "the Docker daemon is not reachable" in fresh.stderr  # past the plan: the lock was accepted
     environment = repo / "env" / "conda" / "cu121.yml"

@@ -9,7 +9,7 @@ from packaging.utils import canonicalize_name
 from envkit import ROOT
 from envkit.catalog.variants import declared
 from envkit.recipes import conda_lock, pip_lock
-from envkit.recipes.files import is_hash_locked, read_conda, read_header, read_pip
+from envkit.recipes.files import is_hash_locked, read_conda, read_header, read_pip, tamper_reason
 
 PIP = [v for v in declared() if v.recipe == "pip"]
 CONDA = [v for v in declared() if v.recipe == "conda"]
@@ -96,8 +96,14 @@ def test_inputs_are_the_data_rendered(variant):
 def test_cu121_lock_is_fresh_and_records_its_inputs():
     variant = by_platform("cu121")
     header = read_header(lock_of(variant))
-    assert header == {"inputs": pip_lock.inputs_digest(variant), "python": "3.11", "index": "https://pypi.org/simple"}
-    assert pip_lock.stale_reason(variant) == ""
+    assert header is not None and header.pop("body").startswith("sha256:")
+    assert header == {
+        "inputs": pip_lock.inputs_digest(variant),
+        "python": "3.11",
+        "index": "https://pypi.org/simple",
+        "hashes": "yes",
+    }
+    assert pip_lock.stale_reason(variant) == "" and tamper_reason(lock_of(variant)) == ""
 
 
 def test_the_shared_file_holds_the_reference_locks_shared_versions():
