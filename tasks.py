@@ -21,6 +21,7 @@ from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests
 from envkit.core.cli import check_given, refuse_repeated_flags
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
+from envkit.core.signals import interruptible
 from envkit.images.base import build_base
 from envkit.images.build import build_image
 from envkit.images.repro import compare_rebuilds, repro_summary
@@ -69,6 +70,7 @@ def _check_command_line() -> None:
         "suite": "Debian suite (config envkit.base_suite; bookworm gives Python 3.11)",
     }
 )
+@interruptible
 def base(c, rebuild=False, mirror=None, suite=None):
     """Build a Debian base image with Python from Debian's packages (debootstrap; needs root).
 
@@ -90,6 +92,7 @@ def base(c, rebuild=False, mirror=None, suite=None):
         **INDEX_HELP,
     }
 )
+@interruptible
 def build(
     c,
     cuda=None,
@@ -122,6 +125,7 @@ def build(
         **INDEX_HELP,
     }
 )
+@interruptible
 def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, index_url=None, extra_index_url=None):
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
@@ -137,6 +141,7 @@ def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, inde
         **INDEX_HELP,
     }
 )
+@interruptible
 def wheelhouse(
     c, cuda=None, torch=None, python=None, dir=None, base_image=None, ca_cert=None, index_url=None, extra_index_url=None
 ):
@@ -162,6 +167,7 @@ def wheelhouse(
         **CA_HELP,
     },
 )
+@interruptible
 def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None):
     """Build a variant twice with no cache and compare its Python environments file by file."""
     settings = _settings(c, base_image=base_image, ca_cert=ca_cert)
@@ -173,6 +179,7 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
 
 
 @task(help={**VARIANT_HELP, "gpus": "auto (GPUs when the host has a GPU runtime), none or all"})
+@interruptible
 def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
@@ -192,6 +199,7 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
         "dry_run": "print what would be pushed, push nothing",
     },
 )
+@interruptible
 def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False):
     """Push a tested image under the tags measured inside it (refuses untested images)."""
     settings = _settings(c, registry=registry)

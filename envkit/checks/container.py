@@ -66,6 +66,9 @@ class ProbeContainer:
                     "toolkit). Install it, or run the tests with --gpus none."
                 ) from None
             raise
+        except BaseException:  # interrupted while it started
+            container.remove(force=True)
+            raise
         return self
 
     def __exit__(

@@ -14,6 +14,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -22,6 +23,7 @@ from envkit.core.errors import UsageError
 
 LOGGER = logging.getLogger(__name__)
 FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT = 23
+RUN_TIMEOUT = 3600  # seconds a run_container command may take
 # Searched after PATH: Debian's docker.io client often sits behind a newer one.
 FALLBACK_DIRS = ("/usr/bin",)
 _CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
@@ -41,6 +43,21 @@ def connect() -> docker.DockerClient:
             "systemd) or point DOCKER_HOST at a running one."
         ) from None
     return client
+
+
+def run_container(client: docker.DockerClient, image: str, argv: list[str], **options: Any) -> tuple[int, str, str]:
+    """Run a command in a new container; return its exit code, stdout and stderr.
+    The container is removed whatever happens: a failed start, an error, or an
+    interrupt while it runs (`containers.run(remove=True)` leaves it behind
+    in the last two cases)."""
+    container = client.containers.create(image, argv, **options)
+    try:
+        container.start()
+        code = int(container.wait(timeout=RUN_TIMEOUT)["StatusCode"])
+        stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        return code, stdout, container.logs(stdout=False, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Run external commands from argument lists (never shell strings), showing
-their output as it comes and keeping its tail for the error message."""
+"""Run external commands from argument lists (never shell strings): streamed
+with their tail kept for the error, or captured; the child is stopped when
+the task is interrupted, so nothing runs on after the kit has exited."""
 
 from __future__ import annotations
 
@@ -13,34 +14,51 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from envkit.core.errors import CommandFailed, UsageError
+from envkit.core.errors import CommandFailed, KitError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 TAIL_LINES = 25
+STOP_SECONDS = 10  # how long an interrupted child gets to stop before it is killed
 
 
-def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str = "") -> str:
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Ask a child to stop (SIGTERM), then kill it if it does not."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str = "", cwd: Path | None = None) -> str:
     """Run argv with its output streamed to our stdout; return the output's tail.
 
     Raise CommandFailed (with that tail and the hint) when it exits non-zero.
     """
     LOGGER.debug("running %s", shlex.join(argv))
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    merged_env = {**os.environ, **(env or {})}
-    with subprocess.Popen(
+    process = subprocess.Popen(
         list(argv),
-        env=merged_env,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
         bufsize=1,
-    ) as process:
+    )
+    try:
         assert process.stdout is not None
         for line in process.stdout:
             sys.stdout.write(line)
             tail.append(line.rstrip("\n"))
         returncode = process.wait()
+    finally:
+        _stop(process)
+        if process.stdout:
+            process.stdout.close()
     sys.stdout.flush()
     text = "\n".join(tail)
     if returncode != 0:
@@ -58,9 +76,51 @@ def tool(name: str) -> str:
 
 
 def capture(
-    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 60
+    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float | None = 60, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a short command quietly; the caller decides what its exit code means."""
+    """Run a command quietly; the caller decides what its exit code means.
+    (subprocess.run kills the child if we are interrupted while it runs.)"""
     return subprocess.run(
-        list(argv), env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
+        list(argv),
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
     )
+
+
+def run_or_fail(
+    argv: Sequence[str],
+    failure: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    lines: int = 12,
+) -> subprocess.CompletedProcess[str]:
+    """capture(), raising KitError("FAILURE.\\n<the command's last lines>") on a non-zero exit."""
+    run = capture(argv, env=env, timeout=timeout, cwd=cwd)
+    if run.returncode != 0:
+        tail = "\n".join((run.stderr.strip() or run.stdout.strip()).splitlines()[-lines:])
+        raise KitError(f"{failure}.\n{tail}".rstrip())
+    return run
+
+
+def pipe(first: Sequence[str], second: Sequence[str]) -> str:
+    """`first | second`; the second's stdout, or CommandFailed for whichever failed."""
+    producer = subprocess.Popen(list(first), stdout=subprocess.PIPE)
+    assert producer.stdout is not None
+    try:
+        result = subprocess.run(list(second), stdin=producer.stdout, capture_output=True, text=True, check=False)
+    except BaseException:
+        producer.kill()
+        raise
+    finally:
+        producer.stdout.close()
+        status = producer.wait()
+    if status != 0 or result.returncode != 0:
+        failed = first if status else second
+        raise CommandFailed(failed, status or result.returncode, result.stderr.strip())
+    return result.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import docker
 
 from envkit.core import engine, proc
-from envkit.core.errors import CommandFailed, UsageError
+from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 
 # What the pip Dockerfile needs from a base: python3 with venv, and CA roots.
@@ -79,7 +78,10 @@ def build_base(settings: Settings, rebuild: bool = False) -> tuple[str, str, flo
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="envkit-base-") as scratch:
         root = Path(scratch) / "rootfs"
-        proc.stream(debootstrap_command(settings, root))
+        try:
+            proc.stream(debootstrap_command(settings, root))
+        finally:
+            _unmount_below(root)
         # The package cache and lists only grow the image; builds run apt-get update.
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (root / leftover).glob("*"):
@@ -89,6 +91,15 @@ def build_base(settings: Settings, rebuild: bool = False) -> tuple[str, str, flo
     return tag, image_id, time.monotonic() - started
 
 
+def _unmount_below(root: Path) -> None:
+    """debootstrap mounts /proc and /sys inside the root it makes and unmounts
+    them when it finishes; an interrupted run leaves them mounted, and removing
+    the folder must never reach into them."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
+    for mount in sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True):
+        proc.capture(["umount", "--lazy", mount])
+
+
 def _import(root: Path, tag: str, settings: Settings) -> str:
     """`tar -C root -c . | docker import - tag`, through the docker CLI."""
     docker_cli = shutil.which("docker") or "docker"
@@ -96,12 +107,4 @@ def _import(root: Path, tag: str, settings: Settings) -> str:
     for change in import_changes(settings):
         importer += ["--change", change]
     importer += ["-", tag]
-    with subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
-        result = subprocess.run(importer, stdin=tar.stdout, capture_output=True, text=True, check=False)
-        assert tar.stdout is not None
-        tar.stdout.close()
-        tar_status = tar.wait()
-    if tar_status != 0 or result.returncode != 0:
-        failed = ["tar", "-c"] if tar_status else importer
-        raise CommandFailed(failed, tar_status or result.returncode, result.stderr.strip())
-    return result.stdout.strip()
+    return proc.pipe(["tar", "--numeric-owner", "-C", str(root), "-c", "."], importer).strip()

@@ -81,6 +81,12 @@ def make(variant: Variant, settings: Settings, wheelhouse: Path | None = None) -
         )
     if wheelhouse is not None and variant.recipe != "pip":
         raise UsageError("--wheelhouse: only pip recipes install from a wheelhouse.")
+    if wheelhouse is not None and not hash_locked:
+        raise UsageError(
+            f"--wheelhouse: a wheelhouse holds only hash-checked wheels, and {recipe_file} has no hashes. "
+            f"Lock it first with `invoke lock {variant.flags()}` where {variant.index_url} is reachable, "
+            f"then fill one with `invoke wheelhouse {variant.flags()}`."
+        )
     chosen = indexes.effective(variant, settings) if variant.recipe == "pip" else None
     overridden = chosen if chosen is not None and chosen != indexes.upstream(variant) else None
     return Plan(variant, recipe_file, hash_locked, base_image, overridden, wheelhouse)

@@ -16,6 +16,7 @@ import docker
 
 from envkit.catalog.variants import Variant
 from envkit.core import engine
+from envkit.core.errors import KitError
 from envkit.core.reports import repro_path, write_atomically
 from envkit.core.settings import Settings
 from envkit.images import build
@@ -62,7 +63,9 @@ class Comparison:
 
 
 def _inside(client: docker.DockerClient, image: str, argv: list[str]) -> Any:
-    output = client.containers.run(image, argv, network_mode="none", remove=True, user="0")
+    code, output, errors = engine.run_container(client, image, argv, network_mode="none", user="0")
+    if code != 0:
+        raise KitError(f"listing the environment in {image[:19]} failed (exit {code}): {errors.strip()[-300:]}")
     return json.loads(output)
 
 

@@ -13,9 +13,9 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 
@@ -23,8 +23,9 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant, lock_settings
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
-from envkit.core.proc import capture
+from envkit.core.proc import run_or_fail
 from envkit.core.settings import Settings
+from envkit.core.validation import STRICT, read_json
 from envkit.images import plan
 from envkit.images.context import copy_context
 from envkit.recipes import indexes
@@ -45,6 +46,9 @@ rm -rf /debs/partial /debs/lock
 
 @dataclass(frozen=True)
 class Contents:
+    """wheelhouse.json: what the wheelhouse holds and what it was made for."""
+
+    __pydantic_config__ = STRICT
     variant: str
     recipe: str
     recipe_sha256: str
@@ -99,29 +103,43 @@ def download_command(
     return argv
 
 
+def _refuse_foreign(directory: Path) -> None:
+    """The kit replaces only a wheelhouse it wrote (recognised by its
+    manifest); any other file or non-empty folder is the user's."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise UsageError(f"--dir {directory}: a file, not a folder; choose a new or empty folder.")
+    if not any(directory.iterdir()) or read_manifest(directory) is not None:
+        return
+    raise UsageError(
+        f"--dir {directory}: a folder that is not a wheelhouse (no valid {MANIFEST}) and not empty; "
+        "the kit replaces only a wheelhouse it wrote. Choose a new or empty folder; nothing was touched."
+    )
+
+
 def fill_wheelhouse(variant: Variant, settings: Settings, directory: Path) -> Contents:
-    """Download into DIR.partial, then put it in place of DIR: all or nothing."""
+    """Download into a scratch folder beside DIR, then put it in place of DIR:
+    all or nothing, and only over a wheelhouse the kit wrote itself."""
     build_plan = plan.make(variant, settings)
     if not build_plan.hash_locked:
         raise UsageError(
             f"a wheelhouse takes only hash-checked wheels, and {build_plan.recipe_file} has no hashes: "
             f"lock it first with `invoke lock {variant.flags()}`."
         )
+    _refuse_foreign(directory)
     urls = indexes.effective(variant, settings)
     indexes.check_reachable(urls.all, settings, f"fill the wheelhouse {directory}")
     client = engine.connect()
-    staging = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # A new, uniquely named scratch folder: nothing of the user's is ever in it.
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.partial-"))
     try:
         (staging / "wheels").mkdir(parents=True)
         for recipe in (ROOT / build_plan.recipe_file, ROOT / INSTALLER):
             requirements = _without_index_options(recipe, staging / "requirements.txt")
-            run = capture(download_command(variant, requirements, staging / "wheels", urls, settings), timeout=7200)
-            if run.returncode != 0:
-                tail = "\n".join(run.stderr.strip().splitlines()[-10:])
-                raise KitError(
-                    f"cannot fill the wheelhouse {directory}: pip download failed; nothing was written.\n{tail}"
-                )
+            download = download_command(variant, requirements, staging / "wheels", urls, settings)
+            run_or_fail(download, f"cannot fill the wheelhouse {directory}: pip download failed; nothing was written")
         (staging / "requirements.txt").unlink()
         _download_debs(client, build_plan.base_image, staging / "debs", settings)
         files = [path for path in staging.rglob("*") if path.is_file()]
@@ -135,11 +153,31 @@ def fill_wheelhouse(variant: Variant, settings: Settings, directory: Path) -> Co
             sum(path.stat().st_size for path in files),
         )
         (staging / MANIFEST).write_text(json.dumps(asdict(contents), indent=2) + "\n")
-        shutil.rmtree(directory, ignore_errors=True)
-        os.replace(staging, directory)
+        _replace(directory, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return contents
+
+
+def _replace(directory: Path, staging: Path) -> None:
+    """Put the new wheelhouse in place of the old one (checked to be the kit's)."""
+    _refuse_foreign(directory)  # again: the user may have written into it meanwhile
+    if directory.exists():
+        old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old-"))
+        os.replace(directory, old / "wheelhouse")
+        os.replace(staging, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, directory)
+
+
+def read_manifest(directory: Path) -> Contents | None:
+    """The wheelhouse's record of what it was made for; None where there is
+    no valid one (not a wheelhouse this kit wrote)."""
+    try:
+        return read_json(directory / MANIFEST, Contents, MANIFEST, "")
+    except UsageError:
+        return None
 
 
 def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, settings: Settings) -> None:
@@ -149,32 +187,36 @@ def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, set
     if ca_cert := settings.ca_cert_path():
         volumes[str(ca_cert)] = {"bind": "/run/secrets/ca", "mode": "ro"}
     try:
-        client.containers.run(base_image, ["sh", "-c", _DEBS_SCRIPT], volumes=volumes, remove=True, user="0")
-    except docker.errors.ContainerError as error:
-        raw: Any = error.stderr  # bytes at run time, whatever the stubs say
-        stderr = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or error)
-        raise KitError(f"cannot download the Debian packages for {base_image}: {stderr.strip()[-500:]}") from None
+        code, _, errors = engine.run_container(
+            client, base_image, ["sh", "-c", _DEBS_SCRIPT], volumes=volumes, user="0"
+        )
     except (docker.errors.ImageNotFound, docker.errors.APIError):
         raise UsageError(
             f"the base image {base_image} is neither here nor pullable: pull it, or build one with `invoke base` "
             "and pass --base-image; the Debian packages are fetched for that base."
         ) from None
+    if code != 0:
+        raise KitError(f"cannot download the Debian packages for {base_image}: {errors.strip()[-500:]}")
 
 
 def check_wheelhouse(wheelhouse: Path, build_plan: plan.Plan) -> None:
     """The wheelhouse must have been made for this recipe and this base."""
-    manifest = wheelhouse / MANIFEST
-    if not manifest.is_file():
+    if not wheelhouse.is_dir():
         raise UsageError(
-            f"--wheelhouse {wheelhouse}: not a wheelhouse (no {MANIFEST}); "
+            f"--wheelhouse {wheelhouse}: no such folder; "
             f"make one with `invoke wheelhouse {build_plan.variant.flags()}`."
         )
-    made_for = json.loads(manifest.read_text())
+    made_for = read_manifest(wheelhouse)
+    if made_for is None:
+        raise UsageError(
+            f"--wheelhouse {wheelhouse}: not a wheelhouse (no valid {MANIFEST}); "
+            f"make one with `invoke wheelhouse {build_plan.variant.flags()}`."
+        )
     now = (_sha256(ROOT / build_plan.recipe_file), build_plan.base_image)
-    if (made_for["recipe_sha256"], made_for["base_image"]) != now:
+    if (made_for.recipe_sha256, made_for.base_image) != now:
         raise UsageError(
             f"--wheelhouse {wheelhouse} was made for another recipe or base image "
-            f"({made_for['recipe']} on {made_for['base_image']}); refill it with "
+            f"({made_for.recipe} on {made_for.base_image}); refill it with "
             f"`invoke wheelhouse {build_plan.variant.flags()}`."
         )
 

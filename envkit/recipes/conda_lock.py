@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -89,11 +88,11 @@ def _solve(variant: Variant, settings: Settings) -> Path:
         env = {**os.environ, "CONDA_OVERRIDE_CUDA": variant.cuda or ""}
         if ca_cert := settings.ca_cert_path():
             env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(ca_cert)
-        run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        failure = f"cannot lock {variant.lock_file}: conda-lock failed; nothing was written"
+        proc.run_or_fail(argv, failure, env=env, cwd=ROOT)
         solved = Path(scratch) / f"conda-{platform}.lock"
-        if run.returncode != 0 or not solved.is_file():
-            tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-12:])
-            raise KitError(f"cannot lock {variant.lock_file}: conda-lock failed; nothing was written.\n{tail}")
+        if not solved.is_file():
+            raise KitError(f"{failure} (it wrote no lock).")
         staged = Path(scratch) / "staged.lock"
         body = solved.read_text()
         urls = [line for line in body.splitlines() if line.startswith(("http", "file:"))]

@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant, compat, lock_settings, reference
 from envkit.catalog.variants import indexes as index_data
 from envkit.core import proc
-from envkit.core.errors import KitError, UsageError
+from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
 from envkit.recipes.files import input_for_new_lock, parse_pip, read_header, sealed
@@ -175,12 +174,8 @@ def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Pat
         env = {**os.environ, "UV_NO_CONFIG": "1"}
         if ca_cert := settings.ca_cert_path():
             env["SSL_CERT_FILE"] = str(ca_cert)
-        run = subprocess.run(
-            compile_command(variant, settings, output), cwd=ROOT, env=env, capture_output=True, text=True, check=False
-        )
-        if run.returncode != 0:
-            tail = "\n".join(run.stderr.strip().splitlines()[-12:])
-            raise KitError(f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written.\n{tail}")
+        failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
+        proc.run_or_fail(compile_command(variant, settings, output), failure, env=env, cwd=ROOT)
         staged = Path(scratch) / "staged.txt"
         staged.write_text(_finished(variant, output.read_text()))
         if is_reference(variant):

@@ -143,6 +143,9 @@ def publish(
                 f"push of {repository}:{tag} to {target.host} failed: {str(error).strip()[:300]}\n"
                 f"Tags pushed before it: {done}. The release is incomplete; run `invoke publish` again."
             ) from None
+        except BaseException:  # interrupted: the daemon stops the push with us; the moving tag never moved
+            _untag(client, f"{repository}:{tag}")
+            raise
     return _read_back(registry, path, repository, pushed, already, approved, settings)
 
 
