@@ -24,6 +24,7 @@ from envkit.core.errors import UsageError
 LOGGER = logging.getLogger(__name__)
 FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT = 23
 RUN_TIMEOUT = 3600  # seconds a run_container command may take
+HELPER_LABEL = "io.envkit.helper"  # on every short-lived container the kit starts
 # Searched after PATH: Debian's docker.io client often sits behind a newer one.
 FALLBACK_DIRS = ("/usr/bin",)
 _CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
@@ -50,7 +51,7 @@ def run_container(client: docker.DockerClient, image: str, argv: list[str], **op
     The container is removed whatever happens: a failed start, an error, or an
     interrupt while it runs (`containers.run(remove=True)` leaves it behind
     in the last two cases)."""
-    container = client.containers.create(image, argv, **options)
+    container = client.containers.create(image, argv, labels={HELPER_LABEL: "1"}, **options)
     try:
         container.start()
         code = int(container.wait(timeout=RUN_TIMEOUT)["StatusCode"])

@@ -40,7 +40,13 @@ class CommandFailed(KitError):
     """
 
     def __init__(
-        self, argv: Sequence[str], returncode: int, tail: str = "", hint: str = "", streamed: bool = False
+        self,
+        argv: Sequence[str],
+        returncode: int,
+        tail: str = "",
+        hint: str = "",
+        streamed: bool = False,
+        detail: str = "",
     ) -> None:
         self.argv = list(argv)
         self.returncode = returncode
@@ -49,6 +55,8 @@ class CommandFailed(KitError):
         lines = [f"`{name}` failed with exit code {returncode}" + (" (its output is above)" if streamed else "")]
         if tail and not streamed:
             lines.append(tail)
+        if detail:  # what matters in a long streamed output, repeated at the end
+            lines.append(detail)
         if hint:
             lines.append(hint)
         super().__init__("\n".join(lines))

@@ -5,10 +5,12 @@ the task is interrupted, so nothing runs on after the kit has exited."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,19 +19,24 @@ from pathlib import Path
 from envkit.core.errors import CommandFailed, KitError, UsageError
 
 LOGGER = logging.getLogger(__name__)
-TAIL_LINES = 25
+TAIL_LINES = 200  # enough of a build's output to find the failing step in
 STOP_SECONDS = 10  # how long an interrupted child gets to stop before it is killed
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
-    """Ask a child to stop (SIGTERM), then kill it if it does not."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """Ask a child and everything it started to stop (SIGTERM to its process
+    group: debootstrap's wget and dpkg, a build client's helpers), then kill
+    them if they do not."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str = "", cwd: Path | None = None) -> str:
@@ -48,6 +55,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, hint: str 
         text=True,
         errors="replace",
         bufsize=1,
+        start_new_session=True,  # its own process group, stopped as a whole by _stop
     )
     try:
         assert process.stdout is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -109,7 +110,8 @@ def build_image(
 
 
 def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings) -> CommandFailed:
-    """Add the likely fix to the failures a user can act on."""
+    """The failing step and its last lines (the streamed output may be long),
+    then the likely fix where the kit knows one."""
     output = failure.tail.lower()
     base_image = build_plan.base_image
     hint = ""
@@ -124,6 +126,40 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
             "or the index serves other files than it did when it was locked. Regenerate it with "
             f"`invoke lock {build_plan.variant.flags()}` and review the change."
         )
-    if not hint:
-        return failure
-    return CommandFailed(failure.argv, failure.returncode, failure.tail, streamed=True, hint=hint)
+    elif "certificate_verify_failed" in output or "invalid peer certificate" in output:
+        hint = (
+            "A TLS certificate was not trusted inside the build: behind a TLS-inspecting proxy, pass the bundle "
+            "that holds its CA with --ca-cert (e.g. /etc/ssl/certs/ca-certificates.crt)."
+        )
+    elif any(sign in output for sign in _DAEMON_GONE):
+        hint = (
+            "The Docker daemon stopped answering during the build. The previous image keeps its tag "
+            f"{image_tag(build_plan.variant, settings)}; start the daemon again and rerun the build."
+        )
+    return CommandFailed(
+        failure.argv, failure.returncode, failure.tail, hint=hint, detail=failed_step(failure.tail), streamed=True
+    )
+
+
+_STEP = re.compile(r"^#(\d+) (\[.+)$")
+_STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")
+_STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
+_DAEMON_GONE = (
+    "cannot connect to the docker daemon",
+    "error during connect",
+    "connection reset by peer",
+    "error reading from server",
+    "code = unavailable",
+)
+
+
+def failed_step(output: str, lines: int = 8) -> str:
+    """From BuildKit's plain progress: the step that failed and its last lines."""
+    rows = output.splitlines()
+    errors = [match for row in rows if (match := _STEP_ERROR.match(row))]
+    if not errors:
+        return ""
+    step, reason = errors[-1][1], errors[-1][2]
+    header = next((m[2] for row in rows if (m := _STEP.match(row)) and m[1] == step), f"#{step}")
+    said = [m[2] for row in rows if (m := _STEP_OUTPUT.match(row)) and m[1] == step][-lines:]
+    return "\n".join([f"failed step: {header[:200]}", *(f"  {line[:200]}" for line in said), f"  {reason[:300]}"])

@@ -14,7 +14,7 @@ def test_testing_an_image_that_was_never_built(kit_session, docker_client):
     result = run_cli(kit_session, "test", "--cuda", "11.8", env={"INVOKE_ENVKIT_IMAGE_NAME": "envkit-never-built"})
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "no image envkit-never-built:cu118-pip: build it first with `invoke build --cuda 11.8 --recipe pip`."
+        "no image envkit-never-built:cu118-pip: build it first with `invoke build --cuda 11.8`."
     )
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -63,6 +63,6 @@ def test_gpu_checks_pass_on_a_gpu_host(docker_client, cu121_build, kit_session):
     report = testrun.run_tests(
         select("12.1"), Settings(image_name=CI_IMAGE_NAME, reports_dir=str(kit_session.reports)), gpus="all"
     )
-    gpu_checks = [c for c in report.checks if c["name"].startswith("smoke:gpu") or c["name"] == "smoke:compile_gpu"]
+    gpu_checks = [c for c in report.checks if c.name.startswith("smoke:gpu") or c.name == "smoke:compile_gpu"]
     assert report.passed and len(gpu_checks) == 4, report.checks
-    assert report.measured["cuda_available"] and report.measured["gpu_count"] >= 1
+    assert report.measured is not None and report.measured.cuda_available and report.measured.gpu_count >= 1

@@ -175,3 +175,36 @@ def test_a_python_without_a_pinned_base_needs_base_image():
     ):
         plan.make(variant, Settings())
     assert plan.make(variant, Settings(base_image="torch-env-base:bookworm")).base_image == "torch-env-base:bookworm"
+
+
+FAILED_BUILD = """#4 [system 1/2] FROM docker.io/library/torch-env-base:bookworm
+#4 CACHED
+
+#11 [env-index 1/1] RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache     --mount=type=secret,id=ca ...
+#11 0.512 Collecting uv==0.9.5
+#11 3.101   Could not fetch URL https://pypi.org/simple/uv/: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed
+#11 3.102 ERROR: No matching distribution found for uv==0.9.5
+#11 ERROR: executor failed running [/bin/bash -o pipefail -c ...]: exit code: 1
+------
+ > [env-index 1/1] RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache ...:
+------
+executor failed running [/bin/bash -o pipefail -c ...]: exit code: 1"""
+
+
+def test_a_failed_build_names_its_step_its_last_lines_and_the_fix():
+    from envkit.core.errors import CommandFailed
+    from envkit.images.build import _explained
+
+    failure = CommandFailed(["/usr/bin/docker", "build"], 1, FAILED_BUILD, streamed=True)
+    build_plan = plan.make(select("12.1"), Settings())
+    message = str(_explained(failure, build_plan, Settings())).splitlines()
+    assert message[0] == "`docker build` failed with exit code 1 (its output is above)"
+    assert message[1].startswith("failed step: [env-index 1/1] RUN --mount=type=cache")
+    assert message[2:5] == [
+        "  Collecting uv==0.9.5",
+        "    Could not fetch URL https://pypi.org/simple/uv/: [SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+        "verify failed",
+        "  ERROR: No matching distribution found for uv==0.9.5",
+    ]
+    assert message[5] == "  executor failed running [/bin/bash -o pipefail -c ...]: exit code: 1"
+    assert message[6].startswith("A TLS certificate was not trusted inside the build") and "--ca-cert" in message[6]
