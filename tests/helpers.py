@@ -283,3 +283,52 @@ def build_record_data(**changes: Any) -> dict[str, Any]:
         "revision": "0a1b2c3d",
     }
     return {**body, **changes}
+
+
+class Watched:
+    """A command line run in the background whose output is followed as it
+    comes, so a test can act (send a signal, cut a connection) at a chosen
+    point of its work."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+        import os
+        import threading
+
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.errors: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.errors), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def wait_for(self, condition: Any, timeout: float = 600) -> None:
+        """Until condition() holds (a string: until a line of output contains it)."""
+        test = (lambda: any(condition in line for line in self.lines)) if isinstance(condition, str) else condition
+        deadline = time.monotonic() + timeout
+        while not test():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.lines[-20:])
+                raise AssertionError(f"never saw {condition!r}; exit {self.process.poll()}:\n{tail}")
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        self.process.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        stdout, stderr = "\n".join(self.lines), "\n".join(self.errors)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

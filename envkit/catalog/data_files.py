@@ -76,6 +76,15 @@ class DeclaredVariant:
 
 
 @dataclass(frozen=True)
+class DiskNeeds:
+    """Free GB under Docker's root a build needs, by kind of platform."""
+
+    __pydantic_config__ = STRICT
+    cpu: float
+    cuda: float
+
+
+@dataclass(frozen=True)
 class VariantsFile:
     """env/variants.toml."""
 
@@ -83,6 +92,7 @@ class VariantsFile:
     pins: Pins
     indexes: IndexUrls
     lock: LockSettings
+    disk: DiskNeeds
     recipes: RecipeKinds
     variants: tuple[DeclaredVariant, ...]
 

@@ -83,6 +83,12 @@ class Variant:
             return f"env/pip/{self.stem}.txt"
         return f"env/conda/{self.stem}.{lock_settings().conda_platform}.lock"
 
+    @property
+    def disk_gb(self) -> float:
+        """Free disk under Docker's root its build needs (env/variants.toml [disk])."""
+        needs = variants_file().disk
+        return needs.cpu if self.platform == "cpu" else needs.cuda
+
     def flags(self) -> str:
         """The command-line flags that select this variant."""
         flags = f"--cuda {self.cuda_flag}"

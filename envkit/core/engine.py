@@ -61,6 +61,21 @@ def run_container(client: docker.DockerClient, image: str, argv: list[str], **op
         container.remove(force=True)
 
 
+def check_free_disk(client: docker.DockerClient, need_gb: float, doing: str) -> None:
+    """Refuse before a long job when Docker's root has less room than it needs.
+    Only where the daemon is on this machine (its root is then ours to measure)."""
+    root = str(client.info().get("DockerRootDir") or "")
+    remote = os.environ.get("DOCKER_HOST", "").startswith(("tcp://", "ssh://"))
+    if remote or not os.path.isdir(root):
+        return
+    free_gb = shutil.disk_usage(root).free / 1e9
+    if free_gb < need_gb:
+        raise UsageError(
+            f"only {free_gb:.1f} GB free under {root}; {doing} needs about {need_gb:g} GB. Make room with "
+            "`docker builder prune` (BuildKit's cache) and `docker image prune` (untagged images), then retry."
+        )
+
+
 @dataclass(frozen=True)
 class Builder:
     """How to run a BuildKit build: the argv prefix and its environment."""

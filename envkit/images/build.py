@@ -75,6 +75,7 @@ def build_image(
     build_plan = plan.make(variant, settings, wheelhouse)
     builder = engine.find_builder(settings.docker_client)
     client = engine.connect()
+    engine.check_free_disk(client, variant.disk_gb, f"building {variant.name}")
     origin = provenance.current(settings.source_url)
     if build_plan.note():
         print(build_plan.note())

@@ -136,11 +136,15 @@ def fill_wheelhouse(variant: Variant, settings: Settings, directory: Path) -> Co
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.partial-"))
     try:
         (staging / "wheels").mkdir(parents=True)
+        # pip's own scratch goes in ours, so an interrupted pip leaves nothing elsewhere.
+        (staging / "tmp").mkdir()
         for recipe in (ROOT / build_plan.recipe_file, ROOT / INSTALLER):
             requirements = _without_index_options(recipe, staging / "requirements.txt")
             download = download_command(variant, requirements, staging / "wheels", urls, settings)
-            run_or_fail(download, f"cannot fill the wheelhouse {directory}: pip download failed; nothing was written")
+            failure = f"cannot fill the wheelhouse {directory}: pip download failed; nothing was written"
+            run_or_fail(download, failure, env={"TMPDIR": str(staging / "tmp")})
         (staging / "requirements.txt").unlink()
+        shutil.rmtree(staging / "tmp")
         _download_debs(client, build_plan.base_image, staging / "debs", settings)
         files = [path for path in staging.rglob("*") if path.is_file()]
         contents = Contents(
