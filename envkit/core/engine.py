@@ -76,6 +76,15 @@ def check_free_disk(client: docker.DockerClient, need_gb: float, doing: str) -> 
         )
 
 
+def answers() -> bool:
+    """Whether the daemon answers now (after a failure: did it go away?)."""
+    try:
+        connect()
+    except UsageError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Builder:
     """How to run a BuildKit build: the argv prefix and its environment."""

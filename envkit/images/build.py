@@ -132,7 +132,7 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
             "A TLS certificate was not trusted inside the build: behind a TLS-inspecting proxy, pass the bundle "
             "that holds its CA with --ca-cert (e.g. /etc/ssl/certs/ca-certificates.crt)."
         )
-    elif any(sign in output for sign in _DAEMON_GONE):
+    elif any(sign in output for sign in _DAEMON_GONE) or not engine.answers():
         hint = (
             "The Docker daemon stopped answering during the build. The previous image keeps its tag "
             f"{image_tag(build_plan.variant, settings)}; start the daemon again and rerun the build."
@@ -151,6 +151,7 @@ _DAEMON_GONE = (
     "connection reset by peer",
     "error reading from server",
     "code = unavailable",
+    "server did not provide an image id",
 )
 
 
