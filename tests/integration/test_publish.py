@@ -6,6 +6,7 @@ second still goes through its authentication."""
 
 import json
 import re
+import signal
 import subprocess
 import time
 
@@ -237,9 +238,15 @@ def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_pat
         registry.close()
 
 
-def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry):
-    result = publish(kit_session, fresh_registry.host, "--dry-run")
+def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry, docker_client):
+    # Another name on the same image sorts first in its tag list: the plan must still name the variant's tag.
+    docker_client.images.get(cu121_report["image_id"]).tag("aaa-another-name", "first")
+    try:
+        result = publish(kit_session, fresh_registry.host, "--dry-run")
+    finally:
+        docker_client.images.remove("aaa-another-name:first", noprune=True)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith(f"would push {CI_IMAGE_NAME}:cu121-pip (sha256:")
     assert f"{fresh_registry.host}/{PATH}:{cu121_report['tags']['immutable']}  (immutable)" in result.stdout
     assert "io.envkit.torch=2.4.1+cu121" in result.stdout
     assert fresh_registry.tags(PATH) == []
@@ -347,3 +354,26 @@ def test_a_push_interrupted_halfway_is_not_success(kit_session, cu121_report, fr
         docker_client.images.get(f"{fresh_registry.host}/{PATH}:{immutable}")
     fresh_registry.start()  # the same storage again: no tag made it
     assert fresh_registry.tags(PATH) == []
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_publish_interrupted_mid_push(kit_session, cu121_report, fresh_registry, docker_client, number):
+    """Ctrl-C or SIGTERM while a layer uploads: exit 130/143, no tag in the
+    registry (the immutable one goes first and never finished; the moving one
+    never moved), no local tag for the registry, reports as they were."""
+    before = local_state(kit_session, docker_client)
+    process = start_cli(kit_session, "publish", "--cuda", "12.1", "--registry", f"{fresh_registry.host}/team")
+    uploads = fresh_registry.storage / "docker" / "registry" / "v2" / "repositories" / PATH / "_uploads"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if uploads.exists() and sum(path.stat().st_size for path in uploads.rglob("data")) > 20_000_000:
+            break
+        time.sleep(0.5)
+    process.send_signal(number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130}[number], stderr
+    assert "stopped, and cleaned up what this task had started" in stderr and "Traceback" not in stderr
+    time.sleep(2)  # let the daemon notice the push was dropped
+    assert fresh_registry.tags(PATH) == []
+    assert [tag for image in docker_client.images.list() for tag in image.tags if fresh_registry.host in tag] == []
+    assert local_state(kit_session, docker_client) == before
