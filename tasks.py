@@ -48,7 +48,7 @@ def _settings(c: Context, **flags: str | None) -> Settings:
     return Settings.from_config(c.config.envkit, **flags)
 
 
-def _check_command_line() -> None:
+def check_command_line(argv: list[str]) -> None:
     """Before Invoke merges the config files or parses the flags: both would
     end in its own tracebacks or riddles."""
     for path in config_files():
@@ -60,7 +60,7 @@ def _check_command_line() -> None:
             long = "--" + argument.name.replace("_", "-").strip("-")
             spellings.update({("-" if len(n) == 1 else "--") + n.replace("_", "-"): long for n in argument.names})
         flags_of.update({name: spellings, **{alias: spellings for alias in ns.task_names[name]}})
-    refuse_repeated_flags(sys.argv[1:], flags_of)
+    refuse_repeated_flags(argv, flags_of)
 
 
 @task(
@@ -213,4 +213,4 @@ def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None,
 ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro)
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
-    _check_command_line()
+    check_command_line(sys.argv[1:])
