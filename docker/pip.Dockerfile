@@ -30,30 +30,20 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
-# g++ and Python's headers: torch.compile's CPU backend compiles C++ kernels
-# that include Python.h, and slim images without them fail there
-# (pytorch#116696). python:3.11-slim ships the headers of its own Python;
-# Debian's python3 needs libpython3-dev. Packages come from the base's own
-# Debian suite, fixed by its digest, so they are not pinned one by one. The CA
-# secret is only read for https mirrors behind a TLS-inspecting proxy.
+# The system step: g++ and Python's headers for torch.compile, from
+# docker/system-packages.sh (the one list, which `invoke wheelhouse` also
+# downloads for offline builds), and the non-root user.
 FROM base AS system-index
 ARG PYTHON
 ARG USER_NAME
 ARG USER_UID
 ARG USER_GID
-# hadolint ignore=DL3008
 RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=secret,id=ca \
+    --mount=type=bind,source=docker/system-packages.sh,target=/opt/envkit-build/system-packages.sh \
     rm -f /etc/apt/apt.conf.d/docker-clean \
-    && if [ -s /run/secrets/ca ]; then \
-         echo 'Acquire::https::CAInfo "/run/secrets/ca";' >/etc/apt/apt.conf.d/99envkit-ca; fi \
-    && apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ \
-    && headers="$("${PYTHON}" -c 'import sysconfig; print(sysconfig.get_path("include"))')" \
-    && if [ ! -f "${headers}/Python.h" ]; then \
-         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpython3-dev; fi \
-    && rm -f /etc/apt/apt.conf.d/99envkit-ca \
+    && PYTHON="${PYTHON}" sh /opt/envkit-build/system-packages.sh install \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
     && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace

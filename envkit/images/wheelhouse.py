@@ -32,16 +32,8 @@ from envkit.recipes import indexes
 
 INSTALLER = "env/pip/installer.txt"
 MANIFEST = "wheelhouse.json"
-# The system step of docker/pip.Dockerfile, downloading instead of installing.
-_DEBS_SCRIPT = """set -e
-if [ -s /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' >/etc/apt/apt.conf.d/99ca; fi
-apt-get update -qq
-packages=g++
-headers="$(python3 -c 'import sysconfig; print(sysconfig.get_path("include"))')"
-[ -f "$headers/Python.h" ] || packages="$packages libpython3-dev"
-apt-get install -qq -y --download-only --no-install-recommends -o Dir::Cache::archives=/debs $packages
-rm -rf /debs/partial /debs/lock
-"""
+# The one list of the Debian packages an image adds (docker/pip.Dockerfile runs it to install).
+SYSTEM_PACKAGES = ROOT / "docker" / "system-packages.sh"
 
 
 @dataclass(frozen=True)
@@ -187,12 +179,19 @@ def read_manifest(directory: Path) -> Contents | None:
 def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, settings: Settings) -> None:
     """The .debs the system step would install on this very base, fetched in a container of it."""
     debs.mkdir(parents=True)
-    volumes = {str(debs): {"bind": "/debs", "mode": "rw"}}
+    volumes = {
+        str(debs): {"bind": "/debs", "mode": "rw"},
+        str(SYSTEM_PACKAGES): {"bind": "/opt/envkit-build/system-packages.sh", "mode": "ro"},
+    }
     if ca_cert := settings.ca_cert_path():
         volumes[str(ca_cert)] = {"bind": "/run/secrets/ca", "mode": "ro"}
     try:
         code, _, errors = engine.run_container(
-            client, base_image, ["sh", "-c", _DEBS_SCRIPT], volumes=volumes, user="0"
+            client,
+            base_image,
+            ["sh", "/opt/envkit-build/system-packages.sh", "download", "/debs"],
+            volumes=volumes,
+            user="0",
         )
     except (docker.errors.ImageNotFound, docker.errors.APIError):
         raise UsageError(

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.helpers import make_fake_docker
+from tests.helpers import copy_repo, invoke_in, make_fake_docker
 
 
 @pytest.fixture
@@ -50,6 +50,33 @@ def assert_clean_failure(result, message, code=2):
         ),
         (["test", "--cuda", "11.7"], "--cuda 11.7: torch 2.4.1 has no cu117 build"),
         (["test", "--cuda", "12.1", "--gpus", "some"], "--gpus 'some': choose one of auto, none, all."),
+        (["lock", "--recipe", "poetry"], "--recipe 'poetry': unknown recipe; choose one of pip, conda."),
+        (["lock", "--torch", "latest"], "--torch latest: not in the compatibility table (env/compat.toml)"),
+        (["build", "--cuda", "12.1", "--torch", ""], "--torch '': an empty value; give one, or leave the flag out."),
+        (["build", "--cuda", "12.1", "--python", ""], "--python '': an empty value"),
+        (["build", "--cuda", "12.1", "--wheelhouse", ""], "--wheelhouse '': an empty value"),
+        (["build", "--cuda", "12.1", "--base-image", ""], "--base-image '': an empty value"),
+        (["wheelhouse", "--cuda", "12.1", "--dir", ""], "--dir '': an empty value"),
+        (["build", "--cuda", "12.1", "--cuda", "11.8"], "--cuda is given twice to `invoke build`: give it once."),
+        (["build", "-c", "12.1", "--cuda=11.8"], "--cuda is given twice to `invoke build`: give it once."),
+        (["publish", "--cuda", "12.1", "--registry", "host:99999/ns"], "port 99999 is not between 1 and 65535"),
+        (["publish", "--cuda", "12.1", "--registry", "host:abc/ns"], "'host:abc' is not a host name"),
+        (["publish", "--cuda", "12.1"], "--registry is required: HOST[:PORT]/NAMESPACE"),
+        (
+            ["lock", "--cuda", "12.1", "--index-url", "notaurl"],
+            "--index-url (or envkit.index_url) 'notaurl': not a URL",
+        ),
+        (["base", "--suite", "a b"], "--suite (or envkit.base_suite) 'a b': not a Debian suite name"),
+        (
+            ["build", "--cuda", "11.8", "--wheelhouse", "/nonexistent"],
+            "env/pip/cu118.txt has no hashes. Lock it first with `invoke lock --cuda 11.8` where "
+            "https://download.pytorch.org/whl/cu118 is reachable, then fill one with `invoke wheelhouse --cuda 11.8`.",
+        ),
+        (
+            ["wheelhouse", "--cuda", "12.1", "--dir", "."],
+            "a folder that is not a wheelhouse (no valid wheelhouse.json)",
+        ),
+        (["wheelhouse", "--cuda", "12.1", "--dir", "README.md"], "a file, not a folder"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -105,3 +132,65 @@ def test_every_task_documents_every_flag(run_invoke):
         assert result.returncode == 0, result.stderr
         options = [line for line in result.stdout.splitlines() if line.strip().startswith("-")]
         assert len(options) == len(parameters) and all(len(line.split(None, 2)) >= 3 for line in options), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"INVOKE_ENVKIT_BASE_TAG": "torch-env-base:{sweet}"}, ["base"], "unknown field {sweet}: the only field is"),
+        ({"INVOKE_ENVKIT_REGISTRY": "ghcr.io/Team"}, ["test", "--cuda", "12.1"], "'Team' is not a namespace"),
+        ({"INVOKE_ENVKIT_MIRRORS": "pypi"}, ["lock"], "envkit.mirrors) 'pypi': 'pypi' is not UPSTREAM=MIRROR"),
+        (
+            {"INVOKE_ENVKIT_REPORTS_DIR": "{tmp}/a-file/reports"},
+            ["build", "--cuda", "12.1"],
+            "is not a writable folder",
+        ),
+        ({"INVOKE_ENVKIT_CA_CERT": "{tmp}"}, ["lock", "--cuda", "12.1"], "a folder, not a file"),
+        ({"INVOKE_ENVKIT_CA_CERT": "{tmp}/empty.pem"}, ["wheelhouse", "--cuda", "12.1"], "empty; pass the PEM bundle"),
+        ({"INVOKE_ENVKIT_CA_CERT": "{tmp}/a-file"}, ["publish", "--cuda", "12.1"], "not a PEM certificate bundle"),
+    ],
+    ids=["base_tag", "registry", "mirrors", "reports_dir", "ca-folder", "ca-empty", "ca-not-pem"],
+)
+def test_bad_settings_fail_before_anything_starts(run_invoke, fake_docker, tmp_path, env, args, message):
+    (tmp_path / "a-file").write_text("not a folder, not a certificate\n")
+    (tmp_path / "empty.pem").write_text("")
+    env = {key: value.replace("{tmp}", str(tmp_path)) for key, value in env.items()}
+    result = run_invoke(*args, env={**fake_docker["env"], **env})
+    assert_clean_failure(result, message)
+    assert not fake_docker["log"].exists(), fake_docker["log"].read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("envkit: 5\n", "`envkit:` must be a mapping of settings, not 5"),
+        ("envkit:\n  ca_cert: {a: 1}\n", "`envkit.ca_cert` must be a string"),
+        ("envkt:\n  ca_cert: /x.pem\n", "unknown section `envkt` (did you mean `envkit:`?)"),
+        ("envkit:\n  registy: ghcr.io/team\n", "unknown setting `envkit.registy`; did you mean `registry`?"),
+    ],
+    ids=["not-a-mapping", "not-a-string", "misspelled-section", "misspelled-key"],
+)
+def test_a_broken_user_invoke_yaml_is_one_message(run_invoke, fake_docker, tmp_path, text, message):
+    # (A ~/.invoke.yaml that is not YAML at all is parsed by Invoke itself before
+    # it loads tasks.py: that one is Invoke's traceback. See the project file below.)
+    (tmp_path / ".invoke.yaml").write_text(text)
+    result = run_invoke("build", "--cuda", "12.1", env={**fake_docker["env"], "HOME": str(tmp_path)})
+    assert_clean_failure(result, message)
+    assert f"{tmp_path}/.invoke.yaml: " in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("envkit: [1, 2\n", "invoke.yaml: not valid YAML (while parsing a flow sequence"),
+        ("envkit: 5\n", "`envkit:` must be a mapping of settings, not 5"),
+        ("builds:\n  x: 1\n", "unknown section `builds`; the kit's settings go under `envkit:`"),
+    ],
+    ids=["not-yaml", "not-a-mapping", "unknown-section"],
+)
+def test_a_broken_project_invoke_yaml_is_one_message(fake_docker, tmp_path, text, message):
+    repo = copy_repo(tmp_path / "kit")
+    (repo / "invoke.yaml").write_text(text)
+    result = invoke_in(repo, "build", "--cuda", "12.1", env=fake_docker["env"])
+    assert_clean_failure(result, message)
+    assert not fake_docker["log"].exists()
