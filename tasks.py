@@ -19,7 +19,7 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests
-from envkit.core.cli import check_given, refuse_repeated_flags
+from envkit.core.cli import check_given, checked_path, refuse_repeated_flags
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -112,7 +112,7 @@ def build(
     )
     variant = select(cuda, recipe, torch, python)
     check_given(wheelhouse=wheelhouse)
-    folder = Path(wheelhouse).resolve() if wheelhouse is not None else None
+    folder = checked_path("--wheelhouse", wheelhouse) if wheelhouse is not None else None
     result = build_image(variant, settings, no_cache=no_cache, wheelhouse=folder)
     print(result.summary())
 
@@ -151,7 +151,7 @@ def wheelhouse(
     )
     variant = select(cuda, "pip", torch, python)
     check_given(dir=dir)
-    folder = Path(dir).resolve() if dir is not None else default_dir(variant)
+    folder = checked_path("--dir", dir) if dir is not None else default_dir(variant)
     contents = fill_wheelhouse(variant, settings, folder)
     print(
         f"wheelhouse {folder}: {contents.wheels} wheels, {contents.debs} debs, {contents.bytes / 1e9:.2f} GB; "

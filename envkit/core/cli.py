@@ -4,7 +4,9 @@ empty value standing in for the default."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from envkit.core.errors import UsageError
 
@@ -14,6 +16,24 @@ def check_given(**flags: str | None) -> None:
     for name, value in flags.items():
         if value is not None and not value.strip():
             raise UsageError(f"--{name.replace('_', '-')} {value!r}: an empty value; give one, or leave the flag out.")
+
+
+def path_problem(value: str) -> str:
+    """Why a path cannot be used at all (too long, a NUL byte...), or ""."""
+    try:
+        os.stat(Path(value).expanduser())
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as error:
+        return f"not a usable path ({getattr(error, 'strerror', None) or error})"
+    return ""
+
+
+def checked_path(flag: str, value: str) -> Path:
+    """A path flag, absolute, or a UsageError naming the flag."""
+    if problem := path_problem(value):
+        raise UsageError(f"{flag} {value[:80]!r}: {problem}.")
+    return Path(value).expanduser().resolve()
 
 
 def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[str, str]]) -> None:

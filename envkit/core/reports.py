@@ -106,7 +106,7 @@ def build_record_of(settings: Settings, variant: str, image_id: str) -> BuildRec
     path = build_record_path(settings, variant)
     if not path.is_file():
         return None
-    record = read_json(path, BuildRecord, display(path), _rerun(path, "build"))
+    record = read_json(path, BuildRecord, display(path), _rerun("build"))
     return record if record.image_id == image_id else None
 
 
@@ -202,8 +202,8 @@ def read_test_report(settings: Settings, variant: str) -> TestReport | None:
     path = test_report_path(settings, variant)
     if not path.is_file():
         return None
-    return read_json(path, TestReport, display(path), _rerun(path, "test"))
+    return read_json(path, TestReport, display(path), _rerun("test"))
 
 
-def _rerun(path: Path, task: str) -> str:
+def _rerun(task: str) -> str:
     return f"It is not a report this kit wrote (or a crash cut it short): delete it and run `invoke {task}` again."

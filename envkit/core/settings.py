@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from envkit import ROOT
+from envkit.core.cli import path_problem
 from envkit.core.errors import UsageError
 from envkit.core.references import RegistryTarget, reference_problem, url_problem
 
@@ -65,7 +66,7 @@ class Settings:
             value = getattr(settings, key)
             problem = check(value) if value else ""
             if problem:
-                raise UsageError(f"{_named(key)} {value!r}: {problem}.")
+                raise UsageError(f"{_named(key)} {value[:80]!r}: {problem}.")
         return settings
 
     @property
@@ -90,6 +91,8 @@ def _named(key: str) -> str:
 def ca_cert_problem(value: str) -> str:
     path = Path(value).expanduser()
     fix = "pass the PEM bundle your proxy's CA is in (on Debian: /etc/ssl/certs/ca-certificates.crt)"
+    if problem := path_problem(value):
+        return f"{problem}; {fix}"
     if path.is_dir():
         return f"a folder, not a file; {fix}"
     if not path.is_file():
@@ -143,6 +146,8 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "image_name": _image_name_problem,
     "base_image": reference_problem,
     "ca_cert": ca_cert_problem,
+    "reports_dir": path_problem,
+    "docker_client": path_problem,
     "registry": _registry_problem,
     "index_url": url_problem,
     "extra_index_url": _urls_problem,

@@ -35,6 +35,9 @@ def problems(error: pydantic.ValidationError) -> str:
     """The first few problems, each as `where: what`."""
     found = []
     for detail in error.errors()[:_MAX_PROBLEMS]:
+        if detail["type"] == "json_invalid":
+            found.append(f"not valid JSON ({detail.get('ctx', {}).get('error', detail['msg'])})")
+            continue
         message = detail["msg"]
         if detail["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             message = "unknown key"

@@ -377,3 +377,18 @@ def test_a_publish_interrupted_mid_push(kit_session, cu121_report, fresh_registr
     assert fresh_registry.tags(PATH) == []
     assert [tag for image in docker_client.images.list() for tag in image.tags if fresh_registry.host in tag] == []
     assert local_state(kit_session, docker_client) == before
+
+
+@pytest.mark.parametrize("kind", ["tests", "builds"], ids=["test-report", "build-record"])
+def test_a_report_cut_short_by_a_crash_is_one_message(kit_session, cu121_report, cu121_build, tmp_path, kind):
+    reports = tmp_path / "reports"
+    for folder, body in (("tests", cu121_report), ("builds", cu121_build)):
+        (reports / folder).mkdir(parents=True)
+        text = json.dumps(body, indent=2)
+        (reports / folder / "cu121-pip.json").write_text(text[: len(text) // 2] if folder == kind else text)
+    result = publish(kit_session, "127.0.0.1:5999", "--dry-run", env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    first, fix = result.stderr.strip().splitlines()
+    assert first.startswith(f"{reports}/{kind}/cu121-pip.json: not valid JSON (EOF while parsing")
+    assert fix.startswith("It is not a report this kit wrote (or a crash cut it short): delete it and run `invoke")
+    assert "Traceback" not in result.stdout + result.stderr

@@ -59,8 +59,8 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
         )
     finally:
         docker_client.images.remove("torch-env-ci-drift:cu121-pip", noprune=False)
-    [drift] = [c for c in report.checks if c["name"] == "matches_recipe"]
-    assert not drift["passed"] and drift["detail"] == "rogue-pkg 1.0 not in recipe"
+    [drift] = [c for c in report.checks if c.name == "matches_recipe"]
+    assert not drift.passed and drift.detail == "rogue-pkg 1.0 not in recipe"
     assert not report.passed and not report.tags
 
 
@@ -76,10 +76,15 @@ def test_a_wheelhouse_builds_the_image_with_the_network_off(
     kit_session, base_image, cu121_build, tmp_path, docker_client
 ):
     wheelhouse = tmp_path / "wheelhouse"
+    theirs = tmp_path / "wheelhouse.partial" / "keep.txt"  # a user's folder where older kits staged theirs
+    theirs.parent.mkdir()
+    theirs.write_text("mine\n")
     filled = run_cli(kit_session, "wheelhouse", "--cuda", "12.1", "--base-image", base_image, "--dir", str(wheelhouse))
     assert filled.returncode == 0, filled.stderr
     assert len(list((wheelhouse / "wheels").glob("*.whl"))) == 29  # the lock's 28 and the installer
     assert list((wheelhouse / "debs").glob("g++_*.deb"))
+    assert theirs.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wheelhouse", "wheelhouse.partial"]
     offline = {"INVOKE_ENVKIT_IMAGE_NAME": "torch-env-ci-offline"}
     built = run_cli(
         kit_session, "build", "--cuda", "12.1", "--base-image", base_image, "--wheelhouse", str(wheelhouse), env=offline
@@ -111,7 +116,7 @@ def test_a_wheelhouse_for_another_recipe_or_base_is_refused(kit_session, base_im
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"--wheelhouse {wheelhouse}: not a wheelhouse (no wheelhouse.json); make one "
+        f"--wheelhouse {wheelhouse}: not a wheelhouse (no valid wheelhouse.json); make one "
         "with `invoke wheelhouse --cuda 12.1`."
     )
     assert CI_IMAGE_NAME  # the session's image is untouched: the check ran before docker

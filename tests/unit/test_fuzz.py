@@ -49,7 +49,7 @@ VALUES = st.one_of(
             "latest", "3.11", "3.12", "3.7", "auto", "none", "all", "-x", "--cuda", "a b", f"{CLOSED}/simple",
             "notaurl", "file:///nonexistent/simple", "https://", "host:99999/ns", "127.0.0.1:9/team",
             "ghcr.io/Team", "/nonexistent/ca.pem", "/etc/ssl/certs/ca-certificates.crt", "/", ".", "ünïcødé",
-            "x" * 300, "{suite}", "torch-env-base:{sweet}",
+            "x" * 300, "a/" * 2100, "nul\x00byte", "{suite}", "torch-env-base:{sweet}",
         ]
     ),
     st.text(max_size=12),
@@ -118,7 +118,7 @@ def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     return 0, errors.getvalue()
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=int(os.environ.get("ENVKIT_FUZZ_EXAMPLES", "400")))
 @given(argv=command_lines())
 def test_any_command_line_ends_in_a_short_message(stand_in, argv):
     stand_in["log"].unlink(missing_ok=True)
