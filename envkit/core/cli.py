@@ -22,7 +22,7 @@ def path_problem(value: str) -> str:
     """Why a path cannot be used at all (too long, a NUL byte...), or ""."""
     try:
         os.stat(Path(value).expanduser())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # whether it may exist is the caller's question
         return ""
     except (OSError, ValueError) as error:
         return f"not a usable path ({getattr(error, 'strerror', None) or error})"
@@ -33,7 +33,11 @@ def checked_path(flag: str, value: str) -> Path:
     """A path flag, absolute, or a UsageError naming the flag."""
     if problem := path_problem(value):
         raise UsageError(f"{flag} {value[:80]!r}: {problem}.")
-    return Path(value).expanduser().resolve()
+    path = Path(value).expanduser().resolve()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if existing != path and not existing.is_dir():
+        raise UsageError(f"{flag} {value[:80]!r}: {existing} is a file, not a folder.")
+    return path
 
 
 def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[str, str]]) -> None:

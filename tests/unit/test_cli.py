@@ -77,6 +77,7 @@ def assert_clean_failure(result, message, code=2):
             "a folder that is not a wheelhouse (no valid wheelhouse.json)",
         ),
         (["wheelhouse", "--cuda", "12.1", "--dir", "README.md"], "a file, not a folder"),
+        (["wheelhouse", "--cuda", "12.1", "--dir", "README.md/wheels"], "README.md is a file, not a folder."),
         # Found by the fuzz tests: a name longer than the file system allows was a traceback.
         (["wheelhouse", "--cuda", "12.1", "--dir", "x" * 300], "not a usable path (File name too long)."),
         (["build", "--cuda", "12.1", "--ca-cert", "x" * 300], "not a usable path (File name too long); pass"),
