@@ -197,12 +197,15 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
         "registry": "HOST[:PORT]/NAMESPACE to push to (config envkit.registry); log in with `docker login` first",
         "all": "publish every variant that passed its test; list the others and exit non-zero if any",
         "dry_run": "print what would be pushed, push nothing",
+        "ca_cert": "CA bundle the registry's certificate chains to (config envkit.ca_cert)",
     },
 )
 @interruptible
-def publish_(c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False):
+def publish_(
+    c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False, ca_cert=None
+):
     """Push a tested image under the tags measured inside it (refuses untested images)."""
-    settings = _settings(c, registry=registry)
+    settings = _settings(c, registry=registry, ca_cert=ca_cert)
     variants = list(declared()) if all_ else [select(cuda, recipe, torch, python)]
     skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_)
     if skipped:

@@ -73,6 +73,8 @@ def build_image(
     settings.ca_cert_path()
     check_writable(settings)
     build_plan = plan.make(variant, settings, wheelhouse)
+    if wheelhouse is not None:
+        check_wheelhouse(wheelhouse, build_plan)
     builder = engine.find_builder(settings.docker_client)
     client = engine.connect()
     engine.check_free_disk(client, variant.disk_gb, f"building {variant.name}")
@@ -81,7 +83,6 @@ def build_image(
         print(build_plan.note())
     with tempfile.TemporaryDirectory(prefix="envkit-build-") as scratch:
         if wheelhouse is not None:
-            check_wheelhouse(wheelhouse, build_plan)
             context = wheelhouse_context(context, wheelhouse, Path(scratch) / "context")
         iidfile = Path(scratch) / "iid"
         argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context)

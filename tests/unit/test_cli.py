@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from envkit import ROOT
 from tests.helpers import copy_repo, invoke_in, make_fake_docker
 
 
@@ -77,6 +78,8 @@ def assert_clean_failure(result, message, code=2):
             "a folder that is not a wheelhouse (no valid wheelhouse.json)",
         ),
         (["wheelhouse", "--cuda", "12.1", "--dir", "README.md"], "a file, not a folder"),
+        (["build", "--cuda", "12.1", "--wheelhouse", "env"], "--wheelhouse {root}/env: not a wheelhouse (no valid"),
+        (["publish", "--cuda", "12.1", "--registry", "h.io/t", "--ca-cert", "README.md"], "not a PEM certificate"),
         (["wheelhouse", "--cuda", "12.1", "--dir", "README.md/wheels"], "README.md is a file, not a folder."),
         # Found by the fuzz tests: a name longer than the file system allows was a traceback.
         (["wheelhouse", "--cuda", "12.1", "--dir", "x" * 300], "not a usable path (File name too long)."),
@@ -86,7 +89,7 @@ def assert_clean_failure(result, message, code=2):
 )
 def test_bad_input_fails_before_any_docker_command(run_invoke, fake_docker, args, message):
     result = run_invoke(*args, env=fake_docker["env"])
-    assert_clean_failure(result, message)
+    assert_clean_failure(result, message.replace("{root}", str(ROOT)))
     assert not fake_docker["log"].exists(), fake_docker["log"].read_text()
 
 
