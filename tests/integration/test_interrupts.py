@@ -117,21 +117,38 @@ def test_interrupted_build_keeps_the_previous_image(
         docker_client.images.remove(f"{name}:cu121-pip", noprune=True)
 
 
-def test_interrupted_wheelhouse_leaves_no_folder(kit_session, base_image, docker_client, scratch, tmp_path):
+def helper_running(docker_client):
+    return bool(docker_client.containers.list(filters={"label": HELPER_LABEL}))
+
+
+@pytest.mark.parametrize(
+    ("point", "number"),
+    [("while-pip-downloads", signal.SIGTERM), ("while-the-debian-packages-download", signal.SIGINT)],
+)
+def test_interrupted_wheelhouse_leaves_no_folder(
+    kit_session, base_image, docker_client, scratch, tmp_path, point, number
+):
     target = tmp_path / "wheels-here"
     watched = start(
         kit_session, scratch, "wheelhouse", "--cuda", "12.1", "--base-image", base_image, "--dir", str(target)
     )
-    watched.wait_for(lambda: any(tmp_path.glob(".wheels-here.partial-*/wheels/*")), timeout=300)
-    interrupt(watched, signal.SIGTERM)
+    if point == "while-pip-downloads":
+        watched.wait_for(lambda: any(tmp_path.glob(".wheels-here.partial-*/wheels/*")), timeout=300)
+    else:  # every wheel is there; the helper container fetches the .debs
+        watched.wait_for(lambda: helper_running(docker_client), timeout=900)
+    interrupt(watched, number)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".wheels-here", "wheels-here"))) == []
     assert_nothing_left(scratch, docker_client, f"pip download.*{tmp_path}")
 
 
-def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch):
+@pytest.mark.parametrize("point", ["during-the-first-build", "after-the-first-build"])
+def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch, point):
     watched = start(kit_session, scratch, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
-    watched.wait_for("[system-index", timeout=300)
-    interrupt(watched, signal.SIGINT)
+    if point == "during-the-first-build":
+        watched.wait_for("[system-index", timeout=300)
+    else:  # the first image is tagged; the second build has begun
+        watched.wait_for(lambda: bool(docker_client.images.list(f"{CI_IMAGE_NAME}-repro-a")), timeout=1200)
+    interrupt(watched, signal.SIGTERM if point == "after-the-first-build" else signal.SIGINT)
     assert docker_client.images.list(f"{CI_IMAGE_NAME}-repro-a") == []
     assert docker_client.images.list(f"{CI_IMAGE_NAME}-repro-b") == []
     assert_nothing_left(scratch, docker_client, f"--tag {CI_IMAGE_NAME}-repro")
