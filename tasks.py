@@ -1,11 +1,10 @@
 """The kit's command line: `invoke --list`, `invoke --help build`.
 
 Each task parses its flags, calls one envkit function and reports; the logic
-lives in envkit/. Defaults come from envkit/settings.py, then invoke.yaml,
+lives in envkit/. Defaults come from envkit/core/settings.py, then invoke.yaml,
 then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
-import copy
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests
-from envkit.core.cli import check_given, checked_path, refuse_repeated_flags
+from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -53,14 +52,7 @@ def check_command_line(argv: list[str]) -> None:
     end in its own tracebacks or riddles."""
     for path in config_files():
         check_config_file(path, set(Config.global_defaults()), project=path.parent == ROOT)
-    flags_of = {}
-    for name in ns.task_names:
-        spellings = {}
-        for argument in copy.deepcopy(ns[name]).get_arguments():  # it pops the help texts
-            long = "--" + argument.name.replace("_", "-").strip("-")
-            spellings.update({("-" if len(n) == 1 else "--") + n.replace("_", "-"): long for n in argument.names})
-        flags_of.update({name: spellings, **{alias: spellings for alias in ns.task_names[name]}})
-    refuse_repeated_flags(argv, flags_of)
+    refuse_repeated_flags(argv, flag_spellings(ns))
 
 
 @task(

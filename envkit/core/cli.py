@@ -4,9 +4,12 @@ empty value standing in for the default."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from invoke.collection import Collection
 
 from envkit.core.errors import UsageError
 
@@ -38,6 +41,18 @@ def checked_path(flag: str, value: str) -> Path:
     if existing != path and not existing.is_dir():
         raise UsageError(f"{flag} {value[:80]!r}: {existing} is a file, not a folder.")
     return path
+
+
+def flag_spellings(tasks: Collection) -> dict[str, dict[str, str]]:
+    """Each task name (and alias): every spelling of its flags (`-c`, `--cuda`) to the long one."""
+    found: dict[str, dict[str, str]] = {}
+    for name in tasks.task_names:
+        spellings = {}
+        for argument in copy.deepcopy(tasks[name]).get_arguments():  # it pops the task's help texts
+            long = "--" + argument.name.replace("_", "-").strip("-")
+            spellings.update({("-" if len(n) == 1 else "--") + n.replace("_", "-"): long for n in argument.names})
+        found.update({name: spellings, **{alias: spellings for alias in tasks.task_names[name]}})
+    return found
 
 
 def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[str, str]]) -> None:

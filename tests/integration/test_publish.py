@@ -392,3 +392,40 @@ def test_a_report_cut_short_by_a_crash_is_one_message(kit_session, cu121_report,
     assert first.startswith(f"{reports}/{kind}/cu121-pip.json: not valid JSON (EOF while parsing")
     assert fix.startswith("It is not a report this kit wrote (or a crash cut it short): delete it and run `invoke")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_publish_interrupted_before_the_first_push(kit_session, cu121_report, docker_client):
+    """SIGTERM while the registry is checked (it answers nothing): exit 143,
+    nothing tagged for the registry, reports as they were."""
+    import http.server
+    import threading
+
+    released, asked = threading.Event(), threading.Event()
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()
+            released.wait(120)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    before = local_state(kit_session, docker_client)
+    try:
+        process = start_cli(kit_session, "publish", "--cuda", "12.1", "--registry", f"{host}/team")
+        assert asked.wait(120), "publish never asked the registry"  # past the gate, waiting on it
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        released.set()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 143, stderr
+    assert "stopped, and cleaned up what this task had started" in stderr and "Traceback" not in stderr
+    assert [tag for image in docker_client.images.list() for tag in image.tags if host in tag] == []
+    assert local_state(kit_session, docker_client) == before
