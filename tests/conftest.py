@@ -45,6 +45,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.docker)
+    # A --no-cache build that completes leaves newer results for the same steps
+    # in BuildKit's cache, and later "warm" builds take those: tests comparing
+    # layer chains with the session's image must run before any such build.
+    items.sort(key=lambda item: item.get_closest_marker("nocache_builds") is not None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from envkit import ROOT
 from tests.conftest import CI_IMAGE_NAME, run_cli
 from tests.helpers import Watched, copy_repo, invoke_in
@@ -74,6 +76,7 @@ class DaemonSocket:
         return f"unix://{self.path}"
 
 
+@pytest.mark.nocache_builds
 def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, docker_client, tmp_path):
     name = "torch-env-ci-daemon-gone"
     docker_client.images.get(cu121_build["image_id"]).tag(name, "cu121-pip")

@@ -85,6 +85,7 @@ def test_interrupted_test(kit_session, cu121_build, docker_client, scratch, poin
     assert_nothing_left(scratch, docker_client)
 
 
+@pytest.mark.nocache_builds
 @pytest.mark.parametrize(
     ("marker", "number"),
     [("load build definition", signal.SIGINT), ("[env-index", signal.SIGTERM)],
@@ -141,6 +142,7 @@ def test_interrupted_wheelhouse_leaves_no_folder(
     assert_nothing_left(scratch, docker_client, f"pip download.*{tmp_path}")
 
 
+@pytest.mark.nocache_builds
 @pytest.mark.parametrize("point", ["during-the-first-build", "after-the-first-build"])
 def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch, point):
     watched = start(kit_session, scratch, "verify-repro", "--cuda", "12.1", "--base-image", base_image)

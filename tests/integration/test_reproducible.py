@@ -64,6 +64,7 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
     assert not report.passed and not report.tags
 
 
+@pytest.mark.nocache_builds
 def test_two_builds_from_scratch_hold_identical_environments(kit_session, base_image, cu121_build):
     result = run_cli(kit_session, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
