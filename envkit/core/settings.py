@@ -118,14 +118,26 @@ def _urls_problem(value: str) -> str:
     return next((f"{url}: {problem}" for url in value.split() if (problem := url_problem(url))), "")
 
 
-def _mirrors_problem(value: str) -> str:
+def mirror_pairs(value: str) -> dict[str, str]:
+    """`envkit.mirrors` (space-separated UPSTREAM=MIRROR URL prefixes) as a map;
+    ValueError naming the first item of another shape."""
+    pairs = {}
     for item in value.split():
         upstream, sep, mirror = item.partition("=")
         if not (sep and upstream and mirror):
-            return f"{item!r} is not UPSTREAM=MIRROR (e.g. https://pypi.org/simple=https://pypi.example.com/simple)"
-        if problem := _urls_problem(f"{upstream} {mirror}"):
-            return problem
-    return ""
+            raise ValueError(
+                f"{item!r} is not UPSTREAM=MIRROR (e.g. https://pypi.org/simple=https://pypi.example.com/simple)"
+            )
+        pairs[upstream.rstrip("/")] = mirror.rstrip("/")
+    return pairs
+
+
+def _mirrors_problem(value: str) -> str:
+    try:
+        pairs = mirror_pairs(value)
+    except ValueError as error:
+        return str(error)
+    return next((problem for pair in pairs.items() if (problem := _urls_problem(" ".join(pair)))), "")
 
 
 def _base_tag_problem(value: str) -> str:

@@ -13,7 +13,7 @@ import requests
 
 from envkit.catalog.variants import Variant
 from envkit.core.errors import KitError, UsageError, network_reason
-from envkit.core.settings import Settings
+from envkit.core.settings import Settings, mirror_pairs
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,11 @@ class Indexes:
 
 
 def mirror_map(settings: Settings) -> dict[str, str]:
-    """`envkit.mirrors`: space-separated UPSTREAM=MIRROR prefix pairs."""
-    pairs = {}
-    for item in settings.mirrors.split():
-        upstream, sep, mirror = item.partition("=")
-        if not (sep and upstream and mirror):
-            raise UsageError(
-                f"envkit.mirrors: {item!r} is not UPSTREAM=MIRROR (e.g. "
-                "https://pypi.org/simple=https://pypi.example.com/simple)."
-            )
-        pairs[upstream.rstrip("/")] = mirror.rstrip("/")
-    return pairs
+    """`envkit.mirrors` as UPSTREAM -> MIRROR prefixes (checked by Settings.from_config)."""
+    try:
+        return mirror_pairs(settings.mirrors)
+    except ValueError as error:  # Settings made in code skip from_config's checks
+        raise UsageError(f"envkit.mirrors: {error}.") from None
 
 
 def mirrored(url: str, mirrors: dict[str, str]) -> str:
