@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from envkit import ROOT
-from envkit.core.cli import path_problem
+from envkit.core.cli import check_given, path_problem
 from envkit.core.errors import UsageError
 from envkit.core.references import RegistryTarget, reference_problem, url_problem
 
@@ -55,11 +55,7 @@ class Settings:
         for key, value in values.items():
             if not isinstance(value, str):
                 raise UsageError(f"envkit.{key}: {value!r} is not a string; set it to one in invoke.yaml.")
-        for key, value in flags.items():
-            if value is not None and not value.strip():
-                raise UsageError(
-                    f"{_named(key).split()[0]} {value!r}: an empty value; give one, or leave the flag out."
-                )
+        check_given(**{_flag(key): value for key, value in flags.items()})
         values.update({key: value for key, value in flags.items() if value is not None})
         settings = cls(**values)
         for key, check in _CHECKS.items():
@@ -82,9 +78,14 @@ class Settings:
         return self.base_tag.format(suite=self.base_suite)
 
 
+def _flag(key: str) -> str:
+    """The flag that sets a key, as check_given names it: `base_mirror` is --mirror."""
+    return {"base_mirror": "mirror", "base_suite": "suite"}.get(key, key)
+
+
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
-    flag = {"base_mirror": "--mirror", "base_suite": "--suite"}.get(key, "--" + key.replace("_", "-"))
+    flag = "--" + _flag(key).replace("_", "-")
     return f"{flag} (or envkit.{key})" if key not in ("base_tag", "image_name", "reports_dir") else f"envkit.{key}"
 
 
