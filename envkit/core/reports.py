@@ -76,8 +76,7 @@ def write_atomically(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, record: Any) -> Path:
-    data = record.to_dict() if hasattr(record, "to_dict") else asdict(record)
-    return write_atomically(path, json.dumps(data, indent=2) + "\n")
+    return write_atomically(path, json.dumps(asdict(record), indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -188,14 +187,11 @@ class TestReport:
     checks: tuple[CheckRow, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)  # only when every check passed
     kit_revision: str = ""
-    passed: bool = False  # every check passed; set by `finished`
+    passed: bool = False  # every check passed (testrun sets it from the checks)
 
     @property
     def failed_checks(self) -> list[str]:
         return [check.name for check in self.checks if not check.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def read_test_report(settings: Settings, variant: str) -> TestReport | None:
