@@ -7,6 +7,7 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.config import Config
@@ -18,7 +19,9 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests
-from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags
+from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
+from envkit.core.engine import connect
+from envkit.core.errors import UsageError
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -27,6 +30,10 @@ from envkit.images.repro import compare_rebuilds, repro_summary
 from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
 from envkit.release.publish import publish_variants
+from envkit.workspace.image import for_variant as image_for_variant
+from envkit.workspace.image import given as given_image
+from envkit.workspace.pull import pull_variants
+from envkit.workspace.session import RunOptions, run_in_image, say
 
 CA_HELP = {"ca_cert": "CA bundle for TLS-inspecting proxies (config envkit.ca_cert)"}
 INDEX_HELP = {
@@ -182,6 +189,108 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
         raise Exit(code=1)
 
 
+RUN_HELP = {
+    "env": "NAME=VALUE set in the container (repeatable)",
+    "port": "publish PORT, or HOST_PORT:CONTAINER_PORT, on 127.0.0.1 (repeatable)",
+    **VARIANT_HELP,
+    "image": "this image (tag or digest) instead of the variant's; pulled when not here",
+    "gpus": "auto (GPUs when the host has them and the NVIDIA container toolkit; else the CPU), none or all",
+    "workdir": "the folder mounted at /workspace (default: this checkout)",
+    "shm_size": "size of /dev/shm, e.g. 16g (config envkit.shm_size; default: half the engine's memory)",
+    "ipc": "host: share the host's IPC namespace and /dev/shm, instead of --shm-size",
+    "cache_volumes": "keep pip/uv, Hugging Face, torch hub and inductor caches across runs "
+    "(in Docker volumes, or under envkit.cache_dir); --no-cache-volumes: none",
+}
+
+
+def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
+    settings = _settings(c, shm_size=flags["shm_size"])
+    check_given(image=flags["image"], workdir=flags["workdir"], ipc=flags["ipc"])
+    client = connect()
+    options = RunOptions.parse(
+        command,
+        flags["workdir"],
+        flags["env"],
+        flags["port"],
+        flags["gpus"],
+        flags["ipc"],
+        flags["shm_size"],
+        flags["cache_volumes"],
+        settings,
+        int(client.info().get("MemTotal") or 0),
+    )
+    if flags["image"] is not None:
+        chosen = given_image(client, flags["image"], settings)
+    else:
+        variant = select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
+        chosen = image_for_variant(client, variant, settings)
+    say(f"{chosen.reference}: {chosen.origin}")
+    return run_in_image(chosen, options, settings, client)
+
+
+@task(help=RUN_HELP, iterable=["env", "port"])
+@interruptible
+def run(
+    c,
+    env=None,
+    port=None,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    image=None,
+    gpus="auto",
+    workdir=None,
+    shm_size=None,
+    ipc=None,
+    cache_volumes=True,
+):
+    """Run one command in the team's image, as yourself, this checkout at /workspace: `invoke run -- CMD ARGS`."""
+    command = words_after_dashes(c.remainder, sys.argv)
+    if not command:
+        raise UsageError("no command: give it after `--`, e.g. `invoke run -- python examples/verify_install.py`.")
+    code = _run_in_image(c, command, locals())
+    if code:
+        raise Exit(code=code)
+
+
+@task(help=RUN_HELP, iterable=["env", "port"])
+@interruptible
+def shell(
+    c,
+    env=None,
+    port=None,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    image=None,
+    gpus="auto",
+    workdir=None,
+    shm_size=None,
+    ipc=None,
+    cache_volumes=True,
+):
+    """An interactive bash in the team's image, as yourself, this checkout at /workspace."""
+    if c.remainder:
+        raise UsageError("`invoke shell` takes no command; use `invoke run -- CMD ARGS` to run one.")
+    code = _run_in_image(c, ["bash"], locals())
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={**VARIANT_HELP, "all": "every variant pinned in envkit.pins_file"})
+@interruptible
+def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False):
+    """Pull the team's images: exactly the digests pinned in env/published.json."""
+    settings = _settings(c)
+    if all_ and (cuda or torch or python):
+        raise UsageError("--all pulls every pinned variant: leave out --cuda, --torch and --python.")
+    variants = None if all_ else [select(cuda, recipe, torch, python)]
+    for line in pull_variants(variants, settings):
+        print(line)
+
+
 @task(
     name="publish",
     help={
@@ -205,7 +314,7 @@ def publish_(
         raise Exit(code=1)
 
 
-ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro)
+ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull)
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
     check_command_line(sys.argv[1:])

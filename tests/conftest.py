@@ -57,6 +57,7 @@ class Session:
     environment that points the command line there."""
 
     reports: Path
+    pins: Path  # the session's env/published.json: publishing in a test never edits the checkout's
     env: dict[str, str]
 
 
@@ -75,10 +76,15 @@ def docker_client() -> docker.DockerClient:
 @pytest.fixture(scope="session")
 def kit_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     reports = tmp_path_factory.mktemp("reports")
-    env = {"INVOKE_ENVKIT_REPORTS_DIR": str(reports), "INVOKE_ENVKIT_IMAGE_NAME": CI_IMAGE_NAME}
+    pins = tmp_path_factory.mktemp("pins") / "published.json"
+    env = {
+        "INVOKE_ENVKIT_REPORTS_DIR": str(reports),
+        "INVOKE_ENVKIT_IMAGE_NAME": CI_IMAGE_NAME,
+        "INVOKE_ENVKIT_PINS_FILE": str(pins),
+    }
     if HOST_CA_BUNDLE.is_file():  # behind a TLS-inspecting proxy pip needs it; elsewhere it is harmless
         env["INVOKE_ENVKIT_CA_CERT"] = str(HOST_CA_BUNDLE)
-    return Session(reports, env)
+    return Session(reports, pins, env)
 
 
 def start_cli(session: Session, *args: str) -> subprocess.Popen[str]:

@@ -77,11 +77,13 @@ class DeclaredVariant:
 
 @dataclass(frozen=True)
 class DiskNeeds:
-    """Free GB under Docker's root a build needs, by kind of platform."""
+    """Free GB under Docker's root a build, or a pull, needs by kind of platform."""
 
     __pydantic_config__ = STRICT
     cpu: float
     cuda: float
+    pull_cpu: float
+    pull_cuda: float
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,12 @@ class Variant:
         needs = variants_file().disk
         return needs.cpu if self.platform == "cpu" else needs.cuda
 
+    @property
+    def pull_disk_gb(self) -> float:
+        """Free disk under Docker's root a pull of its image needs."""
+        needs = variants_file().disk
+        return needs.pull_cpu if self.platform == "cpu" else needs.pull_cuda
+
     def flags(self) -> str:
         """The command-line flags that select this variant."""
         flags = f"--cuda {self.cuda_flag}"

@@ -4,7 +4,6 @@ table and write a JSON report that later steps (publishing) rely on."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from datetime import UTC, datetime
 
@@ -14,44 +13,17 @@ from envkit.catalog.variants import Variant
 from envkit.checks import manifest, tags
 from envkit.checks.container import ProbeContainer
 from envkit.checks.probes import CHECKS, Context
-from envkit.core import engine, proc, provenance
+from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
-from envkit.core.reports import CheckRow, Facts, Host, HostGpu, TestReport, check_writable, test_report_path, write_json
+from envkit.core.gpus import check_choice, host_gpus, use_gpus
+from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writable, test_report_path, write_json
 from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.build import image_tag
 
-GPU_CHOICES = ("auto", "none", "all")
-
-
-def host_gpus() -> list[dict[str, str]]:
-    """The host's NVIDIA GPUs and driver, as nvidia-smi reports them; [] without one."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        run = proc.capture(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
-    except (OSError, TimeoutError):
-        return []
-    rows = [line.split(", ") for line in run.stdout.strip().splitlines() if run.returncode == 0 and line]
-    return [{"name": row[0], "driver": row[-1]} for row in rows]
-
-
-def has_gpu_runtime(client: docker.DockerClient) -> bool:
-    runtimes = client.info().get("Runtimes") or {}
-    toolkit = any(shutil.which(tool) for tool in ("nvidia-container-runtime-hook", "nvidia-ctk"))
-    return "nvidia" in runtimes or toolkit
-
-
-def use_gpus(choice: str, client: docker.DockerClient, gpus_on_host: list[dict[str, str]]) -> bool:
-    """`auto` gives the container GPUs when the host has both GPUs and a GPU runtime."""
-    if choice == "auto":
-        return bool(gpus_on_host) and has_gpu_runtime(client)
-    return choice == "all"
-
 
 def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestReport:
-    if gpus not in GPU_CHOICES:
-        raise UsageError(f"--gpus {gpus!r}: choose one of {', '.join(GPU_CHOICES)}.")
+    check_choice(gpus)
     check_writable(settings)
     plan.check_intact(variant)
     client = engine.connect()
@@ -78,7 +50,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestR
         image_created=image.attrs["Created"],
         image_size=int(image.attrs["Size"]),
         gpus="all" if with_gpus else "none",
-        host=Host(tuple(HostGpu(**gpu) for gpu in gpus_on_host), str(client.version().get("Version", "unknown"))),
+        host=Host(tuple(gpus_on_host), str(client.version().get("Version", "unknown"))),
         started_at=started_at,
         seconds=round(time.monotonic() - started, 1),
         measured=context.measured,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -44,15 +45,32 @@ def checked_path(flag: str, value: str) -> Path:
 
 
 def flag_spellings(tasks: Collection) -> dict[str, dict[str, str]]:
-    """Each task name (and alias): every spelling of its flags (`-c`, `--cuda`) to the long one."""
+    """Each task name (and alias): every spelling of its single-valued flags
+    (`-c`, `--cuda`) to the long one. Repeatable flags (`-e A=1 -e B=2`) are left out."""
     found: dict[str, dict[str, str]] = {}
     for name in tasks.task_names:
         spellings = {}
         for argument in copy.deepcopy(tasks[name]).get_arguments():  # it pops the task's help texts
+            if argument.kind is list:
+                continue
             long = "--" + argument.name.replace("_", "-").strip("-")
             spellings.update({("-" if len(n) == 1 else "--") + n.replace("_", "-"): long for n in argument.names})
         found.update({name: spellings, **{alias: spellings for alias in tasks.task_names[name]}})
     return found
+
+
+def words_after_dashes(remainder: str, argv: Sequence[str]) -> list[str]:
+    """The command after `--`, word for word. Invoke hands it over joined by
+    spaces (`c.remainder`), which loses its quoting (`python -c 'a; b'`); the
+    words themselves are in argv when Invoke was started from the command line."""
+    if "--" in argv:
+        words = list(argv[list(argv).index("--") + 1 :])
+        if " ".join(words) == remainder:
+            return words
+    try:
+        return shlex.split(remainder)
+    except ValueError as error:
+        raise UsageError(f"the command after `--` does not parse ({error}); check its quotes.") from None
 
 
 def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[str, str]]) -> None:
@@ -61,10 +79,12 @@ def refuse_repeated_flags(argv: Sequence[str], flags_of: Mapping[str, Mapping[st
     flags, every spelling (`--cuda`, `-c`) to the long one."""
     task, seen = "", set[str]()
     for token in argv:
+        if token == "--":  # the rest is a command for a container, not our flags
+            return
         if token in flags_of:
             task, seen = token, set[str]()
             continue
-        if not task or not token.startswith("-") or token == "--":
+        if not task or not token.startswith("-"):
             continue
         flag = flags_of[task].get(token.split("=", 1)[0])
         if flag is None:

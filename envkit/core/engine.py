@@ -100,8 +100,11 @@ def _docker_clients() -> list[str]:
     directories = [*os.environ.get("PATH", "").split(os.pathsep), *FALLBACK_DIRS]
     for directory in directories:
         candidate = Path(directory or ".") / "docker"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            seen.setdefault(str(candidate.resolve()), str(candidate))
+        try:  # a PATH entry we may not read (another user's ~/bin) is no client
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                seen.setdefault(str(candidate.resolve()), str(candidate))
+        except OSError:
+            continue
     return list(seen.values())
 
 
@@ -116,6 +119,18 @@ def _as_builder(client: str) -> Builder | None:
     if match and int(match[1]) < FIRST_CLIENT_WITHOUT_BUILTIN_BUILDKIT:
         return Builder((client, "build"), {"DOCKER_BUILDKIT": "1"}, f"{client} (built-in BuildKit)")
     return None
+
+
+def docker_cli(configured: str = "") -> str:
+    """A docker client for what the SDK cannot do well: an interactive TTY
+    (`docker start --attach --interactive`) and pulls with live progress."""
+    found = shutil.which(configured) if configured else next(iter(_docker_clients()), None)
+    if not found:
+        raise UsageError(
+            f"no docker client ({configured or 'none on PATH'}): install one (Debian's docker.io, or Docker's "
+            "docker-ce-cli), or set envkit.docker_client to one."
+        )
+    return found
 
 
 def find_builder(configured: str = "") -> Builder:

@@ -45,6 +45,9 @@ class Settings:
     base_mirror: str = "http://deb.debian.org/debian"
     base_suite: str = "bookworm"
     base_tag: str = "torch-env-base:{suite}"
+    pins_file: str = "env/published.json"  # the team's published images by digest (committed)
+    cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
+    shm_size: str = ""  # /dev/shm of `invoke run`/`shell` (e.g. 8g); empty: half the engine's memory
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
@@ -70,6 +73,11 @@ class Settings:
         path = Path(self.reports_dir).expanduser()
         return path if path.is_absolute() else ROOT / path
 
+    @property
+    def pins_path(self) -> Path:
+        path = Path(self.pins_file).expanduser()
+        return path if path.is_absolute() else ROOT / path
+
     def ca_cert_path(self) -> Path | None:
         """The CA bundle (checked by from_config), for every task that makes a connection."""
         return Path(self.ca_cert).expanduser().resolve() if self.ca_cert else None
@@ -86,7 +94,8 @@ def _flag(key: str) -> str:
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
     flag = "--" + _flag(key).replace("_", "-")
-    return f"{flag} (or envkit.{key})" if key not in ("base_tag", "image_name", "reports_dir") else f"envkit.{key}"
+    config_only = ("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir")
+    return f"{flag} (or envkit.{key})" if key not in config_only else f"envkit.{key}"
 
 
 def ca_cert_problem(value: str) -> str:
@@ -151,6 +160,30 @@ def _base_tag_problem(value: str) -> str:
     return reference_problem(value.replace("{suite}", "bookworm"))
 
 
+def size_problem(value: str) -> str:
+    """A size as Docker writes it: 512m, 8g, 1073741824 (bytes)."""
+    try:
+        size_bytes(value)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+_SIZE = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def size_bytes(value: str) -> int:
+    """`8g` as bytes; ValueError for anything else, and for less than 64 MB (Docker's default)."""
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        raise ValueError("not a size: a number with an optional unit b, k, m or g (e.g. 8g)")
+    size = int(match[1]) * _UNITS[match[2].lower()]
+    if size < 64 * 2**20:
+        raise ValueError("smaller than Docker's own 64m default; give at least 64m")
+    return size
+
+
 def _image_name_problem(value: str) -> str:
     return reference_problem(value) if ":" not in value and "@" not in value else "a name without tag or digest"
 
@@ -168,6 +201,9 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "base_mirror": lambda value: url_problem(value, ("http", "https", "file")),
     "base_suite": lambda value: "" if _SUITE.fullmatch(value) else "not a Debian suite name (e.g. bookworm)",
     "base_tag": _base_tag_problem,
+    "pins_file": path_problem,
+    "cache_dir": path_problem,
+    "shm_size": size_problem,
 }
 
 

@@ -23,9 +23,9 @@ from envkit.checks import tags
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import TestReport, publish_path, write_atomically
+from envkit.core.reports import TestReport, display, publish_path, write_atomically
 from envkit.core.settings import Settings
-from envkit.release import gate
+from envkit.release import gate, pins
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
@@ -207,6 +207,7 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
     if not settings.registry:
         raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
     target = RegistryTarget.parse(settings.registry)
+    pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
     client = engine.connect()
     approved, skipped = [], []
     for variant in variants:
@@ -220,5 +221,19 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
         if dry_run:
             print(describe_push(candidate, target, settings))
         else:
-            print(table(publish(candidate, target, settings, client), target.repository(settings.image_name)))
+            repository = target.repository(settings.image_name)
+            rows = publish(candidate, target, settings, client)
+            print(table(rows, repository))
+            pins.pin(
+                candidate.variant.name,
+                repository,
+                rows[0].digest,
+                [r.tag for r in rows],
+                candidate.report,
+                settings.pins_path,
+            )
+            print(
+                f"pinned {candidate.variant.name} in {display(settings.pins_path)} as {repository}@{rows[0].digest}: "
+                "commit it to move the team to this image."
+            )
     return skipped

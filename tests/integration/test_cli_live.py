@@ -6,6 +6,7 @@ import pytest
 from envkit.catalog.selection import select
 from envkit.checks import testrun
 from envkit.checks.container import TEST_LABEL
+from envkit.core import gpus
 from envkit.core.settings import Settings
 from tests.conftest import CI_IMAGE_NAME, run_cli
 
@@ -37,7 +38,7 @@ def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
 
 
 def gpu_host(docker_client):
-    return bool(testrun.host_gpus()) and testrun.has_gpu_runtime(docker_client)
+    return bool(gpus.host_gpus()) and gpus.has_gpu_runtime(docker_client)
 
 
 def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_build):

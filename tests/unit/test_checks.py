@@ -9,7 +9,8 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.checks import probes, testrun
 from envkit.checks.container import Exec
-from envkit.core.reports import Measured, TestReport
+from envkit.core import gpus
+from envkit.core.reports import HostGpu, Measured, TestReport
 from envkit.core.validation import validate
 from envkit.recipes.files import read_conda, read_conda_lock, read_pip
 from tests.helpers import MEASURED_CU121, report_data
@@ -181,15 +182,15 @@ class FakeEngine:
     ("choice", "runtimes", "host_gpus", "expected"),
     [
         ("auto", {"runc": {}}, [], False),
-        ("auto", {"nvidia": {}}, [{"name": "H100", "driver": "550"}], True),
+        ("auto", {"nvidia": {}}, [HostGpu("H100", "550")], True),
         ("auto", {"nvidia": {}}, [], False),
-        ("none", {"nvidia": {}}, [{"name": "H100", "driver": "550"}], False),
+        ("none", {"nvidia": {}}, [HostGpu("H100", "550")], False),
         ("all", {"runc": {}}, [], True),
     ],
 )
 def test_gpu_choice(choice, runtimes, host_gpus, expected, monkeypatch):
-    monkeypatch.setattr(testrun.shutil, "which", lambda tool: None)
-    assert testrun.use_gpus(choice, FakeEngine(runtimes), host_gpus) is expected
+    monkeypatch.setattr(gpus.shutil, "which", lambda tool: None)
+    assert gpus.use_gpus(choice, FakeEngine(runtimes), host_gpus) is expected
 
 
 def test_docker_sdk_is_the_real_one():

@@ -1,0 +1,66 @@
+"""env/published.json (envkit.pins_file): the team's images, one per variant, pinned by digest.
+
+`invoke publish` writes the entry of each variant it pushed; the file is
+committed, so moving the team to a new image is a reviewed commit. `invoke
+pull` fetches exactly those digests and `invoke run`/`shell` use them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from envkit.core.reports import TestReport, display, write_atomically
+from envkit.core.validation import STRICT, read_json
+
+
+@dataclass(frozen=True)
+class PinnedImage:
+    """One variant's published image and what was measured inside it."""
+
+    __pydantic_config__ = STRICT
+    reference: str  # REGISTRY/NAMESPACE/NAME@sha256:...
+    tags: tuple[str, ...]
+    torch: str
+    cuda: str  # "none" for CPU builds
+    python: str
+    tested_image: str  # the local image id `invoke test` passed
+    kit_revision: str
+    published_at: str
+
+    @property
+    def digest(self) -> str:
+        return self.reference.rpartition("@")[2]
+
+    def summary(self) -> str:
+        return f"torch {self.torch}, CUDA {self.cuda}, Python {self.python}"
+
+
+def read_pins(path: Path) -> dict[str, PinnedImage]:
+    """Every pinned variant; {} while nothing was published."""
+    if not path.exists():
+        return {}
+    fix = f"Only `invoke publish` writes it: restore it with `git checkout {display(path)}`."
+    return read_json(path, dict[str, PinnedImage], display(path), fix)
+
+
+def pin(variant: str, repository: str, digest: str, tags: list[str], report: TestReport, path: Path) -> None:
+    """Record (or move) one variant's pin; the other entries stay as they are.
+    A file that does not read as pins is refused, not overwritten."""
+    measured = report.measured
+    assert measured is not None, "publish gates on a report that measured the image"
+    pins = read_pins(path)
+    pins[variant] = PinnedImage(
+        reference=f"{repository}@{digest}",
+        tags=tuple(tags),
+        torch=measured.torch,
+        cuda=measured.cuda_compiled or "none",
+        python=measured.python,
+        tested_image=report.image_id,
+        kit_revision=report.kit_revision,
+        published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    text = json.dumps({name: asdict(entry) for name, entry in sorted(pins.items())}, indent=2) + "\n"
+    write_atomically(path, text)

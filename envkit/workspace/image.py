@@ -1,0 +1,90 @@
+"""Which image `invoke run`/`shell` use, said in one line: `--image REF`; else
+the variant's digest pinned in envkit.pins_file, once it is here (`invoke
+pull`, or the machine that published it); else the local build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+from docker.models.images import Image
+
+from envkit.catalog.variants import Variant
+from envkit.core import engine, proc
+from envkit.core.errors import UsageError
+from envkit.core.references import reference_problem
+from envkit.core.reports import display
+from envkit.core.settings import Settings
+from envkit.images.build import image_tag
+from envkit.release.pins import PinnedImage, read_pins
+from envkit.release.publish import TESTED_LABEL
+
+
+@dataclass(frozen=True)
+class Chosen:
+    reference: str
+    image: Image
+    origin: str  # why this image, for the one line the user sees
+
+    @property
+    def user(self) -> str:
+        return str(self.image.attrs["Config"].get("User") or "")
+
+
+def local(client: docker.DockerClient, reference: str) -> Image | None:
+    try:
+        return client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def provenance_of(image: Image) -> str:
+    """What the labels `invoke publish` set say about who tested the image."""
+    labels = image.labels
+    if TESTED_LABEL not in labels:
+        return "no envkit release labels: not an image `invoke publish` pushed"
+    revision = labels.get("org.opencontainers.image.revision", "unknown")[:12] or "unknown"
+    return (
+        f"tested by kit revision {revision} at {labels.get('io.envkit.tested.at', 'an unrecorded time')}; "
+        f"torch {labels.get('io.envkit.torch')}, CUDA {labels.get('io.envkit.cuda')}, "
+        f"Python {labels.get('io.envkit.python')}"
+    )
+
+
+def pull(reference: str, settings: Settings) -> None:
+    """`docker pull` with its progress on the terminal; the daemon stops with it on Ctrl-C."""
+    proc.stream(
+        [engine.docker_cli(settings.docker_client), "pull", reference],
+        hint="Check the reference, that the registry is reachable, and your `docker login` for it.",
+    )
+
+
+def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
+    """`--image REF`: a tag or digest, pulled when it is not here."""
+    if problem := reference_problem(reference):
+        raise UsageError(f"--image {reference[:80]!r}: {problem}.")
+    image = local(client, reference)
+    if image is None:
+        pull(reference, settings)
+        image = client.images.get(reference)
+    return Chosen(reference, image, provenance_of(image))
+
+
+def for_variant(client: docker.DockerClient, variant: Variant, settings: Settings) -> Chosen:
+    pinned: PinnedImage | None = read_pins(settings.pins_path).get(variant.name)
+    pins_file = display(settings.pins_path)
+    if pinned and (image := local(client, pinned.reference)):
+        return Chosen(pinned.reference, image, f"the team's image pinned in {pins_file}; {pinned.summary()}")
+    tag = image_tag(variant, settings)
+    if image := local(client, tag):
+        note = f"; not the team's pinned image (`invoke pull {variant.flags()}` gets it)" if pinned else ""
+        return Chosen(tag, image, f"a local build{note}")
+    if pinned:
+        raise UsageError(
+            f"{variant.name}: the team's image is not here yet. Get it with `invoke pull {variant.flags()}` "
+            f"({pinned.reference}), or build one with `invoke build {variant.flags()}`."
+        )
+    raise UsageError(
+        f"{variant.name}: no image here and none pinned in {pins_file}. Build it with "
+        f"`invoke build {variant.flags()}`, or run a published one with --image REF."
+    )

@@ -1,0 +1,50 @@
+"""`invoke pull`: fetch the team's images, exactly the digests pinned in
+envkit.pins_file, so that `invoke run`/`shell` use them."""
+
+from __future__ import annotations
+
+from envkit.catalog.variants import Variant, declared
+from envkit.core import engine
+from envkit.core.errors import KitError, UsageError
+from envkit.core.reports import display
+from envkit.core.settings import Settings
+from envkit.release.pins import PinnedImage, read_pins
+from envkit.workspace.image import local, pull
+
+
+def pinned_variants(variants: list[Variant] | None, settings: Settings) -> list[tuple[Variant, PinnedImage]]:
+    """The pins to pull: the variants asked for (each must be pinned), or every pinned one."""
+    pins, pins_file = read_pins(settings.pins_path), display(settings.pins_path)
+    if variants is None:
+        chosen = [(variant, pins[variant.name]) for variant in declared() if variant.name in pins]
+        if not chosen:
+            raise UsageError(f"nothing is pinned in {pins_file} yet: `invoke publish` pins what it pushes.")
+        return chosen
+    missing = [variant.name for variant in variants if variant.name not in pins]
+    if missing:
+        have = ", ".join(sorted(pins)) or "none"
+        raise UsageError(
+            f"{', '.join(missing)} is not pinned in {pins_file} (pinned: {have}); "
+            "publish it first, or run a published image with `invoke run --image REF`."
+        )
+    return [(variant, pins[variant.name]) for variant in variants]
+
+
+def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[str]:
+    """Pull each pinned image not here yet; one line per variant."""
+    chosen = pinned_variants(variants, settings)
+    client = engine.connect()
+    lines = []
+    for variant, pinned in chosen:
+        image = local(client, pinned.reference)
+        if image is None:
+            engine.check_free_disk(client, variant.pull_disk_gb, f"pulling {variant.name}")
+            pull(pinned.reference, settings)
+            image = local(client, pinned.reference)
+            if image is None:
+                raise KitError(f"{pinned.reference} was pulled, yet the engine does not find it by that digest.")
+            state = "pulled"
+        else:
+            state = "already here"
+        lines.append(f"{variant.name}: {pinned.reference} ({pinned.summary()}), image {str(image.id)[:19]}, {state}")
+    return lines
