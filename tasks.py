@@ -6,6 +6,8 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
 import sys
+from dataclasses import asdict
+from json import dumps
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from invoke.tasks import task
 from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
-from envkit.checks.testrun import report_table, run_tests
+from envkit.checks.testrun import report_table, run_tests, variant_of_image
 from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
 from envkit.core.engine import connect
 from envkit.core.errors import UsageError
@@ -30,6 +32,10 @@ from envkit.images.repro import compare_rebuilds, repro_summary
 from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
 from envkit.release.publish import publish_variants
+from envkit.status.doctor import FAIL, diagnose
+from envkit.status.doctor import report as doctor_report
+from envkit.status.info import states
+from envkit.status.info import table as info_table
 from envkit.workspace.image import for_variant as image_for_variant
 from envkit.workspace.image import given as given_image
 from envkit.workspace.pull import pull_variants
@@ -177,13 +183,23 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
         raise Exit(code=1)
 
 
-@task(help={**VARIANT_HELP, "gpus": "auto (GPUs when the host has a GPU runtime), none or all"})
+@task(
+    help={
+        **VARIANT_HELP,
+        "gpus": "auto (GPUs when the host has a GPU runtime), none or all",
+        "image": "test this image (tag or digest; pulled when not here) instead of the local build; "
+        "its variant comes from its labels",
+    }
+)
 @interruptible
-def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto"):
+def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    variant = select(cuda, recipe, torch, python)
-    report = run_tests(variant, settings, gpus)
+    check_given(image=image)
+    if image is not None and (cuda or torch or python or recipe != "pip"):
+        raise UsageError("--image names the image and its labels its variant: leave out --cuda, --recipe, ...")
+    variant = variant_of_image(image, settings) if image is not None else select(cuda, recipe, torch, python)
+    report = run_tests(variant, settings, gpus, image)
     print(report_table(report))
     if not report.passed:
         raise Exit(code=1)
@@ -291,6 +307,24 @@ def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False):
         print(line)
 
 
+@task(help=CA_HELP)
+@interruptible
+def doctor(c, ca_cert=None):
+    """Check this machine for the team's images: engine, BuildKit, disk, GPU driver and toolkit, login, TLS."""
+    findings = diagnose(_settings(c, ca_cert=ca_cert))
+    print(doctor_report(findings))
+    if any(finding.state == FAIL for finding in findings):
+        raise Exit(code=1)
+
+
+@task(help={"json": "print the states as JSON, for scripts"})
+@interruptible
+def info(c, json=False):
+    """Each variant: its recipe file (locked or stale), local image, last test and published reference."""
+    rows = states(_settings(c))
+    print(dumps([asdict(row) for row in rows], indent=2) if json else info_table(rows))
+
+
 @task(
     name="publish",
     help={
@@ -314,7 +348,7 @@ def publish_(
         raise Exit(code=1)
 
 
-ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull)
+ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull, doctor, info)
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
     check_command_line(sys.argv[1:])

@@ -19,6 +19,8 @@ RECIPES = ("pip", "conda")
 PLATFORM = re.compile(r"cpu|cu\d{3}")
 _VERSION = re.compile(r"\d+(\.\d+)+")
 _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
+_CUDA = re.compile(r"\d+\.\d")
+_DRIVER = re.compile(r"\d+\.\d+(\.\d+)?")
 _FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
 
 
@@ -115,9 +117,19 @@ class CompatRow:
 
 
 @dataclass(frozen=True)
+class DriverNeeds:
+    """The oldest NVIDIA driver a CUDA release runs on (env/compat.toml [drivers])."""
+
+    __pydantic_config__ = STRICT
+    minimum: str  # with CUDA minor-version compatibility
+    release: str  # the driver the toolkit release shipped with
+
+
+@dataclass(frozen=True)
 class CompatFile:
     __pydantic_config__ = STRICT
     torch: dict[str, CompatRow]
+    drivers: dict[str, DriverNeeds] = field(default_factory=dict)
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -149,6 +161,11 @@ def compat_file() -> CompatFile:
             raise _refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
         if bad := [p for p in row.pythons if not _PYTHON.fullmatch(p)]:
             raise _refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
+    for cuda, needs in table.drivers.items():
+        if not _CUDA.fullmatch(cuda):
+            raise _refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')
+        if bad := [v for v in (needs.minimum, needs.release) if not _DRIVER.fullmatch(v)]:
+            raise _refuse(name, f'drivers."{cuda}": {bad[0]!r} is not a driver version (e.g. "525.60.13")')
     return table
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from envkit.catalog.data_files import (
+    DriverNeeds,
     IndexUrls,
     LockSettings,
     Pins,
@@ -196,3 +197,8 @@ def reference(variant: Variant) -> Variant:
     """The PyPI build of the same torch and Python: the lock whose shared
     dependencies every other platform's lock takes, so all variants agree."""
     return make(compat()[variant.torch].pypi_default, "pip", variant.torch, variant.python)
+
+
+def driver_needs() -> dict[str, DriverNeeds]:
+    """CUDA release -> the oldest NVIDIA driver it runs on (env/compat.toml [drivers])."""
+    return compat_file().drivers

@@ -7,31 +7,47 @@ import dataclasses
 import time
 from datetime import UTC, datetime
 
-import docker
-
-from envkit.catalog.variants import Variant
+from envkit.catalog.variants import Variant, declared
 from envkit.checks import manifest, tags
 from envkit.checks.container import ProbeContainer
 from envkit.checks.probes import CHECKS, Context
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
 from envkit.core.gpus import check_choice, host_gpus, use_gpus
+from envkit.core.references import reference_problem
 from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writable, test_report_path, write_json
 from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.build import image_tag
 
+VARIANT_LABEL = "io.envkit.variant"  # set by the Dockerfiles; publish keeps it
 
-def run_tests(variant: Variant, settings: Settings, gpus: str = "auto") -> TestReport:
+
+def variant_of_image(reference: str, settings: Settings) -> Variant:
+    """`invoke test --image REF`: the declared variant the image was built as
+    (its io.envkit.variant label); the image is pulled when it is not here."""
+    if problem := reference_problem(reference):
+        raise UsageError(f"--image {reference[:80]!r}: {problem}.")
+    client = engine.connect()
+    image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
+    name = image.labels.get(VARIANT_LABEL, "")
+    known = {variant.name: variant for variant in declared()}
+    if name not in known:
+        what = f"was built as {name}, not" if name else "has no io.envkit.variant label: it is not"
+        raise UsageError(f"{reference} {what} one of the variants in env/variants.toml ({', '.join(known)}).")
+    return known[name]
+
+
+def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", reference: str | None = None) -> TestReport:
+    """Test the variant's local build, or the image `reference` names (tag or digest)."""
     check_choice(gpus)
     check_writable(settings)
     plan.check_intact(variant)
     client = engine.connect()
-    tag = image_tag(variant, settings)
-    try:
-        image = client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        raise UsageError(f"no image {tag}: build it first with `invoke build {variant.flags()}`.") from None
+    tag = reference or image_tag(variant, settings)
+    image = engine.local_image(client, tag)
+    if image is None:
+        raise UsageError(f"no image {tag}: build it first with `invoke build {variant.flags()}`.")
     image_id = str(image.id)
     gpus_on_host = host_gpus()
     with_gpus = use_gpus(gpus, client, gpus_on_host)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from docker.models.images import Image
 
 from envkit.core import proc
 from envkit.core.errors import UsageError
@@ -131,6 +132,27 @@ def docker_cli(configured: str = "") -> str:
             "docker-ce-cli), or set envkit.docker_client to one."
         )
     return found
+
+
+def local_image(client: docker.DockerClient, reference: str) -> Image | None:
+    """The image a tag or digest names on this engine, or None."""
+    try:
+        return client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def pull(reference: str, configured_client: str = "") -> Image:
+    """`docker pull` with its progress on the terminal (the SDK's is silent for
+    minutes); the daemon stops the pull when the client is stopped."""
+    proc.stream(
+        [docker_cli(configured_client), "pull", reference],
+        hint="Check the reference, that the registry is reachable, and your `docker login` for it.",
+    )
+    image = local_image(connect(), reference)
+    if image is None:
+        raise UsageError(f"{reference} was pulled, yet the engine does not find it under that name.")
+    return image
 
 
 def find_builder(configured: str = "") -> Builder:

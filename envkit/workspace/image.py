@@ -10,7 +10,7 @@ import docker
 from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
-from envkit.core import engine, proc
+from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.references import reference_problem
 from envkit.core.reports import display
@@ -31,13 +31,6 @@ class Chosen:
         return str(self.image.attrs["Config"].get("User") or "")
 
 
-def local(client: docker.DockerClient, reference: str) -> Image | None:
-    try:
-        return client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        return None
-
-
 def provenance_of(image: Image) -> str:
     """What the labels `invoke publish` set say about who tested the image."""
     labels = image.labels
@@ -51,32 +44,21 @@ def provenance_of(image: Image) -> str:
     )
 
 
-def pull(reference: str, settings: Settings) -> None:
-    """`docker pull` with its progress on the terminal; the daemon stops with it on Ctrl-C."""
-    proc.stream(
-        [engine.docker_cli(settings.docker_client), "pull", reference],
-        hint="Check the reference, that the registry is reachable, and your `docker login` for it.",
-    )
-
-
 def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
     """`--image REF`: a tag or digest, pulled when it is not here."""
     if problem := reference_problem(reference):
         raise UsageError(f"--image {reference[:80]!r}: {problem}.")
-    image = local(client, reference)
-    if image is None:
-        pull(reference, settings)
-        image = client.images.get(reference)
+    image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
     return Chosen(reference, image, provenance_of(image))
 
 
 def for_variant(client: docker.DockerClient, variant: Variant, settings: Settings) -> Chosen:
     pinned: PinnedImage | None = read_pins(settings.pins_path).get(variant.name)
     pins_file = display(settings.pins_path)
-    if pinned and (image := local(client, pinned.reference)):
+    if pinned and (image := engine.local_image(client, pinned.reference)):
         return Chosen(pinned.reference, image, f"the team's image pinned in {pins_file}; {pinned.summary()}")
     tag = image_tag(variant, settings)
-    if image := local(client, tag):
+    if image := engine.local_image(client, tag):
         note = f"; not the team's pinned image (`invoke pull {variant.flags()}` gets it)" if pinned else ""
         return Chosen(tag, image, f"a local build{note}")
     if pinned:

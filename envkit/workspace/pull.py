@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from envkit.catalog.variants import Variant, declared
 from envkit.core import engine
-from envkit.core.errors import KitError, UsageError
+from envkit.core.errors import UsageError
 from envkit.core.reports import display
 from envkit.core.settings import Settings
 from envkit.release.pins import PinnedImage, read_pins
-from envkit.workspace.image import local, pull
 
 
 def pinned_variants(variants: list[Variant] | None, settings: Settings) -> list[tuple[Variant, PinnedImage]]:
@@ -36,13 +35,10 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
     client = engine.connect()
     lines = []
     for variant, pinned in chosen:
-        image = local(client, pinned.reference)
+        image = engine.local_image(client, pinned.reference)
         if image is None:
             engine.check_free_disk(client, variant.pull_disk_gb, f"pulling {variant.name}")
-            pull(pinned.reference, settings)
-            image = local(client, pinned.reference)
-            if image is None:
-                raise KitError(f"{pinned.reference} was pulled, yet the engine does not find it by that digest.")
+            image = engine.pull(pinned.reference, settings.docker_client)
             state = "pulled"
         else:
             state = "already here"

@@ -1,0 +1,248 @@
+"""`invoke doctor`: one line per check (pass, warn or fail), each with its fix.
+Only a check that blocks all work here fails: no engine, no room for a pull."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import certifi
+import docker
+import docker.auth
+
+from envkit.catalog.variants import declared, driver_needs, platform_cuda
+from envkit.core import engine, gpus
+from envkit.core.errors import UsageError
+from envkit.core.references import RegistryTarget
+from envkit.core.settings import Settings
+from envkit.release.pins import read_pins
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+INDEX_PROBE = "https://pypi.org/simple/pip/"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    state: str  # pass, warn or fail
+    detail: str
+    fix: str = ""
+
+    def line(self, width: int) -> str:
+        fix = f"\n  {'':<{width}}      fix: {self.fix}" if self.fix and self.state != PASS else ""
+        return f"{self.state:<4}  {self.check:<{width}}  {self.detail}{fix}"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the checks share: the engine (None when it does not answer) and the settings."""
+
+    client: docker.DockerClient | None
+    settings: Settings
+
+
+def check_engine(machine: Machine) -> Finding:
+    if machine.client is None:
+        return Finding(
+            "docker engine",
+            FAIL,
+            "not reachable",
+            "start it (`sudo systemctl start docker`, or `sudo dockerd &`) or point DOCKER_HOST at one",
+        )
+    version = machine.client.version()
+    return Finding("docker engine", PASS, f"Docker {version.get('Version')} (API {version.get('ApiVersion')})")
+
+
+def check_builder(machine: Machine) -> Finding:
+    try:
+        builder = engine.find_builder(machine.settings.docker_client)
+    except UsageError as error:
+        return Finding(
+            "buildkit client",
+            WARN,
+            "none: `invoke build` cannot run here (pull, run and test can)",
+            str(error).split("). ", 1)[-1],
+        )
+    return Finding("buildkit client", PASS, builder.description)
+
+
+def check_disk(machine: Machine) -> Finding:
+    if machine.client is None:
+        return Finding("disk", WARN, "not checked: no engine")
+    root = str(machine.client.info().get("DockerRootDir") or "")
+    try:
+        free = shutil.disk_usage(root).free / 1e9
+    except OSError:
+        return Finding("disk", PASS, f"not measured: Docker's root {root or '?'} is not on this machine")
+    build = max(variant.disk_gb for variant in declared())
+    pull = max(variant.pull_disk_gb for variant in declared())
+    room = f"{free:.1f} GB free under {root}"
+    fix = "make room: `docker builder prune` (BuildKit's cache), `docker image prune` (untagged images)"
+    if free < pull:
+        return Finding("disk", FAIL, f"{room}: a pull needs about {pull:g} GB", fix)
+    if free < build:
+        return Finding("disk", WARN, f"{room}: enough to pull ({pull:g} GB), not to build ({build:g} GB)", fix)
+    return Finding("disk", PASS, f"{room}: enough to build ({build:g} GB) and pull ({pull:g} GB)")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def check_driver(machine: Machine) -> Finding:
+    on_host = gpus.host_gpus()
+    if not on_host:
+        return Finding(
+            "nvidia driver",
+            WARN,
+            "no NVIDIA GPU: the images run on the CPU",
+            "GPU work needs a machine with an NVIDIA GPU and its driver",
+        )
+    driver = on_host[0].driver
+    needs = driver_needs()
+    cudas = sorted({cuda for variant in declared() if (cuda := platform_cuda(variant.platform))}, key=_version)
+    runs, compat, too_old, unknown = [], [], [], []
+    for cuda in cudas:
+        need = needs.get(cuda)
+        if need is None:
+            unknown.append(cuda)
+        elif _version(driver) >= _version(need.release):
+            runs.append(cuda)
+        elif _version(driver) >= _version(need.minimum):
+            compat.append(cuda)
+        else:
+            too_old.append(f"{cuda} (needs {need.minimum})")
+    detail = f"{on_host[0].name} x{len(on_host)}, driver {driver}: runs CUDA {', '.join(runs + compat) or 'none'}"
+    if compat:
+        detail += f" ({', '.join(compat)} through minor-version compatibility)"
+    if unknown:
+        detail += f"; no driver data for CUDA {', '.join(unknown)} in env/compat.toml"
+    if too_old:
+        return Finding(
+            "nvidia driver",
+            WARN,
+            f"{detail}; too old for CUDA {', '.join(too_old)}",
+            "update the NVIDIA driver, or use an older CUDA variant",
+        )
+    return Finding("nvidia driver", PASS, detail)
+
+
+def check_toolkit(machine: Machine) -> Finding:
+    if machine.client is None:
+        return Finding("gpu runtime", WARN, "not checked: no engine")
+    has_runtime = gpus.has_gpu_runtime(machine.client)
+    if not gpus.host_gpus():
+        state = "present" if has_runtime else "absent"
+        return Finding("gpu runtime", PASS, f"NVIDIA container toolkit {state}; not needed without a GPU")
+    if not has_runtime:
+        return Finding(
+            "gpu runtime",
+            WARN,
+            "no NVIDIA container toolkit: containers get no GPU (--gpus auto runs on the CPU)",
+            "install nvidia-container-toolkit and run `sudo nvidia-ctk runtime configure --runtime=docker`",
+        )
+    return Finding("gpu runtime", PASS, "NVIDIA container toolkit: containers get the GPUs")
+
+
+def check_architecture(machine: Machine) -> Finding:
+    machine_name = platform.machine().lower()
+    if machine_name in ("x86_64", "amd64"):
+        return Finding("architecture", PASS, f"{machine_name}: the images' own (linux/amd64)")
+    if machine_name in ("aarch64", "arm64"):
+        return Finding(
+            "architecture",
+            WARN,
+            f"{machine_name}: the images are linux/amd64 and run emulated here, several times slower",
+            "use a linux/amd64 machine for real work",
+        )
+    return Finding("architecture", WARN, f"{machine_name}: the images are linux/amd64 and may not run here")
+
+
+def _registry_hosts(settings: Settings) -> list[str]:
+    hosts = [RegistryTarget.parse(settings.registry).host] if settings.registry else []
+    pins = read_pins(settings.pins_path)
+    hosts += [pin.reference.split("/", 1)[0] for pin in pins.values()]
+    return sorted(set(hosts))
+
+
+def check_login(machine: Machine) -> Finding:
+    hosts = _registry_hosts(machine.settings)
+    if not hosts:
+        return Finding("registry login", PASS, "no registry configured (envkit.registry) or pinned")
+    config = docker.auth.load_config()
+    missing = [
+        host
+        for host in hosts
+        if host not in config.auths and host not in config.cred_helpers and not config.creds_store
+    ]
+    if missing:
+        return Finding(
+            "registry login",
+            WARN,
+            f"no login for {', '.join(missing)} (fine where it allows anonymous pulls)",
+            " and ".join(f"`docker login {host}`" for host in missing),
+        )
+    how = "a credential store" if config.creds_store else "a saved login"
+    return Finding("registry login", PASS, f"{', '.join(hosts)}: {how}")
+
+
+def _fetch(context: ssl.SSLContext) -> None:
+    with urllib.request.urlopen(INDEX_PROBE, timeout=10, context=context):
+        pass
+
+
+def check_tls(machine: Machine) -> Finding:
+    """A container trusts the public roots only: an HTTPS request with those
+    (certifi's) that fails on an unknown CA means a proxy re-signs traffic."""
+    try:
+        _fetch(ssl.create_default_context(cafile=certifi.where()))
+    except urllib.error.URLError as error:
+        if not isinstance(error.reason, ssl.SSLCertVerificationError):
+            return Finding(
+                "tls", WARN, f"pypi.org not reachable ({error.reason})", "builds and locks need it, or envkit.index_url"
+            )
+    else:
+        return Finding("tls", PASS, "no TLS interception on the way to pypi.org")
+    if machine.settings.ca_cert:
+        return Finding("tls", PASS, f"intercepted; envkit.ca_cert ({machine.settings.ca_cert}) is passed to builds")
+    return Finding(
+        "tls",
+        WARN,
+        "intercepted: a proxy re-signs HTTPS with a CA the images do not trust, so builds will fail",
+        "set envkit.ca_cert (or pass --ca-cert) to your proxy's CA bundle, e.g. /etc/ssl/certs/ca-certificates.crt",
+    )
+
+
+CHECKS: tuple[Callable[[Machine], Finding], ...] = (
+    check_engine,
+    check_builder,
+    check_disk,
+    check_driver,
+    check_toolkit,
+    check_architecture,
+    check_login,
+    check_tls,
+)
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    try:
+        client: docker.DockerClient | None = engine.connect()
+    except UsageError:
+        client = None
+    machine = Machine(client, settings)
+    return [check(machine) for check in CHECKS]
+
+
+def report(findings: list[Finding]) -> str:
+    width = max(len(finding.check) for finding in findings)
+    lines = [finding.line(width) for finding in findings]
+    failed = sum(finding.state == FAIL for finding in findings)
+    warned = sum(finding.state == WARN for finding in findings)
+    lines.append(f"{failed} failed, {warned} warned, {len(findings) - failed - warned} passed")
+    return "\n".join(lines)

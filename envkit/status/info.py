@@ -1,0 +1,110 @@
+"""`invoke info`: each variant of env/variants.toml at a glance: its recipe
+file (locked, stale or missing), the local image, its last test and the
+team's pinned reference. `--json` for scripts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import docker
+
+from envkit import ROOT
+from envkit.catalog.variants import Variant, declared
+from envkit.core import engine
+from envkit.core.errors import UsageError
+from envkit.core.reports import read_test_report
+from envkit.core.settings import Settings
+from envkit.images.build import image_tag
+from envkit.recipes import conda_lock, pip_lock
+from envkit.recipes.files import is_hash_locked, read_text, tamper_reason
+from envkit.release.pins import read_pins
+
+
+@dataclass(frozen=True)
+class VariantState:
+    variant: str
+    recipe_file: str
+    lock: str  # locked, locked (no hashes), stale: ..., tampered: ..., no lock
+    image: str  # the local tag
+    image_id: str  # "" when not built or pulled here
+    image_created: str
+    tested: str  # pass, fail, or "" when never tested
+    tested_at: str
+    tested_image: str  # the image id the last report is about
+    published: str  # the pinned reference, or ""
+
+    @property
+    def test_state(self) -> str:
+        if not self.tested:
+            return "never"
+        stale = self.image_id and self.tested_image != self.image_id
+        return f"{self.tested} {self.tested_at[:16].replace('T', ' ')}" + (" (another image)" if stale else "")
+
+
+def lock_state(variant: Variant) -> str:
+    path = ROOT / variant.lock_file
+    if not path.is_file():
+        return "no lock"
+    try:
+        read_text(path)
+        if reason := tamper_reason(path):
+            return f"tampered: {reason}"
+    except UsageError as error:
+        return f"unreadable: {str(error).splitlines()[0]}"
+    if reason := (pip_lock if variant.recipe == "pip" else conda_lock).stale_reason(variant):
+        return f"stale: {reason}"
+    return "locked" if is_hash_locked(path) else "locked (no hashes)"
+
+
+def state_of(variant: Variant, settings: Settings, client: docker.DockerClient) -> VariantState:
+    tag = image_tag(variant, settings)
+    image = engine.local_image(client, tag)
+    report = read_test_report(settings, variant.name)
+    pinned = read_pins(settings.pins_path).get(variant.name)
+    return VariantState(
+        variant=variant.name,
+        recipe_file=variant.lock_file,
+        lock=lock_state(variant),
+        image=tag,
+        image_id=str(image.id) if image else "",
+        image_created=str(image.attrs["Created"]) if image else "",
+        tested=("pass" if report.passed else "fail") if report else "",
+        tested_at=report.started_at if report else "",
+        tested_image=report.image_id if report else "",
+        published=pinned.reference if pinned else "",
+    )
+
+
+def states(settings: Settings) -> list[VariantState]:
+    client = engine.connect()
+    return [state_of(variant, settings, client) for variant in declared()]
+
+
+def _age(created: str) -> str:
+    if not created:
+        return "-"
+    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
+    stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", created))
+    hours = (datetime.now(UTC) - stamp).total_seconds() / 3600
+    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+
+
+def table(rows: list[VariantState]) -> str:
+    header = ("variant", "recipe file", "lock", "local image", "tested", "published")
+    cells = [
+        (
+            row.variant,
+            row.recipe_file,
+            row.lock[:60],
+            f"{row.image_id[7:19]} {_age(row.image_created)}" if row.image_id else "none",
+            row.test_state,
+            row.published.rsplit("@", 1)[0] + "@" + row.published.rsplit("@", 1)[1][:19] if row.published else "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *cells]
+    )
