@@ -105,6 +105,7 @@ def table(rows: list[VariantState]) -> str:
         for row in rows
     ]
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *cells]
-    )
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in [header, *cells]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
