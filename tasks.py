@@ -23,7 +23,8 @@ from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests, variant_of_image
 from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
 from envkit.core.engine import connect
-from envkit.core.errors import UsageError
+from envkit.core.errors import KitError, UsageError
+from envkit.core.references import reference_problem
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -195,11 +196,9 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
 def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    check_given(image=image)
-    if image is not None and (cuda or torch or python or recipe != "pip"):
-        raise UsageError("--image names the image and its labels its variant: leave out --cuda, --recipe, ...")
-    variant = variant_of_image(image, settings) if image is not None else select(cuda, recipe, torch, python)
-    report = run_tests(variant, settings, gpus, image)
+    image = _image_flag(image, cuda, recipe, torch, python)
+    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python)
+    report = run_tests(variant, settings, gpus, image or None)
     print(report_table(report))
     if not report.passed:
         raise Exit(code=1)
@@ -219,10 +218,21 @@ RUN_HELP = {
 }
 
 
+def _image_flag(image: str | None, cuda: str | None, recipe: str, torch: str | None, python: str | None) -> str:
+    """`--image REF`, checked; "" when not given. It names the variant too."""
+    if image is None:
+        return ""
+    check_given(image=image)
+    if problem := reference_problem(image):
+        raise UsageError(f"--image {image[:80]!r}: {problem}.")
+    if cuda or torch or python or recipe != "pip":
+        raise UsageError("--image names the image, and its labels the variant: leave out --cuda, --recipe, ...")
+    return image
+
+
 def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
     settings = _settings(c, shm_size=flags["shm_size"])
-    check_given(image=flags["image"], workdir=flags["workdir"], ipc=flags["ipc"])
-    client = connect()
+    check_given(workdir=flags["workdir"], ipc=flags["ipc"])
     options = RunOptions.parse(
         command,
         flags["workdir"],
@@ -233,13 +243,11 @@ def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
         flags["shm_size"],
         flags["cache_volumes"],
         settings,
-        int(client.info().get("MemTotal") or 0),
     )
-    if flags["image"] is not None:
-        chosen = given_image(client, flags["image"], settings)
-    else:
-        variant = select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
-        chosen = image_for_variant(client, variant, settings)
+    image = _image_flag(flags["image"], flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
+    variant = None if image else select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
+    client = connect()
+    chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
     say(f"{chosen.reference}: {chosen.origin}")
     return run_in_image(chosen, options, settings, client)
 
@@ -313,8 +321,8 @@ def doctor(c, ca_cert=None):
     """Check this machine for the team's images: engine, BuildKit, disk, GPU driver and toolkit, login, TLS."""
     findings = diagnose(_settings(c, ca_cert=ca_cert))
     print(doctor_report(findings))
-    if any(finding.state == FAIL for finding in findings):
-        raise Exit(code=1)
+    if failed := [finding.check for finding in findings if finding.state == FAIL]:
+        raise KitError(f"blocking: {', '.join(failed)}; each has its fix above.")
 
 
 @task(help={"json": "print the states as JSON, for scripts"})

@@ -14,7 +14,6 @@ from envkit.checks.probes import CHECKS, Context
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
 from envkit.core.gpus import check_choice, host_gpus, use_gpus
-from envkit.core.references import reference_problem
 from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writable, test_report_path, write_json
 from envkit.core.settings import Settings
 from envkit.images import plan
@@ -26,8 +25,6 @@ VARIANT_LABEL = "io.envkit.variant"  # set by the Dockerfiles; publish keeps it
 def variant_of_image(reference: str, settings: Settings) -> Variant:
     """`invoke test --image REF`: the declared variant the image was built as
     (its io.envkit.variant label); the image is pulled when it is not here."""
-    if problem := reference_problem(reference):
-        raise UsageError(f"--image {reference[:80]!r}: {problem}.")
     client = engine.connect()
     image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
     name = image.labels.get(VARIANT_LABEL, "")

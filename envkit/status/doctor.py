@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import platform
 import shutil
-import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import certifi
 import docker
 import docker.auth
+import requests
 
 from envkit.catalog.variants import declared, driver_needs, platform_cuda
+from envkit.catalog.variants import indexes as index_urls
 from envkit.core import engine, gpus
-from envkit.core.errors import UsageError
+from envkit.core.errors import UsageError, network_reason
 from envkit.core.references import RegistryTarget
 from envkit.core.settings import Settings
+from envkit.recipes import indexes
 from envkit.release.pins import read_pins
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-INDEX_PROBE = "https://pypi.org/simple/pip/"
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class Machine:
 
     client: docker.DockerClient | None
     settings: Settings
+    engine_error: str = ""
 
 
 def check_engine(machine: Machine) -> Finding:
@@ -51,7 +51,7 @@ def check_engine(machine: Machine) -> Finding:
         return Finding(
             "docker engine",
             FAIL,
-            "not reachable",
+            machine.engine_error.split(".\n", 1)[0].removeprefix("the Docker daemon is "),
             "start it (`sudo systemctl start docker`, or `sudo dockerd &`) or point DOCKER_HOST at one",
         )
     version = machine.client.version()
@@ -191,29 +191,36 @@ def check_login(machine: Machine) -> Finding:
     return Finding("registry login", PASS, f"{', '.join(hosts)}: {how}")
 
 
-def _fetch(context: ssl.SSLContext) -> None:
-    with urllib.request.urlopen(INDEX_PROBE, timeout=10, context=context):
-        pass
+def package_index(settings: Settings) -> str:
+    """PyPI's simple index as builds reach it: the override, else its mirror."""
+    return settings.index_url or indexes.mirrored(index_urls().pypi, indexes.mirror_map(settings))
 
 
 def check_tls(machine: Machine) -> Finding:
     """A container trusts the public roots only: an HTTPS request with those
     (certifi's) that fails on an unknown CA means a proxy re-signs traffic."""
+    url = package_index(machine.settings).rstrip("/") + "/"
+    if not url.startswith("https://"):
+        return Finding("tls", PASS, f"the package index is {url}: no TLS on the way")
     try:
-        _fetch(ssl.create_default_context(cafile=certifi.where()))
-    except urllib.error.URLError as error:
-        if not isinstance(error.reason, ssl.SSLCertVerificationError):
-            return Finding(
-                "tls", WARN, f"pypi.org not reachable ({error.reason})", "builds and locks need it, or envkit.index_url"
-            )
+        requests.head(url, timeout=10, allow_redirects=True, verify=certifi.where())
+    except requests.exceptions.SSLError:
+        pass  # told apart below
+    except requests.RequestException as error:
+        return Finding(
+            "tls",
+            WARN,
+            f"{url} not reachable ({network_reason(error)})",
+            "builds and locks need the index: check the network, or set envkit.index_url to a mirror",
+        )
     else:
-        return Finding("tls", PASS, "no TLS interception on the way to pypi.org")
+        return Finding("tls", PASS, f"no TLS interception on the way to {url}")
     if machine.settings.ca_cert:
         return Finding("tls", PASS, f"intercepted; envkit.ca_cert ({machine.settings.ca_cert}) is passed to builds")
     return Finding(
         "tls",
         WARN,
-        "intercepted: a proxy re-signs HTTPS with a CA the images do not trust, so builds will fail",
+        f"intercepted: a proxy re-signs HTTPS to {url} with a CA the images do not trust, so builds will fail",
         "set envkit.ca_cert (or pass --ca-cert) to your proxy's CA bundle, e.g. /etc/ssl/certs/ca-certificates.crt",
     )
 
@@ -232,10 +239,9 @@ CHECKS: tuple[Callable[[Machine], Finding], ...] = (
 
 def diagnose(settings: Settings) -> list[Finding]:
     try:
-        client: docker.DockerClient | None = engine.connect()
-    except UsageError:
-        client = None
-    machine = Machine(client, settings)
+        machine = Machine(engine.connect(), settings)
+    except UsageError as error:
+        machine = Machine(None, settings, str(error))
     return [check(machine) for check in CHECKS]
 
 

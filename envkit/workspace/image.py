@@ -12,7 +12,6 @@ from docker.models.images import Image
 from envkit.catalog.variants import Variant
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.references import reference_problem
 from envkit.core.reports import display
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
@@ -45,9 +44,7 @@ def provenance_of(image: Image) -> str:
 
 
 def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
-    """`--image REF`: a tag or digest, pulled when it is not here."""
-    if problem := reference_problem(reference):
-        raise UsageError(f"--image {reference[:80]!r}: {problem}.")
+    """`--image REF` (checked by the task): a tag or digest, pulled when it is not here."""
     image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
     return Chosen(reference, image, provenance_of(image))
 

@@ -63,7 +63,8 @@ class RunOptions:
     env: dict[str, str]
     ports: tuple[Port, ...]
     gpus: str
-    shm_bytes: int | None  # None: --ipc host
+    ipc_host: bool
+    shm_bytes: int | None  # None: sized from the engine's memory (default_shm)
     cache_volumes: bool
     tty: bool
 
@@ -79,7 +80,6 @@ class RunOptions:
         shm_size: str | None,
         cache_volumes: bool,
         settings: Settings,
-        engine_memory: int,
     ) -> RunOptions:
         folder = Path(workdir).expanduser().resolve() if workdir else ROOT
         if not folder.is_dir():
@@ -96,7 +96,7 @@ class RunOptions:
             raise UsageError("--ipc host and --shm-size both given: the host's /dev/shm has its own size; pick one.")
         given = shm_size or settings.shm_size
         try:
-            shm = None if ipc else (size_bytes(given) if given else default_shm(engine_memory))
+            shm = size_bytes(given) if given and not ipc else None
         except ValueError as error:
             raise UsageError(f"--shm-size {given!r}: {error}.") from None
         tty = sys.stdin.isatty() and sys.stdout.isatty()
@@ -106,6 +106,7 @@ class RunOptions:
             variables,
             tuple(Port.parse(port) for port in ports),
             gpus.check_choice(gpus_choice),
+            ipc == "host",
             shm,
             cache_volumes,
             tty,
@@ -168,8 +169,10 @@ def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client
         working_dir=container_dir(options.workdir),
         mounts=[Mount(WORKSPACE, str(options.workdir), type="bind"), *mounts.mounts],
         environment={**mounts.env, **options.env},
-        shm_size=options.shm_bytes,
-        ipc_mode="host" if options.shm_bytes is None else None,
+        shm_size=None
+        if options.ipc_host
+        else options.shm_bytes or default_shm(int(client.info().get("MemTotal") or 0)),
+        ipc_mode="host" if options.ipc_host else None,
         device_requests=devices or None,
         ports={f"{p.container}/tcp": ("127.0.0.1", p.host) for p in options.ports} or None,
         init=True,  # a real PID 1: signals reach the command, zombies are reaped
