@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from envkit.core.errors import UsageError
 from envkit.core.reports import TestReport, display, write_atomically
-from envkit.core.validation import STRICT, read_json
+from envkit.core.validation import STRICT, validate_json
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,14 @@ class PinnedImage:
 
 def read_pins(path: Path) -> dict[str, PinnedImage]:
     """Every pinned variant; {} while nothing was published."""
-    if not path.exists():
-        return {}
     fix = f"Only `invoke publish` writes it: restore it with `git checkout {display(path)}`."
-    return read_json(path, dict[str, PinnedImage], display(path), fix)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise UsageError(f"{display(path)}: {error.strerror}; set envkit.pins_file to a file you can read.") from None
+    return validate_json(dict[str, PinnedImage], raw, display(path), fix)
 
 
 def pin(variant: str, repository: str, digest: str, tags: list[str], report: TestReport, path: Path) -> None:

@@ -429,3 +429,52 @@ def test_a_publish_interrupted_before_the_first_push(kit_session, cu121_report, 
     assert "stopped, and cleaned up what this task had started" in stderr and "Traceback" not in stderr
     assert [tag for image in docker_client.images.list() for tag in image.tags if host in tag] == []
     assert local_state(kit_session, docker_client) == before
+
+
+def test_the_team_pulls_and_runs_the_pinned_digest(published, kit_session, cu121_report, docker_client, tmp_path):
+    """What a team member who never builds does: `invoke pull`, then `invoke
+    run`, which uses exactly the digest `invoke publish` pinned."""
+    digest = published["record"]["tags"][0]["digest"]
+    reference = f"{published['repository']}@{digest}"
+    pin = json.loads(kit_session.pins.read_text())["cu121-pip"]
+    assert pin["reference"] == reference
+    assert pin["tags"] == [row["tag"] for row in published["record"]["tags"]]
+    assert (pin["torch"], pin["cuda"], pin["python"]) == ("2.4.1+cu121", "12.1", cu121_report["measured"]["python"])
+    assert pin["tested_image"] == cu121_report["image_id"]
+    docker_client.images.remove(published["release_id"], force=True)  # as on a machine that never had it
+
+    pulled = run_cli(kit_session, "pull", "--cuda", "12.1")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert f"cu121-pip: {reference} (torch 2.4.1+cu121, CUDA 12.1" in pulled.stdout and "pulled" in pulled.stdout
+    assert docker_client.images.get(reference).id == published["release_id"]
+    again = run_cli(kit_session, "pull", "--all")
+    assert again.returncode == 0 and "already here" in again.stdout
+
+    ran = run_cli(kit_session, "run", "--cuda", "12.1", "--", "bash", "-c", 'echo "$ENVKIT_VARIANT $PYTORCH_VERSION"')
+    assert ran.returncode == 0, ran.stderr
+    assert f"{reference}: the team's image pinned in" in ran.stderr
+    assert ran.stdout == "cu121-pip 2.4.1\n"
+
+    by_tag = f"{published['repository']}:{cu121_report['tags']['moving']}"
+    labelled = run_cli(kit_session, "run", "--image", by_tag, "--", "true")
+    assert labelled.returncode == 0, labelled.stderr
+    assert f"tested by kit revision {cu121_report['facts']['revision'][:12]}" in labelled.stderr
+
+    info = {row["variant"]: row for row in json.loads(run_cli(kit_session, "info", "--json").stdout)}
+    assert info["cu121-pip"]["published"] == reference
+
+    missing = run_cli(kit_session, "pull", "--cuda", "11.8")
+    assert missing.returncode == 2 and "cu118-pip is not pinned" in missing.stderr
+
+
+def test_a_pulled_image_is_tested_on_this_host(published, kit_session, tmp_path):
+    """`invoke test --image REF`: e.g. a GPU host testing the image CI built."""
+    reference = f"{published['repository']}@{published['record']['tags'][0]['digest']}"
+    reports = tmp_path / "reports"
+    result = run_cli(kit_session, "test", "--image", reference, env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    report = json.loads((reports / "tests" / "cu121-pip.json").read_text())
+    assert report["image"] == reference and report["passed"]
+    assert report["image_id"] == published["release_id"]
+    both = run_cli(kit_session, "test", "--image", reference, "--cuda", "12.1")
+    assert both.returncode == 2 and "leave out --cuda" in both.stderr

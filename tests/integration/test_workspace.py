@@ -1,0 +1,307 @@
+"""`invoke run`, `invoke shell` and `invoke doctor` against the real engine
+and the session's cu121 image, the way a team member uses them: as a host
+user the image has never heard of (made here, with a uid of its own), with a
+folder of theirs mounted, through a pseudo-terminal for the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from envkit import ROOT
+from envkit.core import gpus
+from envkit.workspace.caches import CACHE_LABEL, volume_name
+from envkit.workspace.session import RUN_LABEL
+from tests.conftest import run_cli
+
+STRANGER = "envkit-stranger"
+STRANGER_UID = 42421  # no image of ours has it
+
+
+@dataclass(frozen=True)
+class Stranger:
+    """A host user with their own folder (mounted at /workspace) and home."""
+
+    name: str
+    uid: int
+    home: Path
+    folder: Path
+    python: str
+    env: dict[str, str]
+
+    def invoke(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """`invoke ARGS` run by this user from their folder, as they would type it."""
+        return subprocess.run(
+            ["runuser", "-u", self.name, "--", "env", *(f"{k}={v}" for k, v in self.env.items()),
+             self.python, "-m", "invoke", "--search-root", str(ROOT), *args],
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
+
+def _python_for(user: str, env: dict[str, str]) -> str | None:
+    """An interpreter the user may run that imports the kit's dependencies
+    (the suite's own may sit under /root, which no one else can enter)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        probe = subprocess.run(
+            ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()),
+             candidate, "-c", "import invoke, docker, pydantic"],
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def stranger(cu121_build, kit_session, docker_client):
+    if os.geteuid() != 0:
+        pytest.skip("making a host user needs root (CI runs as root)")
+    socket_group = os.stat("/var/run/docker.sock").st_gid
+    subprocess.run(["userdel", STRANGER], capture_output=True, check=False)  # a crashed run's leftover
+    subprocess.run(
+        ["useradd", "--uid", str(STRANGER_UID), "--user-group", "--no-create-home", "-G", str(socket_group), STRANGER],
+        check=True,
+    )
+    top = Path(tempfile.mkdtemp(prefix="envkit-stranger-"))
+    top.chmod(0o755)
+    home, folder = top / "home", top / "project"
+    for made in (home, folder):
+        made.mkdir()
+        os.chown(made, STRANGER_UID, STRANGER_UID)
+    site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join(sorted(site)),
+        **{key: value for key, value in kit_session.env.items() if key != "INVOKE_ENVKIT_REPORTS_DIR"},
+        "INVOKE_ENVKIT_PINS_FILE": str(home / "published.json"),  # theirs to read: nothing pinned
+    }
+    python = _python_for(STRANGER, env)
+    try:
+        if python is None:
+            pytest.fail("no Python that the new user may run imports the kit's dependencies", pytrace=False)
+        yield Stranger(STRANGER, STRANGER_UID, home, folder, python, env)
+    finally:
+        for volume in docker_client.volumes.list(filters={"label": f"io.envkit.uid={STRANGER_UID}"}):
+            volume.remove(force=True)
+        subprocess.run(["userdel", STRANGER], capture_output=True, check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def run_as(stranger: Stranger, script: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    return stranger.invoke(
+        "run", "--cuda", "12.1", "--workdir", str(stranger.folder), *flags, "--", "bash", "-c", script
+    )
+
+
+def test_a_user_the_image_does_not_know_works_as_themselves(stranger):
+    assert STRANGER not in {entry.pw_name for entry in pwd.getpwall() if entry.pw_uid < 1000}
+    result = run_as(
+        stranger,
+        'whoami; id -u; id -g; echo "home=$HOME"; touch "$HOME/writable" && echo home-writable; pwd; '
+        "echo data > made-in-the-container.txt; python -c \"import getpass; print('getuser=' + getpass.getuser())\"",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [STRANGER, str(STRANGER_UID), str(STRANGER_UID)], result.stdout
+    assert f"home=/home/{STRANGER}" in lines and "home-writable" in lines
+    assert "/workspace" in lines and f"getuser={STRANGER}" in lines
+    made = stranger.folder / "made-in-the-container.txt"
+    assert (made.stat().st_uid, made.stat().st_gid) == (STRANGER_UID, STRANGER_UID)
+    assert "torch-env-ci:cu121-pip: a local build" in result.stderr
+    if not gpus.host_gpus():
+        assert result.stderr.count("running on the CPU") == 1, result.stderr
+
+
+TORCH_WORK = textwrap.dedent(
+    """
+    import os, pathlib, torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    # DataLoader workers pass batches through /dev/shm: Docker's 64 MB is not enough for real ones.
+    shm = os.statvfs("/dev/shm")
+    print("shm_gb", round(shm.f_frsize * shm.f_blocks / 2**30, 1))
+    loader = DataLoader(TensorDataset(torch.randn(512, 3, 64, 64)), batch_size=64, num_workers=2)
+    print("batches", sum(1 for _ in loader))
+
+    compiled = torch.compile(lambda x: torch.sin(x) * 2 + x)
+    x = torch.randn(64)
+    assert torch.allclose(compiled(x), torch.sin(x) * 2 + x)
+    cache = pathlib.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    print("inductor_files", sum(1 for p in cache.rglob("*") if p.is_file()), "owner", cache.stat().st_uid)
+
+    marker = pathlib.Path(os.environ["HF_HOME"]) / "hub" / "marker.txt"
+    print("marker_before", marker.read_text() if marker.exists() else "none")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("left by the first run")
+    """
+)
+
+
+def test_torch_compile_dataloader_and_caches_that_survive(stranger, docker_client):
+    (stranger.folder / "work.py").write_text(TORCH_WORK)
+    first = stranger.invoke("run", "--cuda", "12.1", "--workdir", str(stranger.folder), "--", "python", "work.py")
+    assert first.returncode == 0, first.stdout + first.stderr
+    facts = dict(line.split(" ", 1) for line in first.stdout.splitlines() if " " in line)
+    assert float(facts["shm_gb"]) >= 1.0
+    assert facts["batches"] == "8"
+    files, owner = facts["inductor_files"].split(" owner ")
+    assert int(files) > 0 and int(owner) == STRANGER_UID
+    assert facts["marker_before"] == "none"
+    for kind in ("pip", "huggingface", "torch", "inductor"):
+        volume = docker_client.volumes.get(volume_name(kind, STRANGER_UID))
+        assert volume.attrs["Labels"][CACHE_LABEL] == kind
+    second = stranger.invoke("run", "--cuda", "12.1", "--workdir", str(stranger.folder), "--", "python", "work.py")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "marker_before left by the first run" in second.stdout
+    # Without the volumes the container starts empty.
+    bare = stranger.invoke(
+        "run", "--cuda", "12.1", "--workdir", str(stranger.folder), "--no-cache-volumes", "--",
+        "bash", "-c", 'echo "hf=${HF_HOME:-unset}"; ls /cache 2>&1 | head -1',
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stdout + bare.stderr
+    assert "hf=unset" in bare.stdout and "No such file or directory" in bare.stdout
+
+
+def test_the_exit_code_and_quoted_arguments_come_through(kit_session):
+    result = run_cli(
+        kit_session, "run", "--cuda", "12.1", "--", "python", "-c", "import sys; print('a  b'); sys.exit(3)"
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout == "a  b\n"  # the command's output only: the kit's lines go to stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_flags_reach_the_container(kit_session):
+    result = run_cli(
+        kit_session, "run", "--cuda", "12.1", "-e", "FIRST=1", "-e", "SECOND=two words", "--shm-size", "256m",
+        "--", "bash", "-c", 'echo "$FIRST|$SECOND"; df -m /dev/shm | tail -1',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == "1|two words"
+    assert result.stdout.splitlines()[1].split()[1] == "256"
+
+
+def _running(docker_client) -> list:
+    return docker_client.containers.list(all=True, filters={"label": RUN_LABEL})
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_and_removes_the_container(kit_session, docker_client, number):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "run", "--cuda", "12.1", "--", "sleep", "600"],
+        cwd=ROOT,
+        env={**os.environ, **kit_session.env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(c.status == "running" for c in _running(docker_client)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _running(docker_client), "the container never started"
+    stopped_at = time.monotonic()
+    process.send_signal(number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130}[number], stderr
+    assert time.monotonic() - stopped_at < 20
+    assert not _running(docker_client)
+    assert "cleaned up" in stderr and "Traceback" not in stderr
+
+
+def test_the_shell_through_a_pseudo_terminal(kit_session, docker_client):
+    """`script` gives `invoke shell` a real terminal, as a person's would be."""
+    command = f"{sys.executable} -m invoke shell --cuda 12.1"
+    process = subprocess.Popen(
+        ["script", "--quiet", "--return", "--command", command, "/dev/null"],
+        cwd=ROOT,
+        env={**os.environ, **kit_session.env, "TERM": "xterm"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdin is not None
+    time.sleep(8)  # bash prints its prompt; typed input before that is still read
+    process.stdin.write(b"echo shell-says-$((6*7)); tty; exit 4\n")
+    process.stdin.flush()
+    output, _ = process.communicate(timeout=120)
+    text = output.decode(errors="replace")
+    assert process.returncode == 4, text
+    assert "shell-says-42" in text and "/dev/pts/" in text
+    assert not _running(docker_client)
+
+
+def test_bad_requests_start_nothing(kit_session, docker_client):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = {
+            ("--port", str(port)): f"port {port} is in use",
+            ("--gpus", "all"): "--gpus all: this host has no NVIDIA GPU",
+            ("--shm-size", "12q"): "not a size",
+            ("-e", "1BAD=x"): "expected NAME=VALUE",
+            ("--workdir", "/nonexistent/folder"): "not a folder",
+            ("--image", "Bad Name"): "not an image reference",
+            ("--ipc", "shareable"): "the one choice is `host`",
+        }
+        if gpus.host_gpus():
+            del cases[("--gpus", "all")]
+        for flags, message in cases.items():
+            result = run_cli(kit_session, "run", "--cuda", "12.1", *flags, "--", "true")
+            assert result.returncode != 0, (flags, result.stdout)
+            assert message in result.stderr, (flags, result.stderr)
+            assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    no_command = run_cli(kit_session, "run", "--cuda", "12.1")
+    assert no_command.returncode == 2 and "no command" in no_command.stderr
+    assert not _running(docker_client)
+
+
+def test_doctor_on_this_machine(kit_session):
+    result = run_cli(kit_session, "doctor")
+    lines = {
+        line.split()[1] + " " + line.split()[2]: line for line in result.stdout.splitlines() if len(line.split()) > 2
+    }
+    assert lines["docker engine"].startswith("pass")
+    if not gpus.host_gpus():  # a machine without a GPU: a warning, not a failure
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert lines["nvidia driver"].startswith("warn") and "no NVIDIA GPU" in lines["nvidia driver"]
+    assert "tls" in {line.split()[1] for line in result.stdout.splitlines() if line.split()}
+    assert result.stdout.splitlines()[-1].endswith("passed")
+    stopped = run_cli(kit_session, "doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert stopped.returncode == 1
+    assert stopped.stdout.startswith("fail  docker engine")
+    assert "blocking: docker engine" in stopped.stderr
+
+
+def test_info_lists_every_variant(kit_session, cu121_report):
+    result = run_cli(kit_session, "info", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["variant"]: row for row in json.loads(result.stdout)}
+    assert rows["cu121-pip"]["lock"] == "locked"
+    assert rows["cu121-pip"]["tested"] == "pass" and rows["cu121-pip"]["tested_image"] == cu121_report["image_id"]
+    assert rows["cu121-pip"]["image_id"] == cu121_report["image_id"]
+    assert rows["cu121-conda"]["lock"] == "no lock"
+    table = run_cli(kit_session, "info")
+    assert table.stdout.splitlines()[0].split()[:3] == ["variant", "recipe", "file"]
