@@ -155,8 +155,26 @@ def test_every_task_documents_every_flag(run_invoke):
         ({"INVOKE_ENVKIT_CA_CERT": "{tmp}"}, ["lock", "--cuda", "12.1"], "a folder, not a file"),
         ({"INVOKE_ENVKIT_CA_CERT": "{tmp}/empty.pem"}, ["wheelhouse", "--cuda", "12.1"], "empty; pass the PEM bundle"),
         ({"INVOKE_ENVKIT_CA_CERT": "{tmp}/a-file"}, ["publish", "--cuda", "12.1"], "not a PEM certificate bundle"),
+        (
+            {"INVOKE_ENVKIT_SHM_SIZE": "lots"},
+            ["run", "--", "true"],
+            "--shm-size (or envkit.shm_size) 'lots': not a size",
+        ),
+        ({"INVOKE_ENVKIT_PINS_FILE": "{tmp}/a-file"}, ["pull", "--all"], "a-file: not valid JSON"),
+        ({"INVOKE_ENVKIT_PINS_FILE": "{tmp}/none.json"}, ["pull", "--cuda", "12.1"], "cu121-pip is not pinned in"),
     ],
-    ids=["base_tag", "registry", "mirrors", "reports_dir", "ca-folder", "ca-empty", "ca-not-pem"],
+    ids=[
+        "base_tag",
+        "registry",
+        "mirrors",
+        "reports_dir",
+        "ca-folder",
+        "ca-empty",
+        "ca-not-pem",
+        "shm",
+        "pins",
+        "unpinned",
+    ],
 )
 def test_bad_settings_fail_before_anything_starts(run_invoke, fake_docker, tmp_path, env, args, message):
     (tmp_path / "a-file").write_text("not a folder, not a certificate\n")

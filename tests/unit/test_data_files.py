@@ -46,6 +46,18 @@ def replace(old, new):
         ),
         ("compat.toml", replace("[torch.", "[torchs."), "env/compat.toml: torchs: unknown key"),
         ("compat.toml", replace('pypi_default = "cu121"', 'pypi_default = "cu999"'), ".pypi_default: 'cu999' is not"),
+        ("compat.toml", replace('"12.1" = { minimum', '"twelve" = { minimum'), 'drivers."twelve": not a CUDA release'),
+        (
+            "compat.toml",
+            replace('minimum = "525.60.13", release = "530', 'minimum = "new", release = "530'),
+            "'new' is not",
+        ),
+        (
+            "compat.toml",
+            replace('"11.8" = { minimum = "450.80.02", ', '"11.8" = { '),
+            'drivers."11.8".minimum: missing',
+        ),
+        ("variants.toml", replace("pull_cuda = 9", ""), "env/variants.toml: disk.pull_cuda: missing"),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 20 else None,
 )
