@@ -210,7 +210,7 @@ RUN_HELP = {
     **VARIANT_HELP,
     "image": "this image (tag or digest) instead of the variant's; pulled when not here",
     "gpus": "auto (GPUs when the host has them and the NVIDIA container toolkit; else the CPU), none or all",
-    "workdir": "the folder mounted at /workspace (default: this checkout)",
+    "workdir": "the folder mounted at /workspace (default: the git checkout you are in, else this folder)",
     "shm_size": "size of /dev/shm, e.g. 16g (config envkit.shm_size; default: half the engine's memory)",
     "ipc": "host: share the host's IPC namespace and /dev/shm, instead of --shm-size",
     "cache_volumes": "keep pip/uv, Hugging Face, torch hub and inductor caches across runs "
@@ -269,7 +269,7 @@ def run(
     ipc=None,
     cache_volumes=True,
 ):
-    """Run one command in the team's image, as yourself, this checkout at /workspace: `invoke run -- CMD ARGS`."""
+    """Run one command in the team's image, as yourself, your checkout at /workspace: `invoke run -- CMD ARGS`."""
     command = words_after_dashes(c.remainder, sys.argv)
     if not command:
         raise UsageError("no command: give it after `--`, e.g. `invoke run -- python examples/verify_install.py`.")
@@ -295,7 +295,7 @@ def shell(
     ipc=None,
     cache_volumes=True,
 ):
-    """An interactive bash in the team's image, as yourself, this checkout at /workspace."""
+    """An interactive bash in the team's image, as yourself, your checkout at /workspace."""
     if c.remainder:
         raise UsageError("`invoke shell` takes no command; use `invoke run -- CMD ARGS` to run one.")
     code = _run_in_image(c, ["bash"], locals())

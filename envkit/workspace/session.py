@@ -22,8 +22,7 @@ from pathlib import Path
 import docker
 from docker.types import DeviceRequest, Mount
 
-from envkit import ROOT
-from envkit.core import engine, gpus
+from envkit.core import engine, gpus, proc
 from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings, size_bytes
 from envkit.workspace import caches, identity
@@ -81,7 +80,7 @@ class RunOptions:
         cache_volumes: bool,
         settings: Settings,
     ) -> RunOptions:
-        folder = Path(workdir).expanduser().resolve() if workdir else ROOT
+        folder = Path(workdir).expanduser().resolve() if workdir else current_checkout()
         if not folder.is_dir():
             raise UsageError(f"--workdir {workdir!r}: not a folder; give the folder to mount at {WORKSPACE}.")
         variables = {}
@@ -111,6 +110,18 @@ class RunOptions:
             cache_volumes,
             tty,
         )
+
+
+def current_checkout() -> Path:
+    """The git checkout the caller is in (their repo, not necessarily the
+    kit's), else the folder they are in."""
+    here = Path.cwd().resolve()
+    try:
+        run = proc.capture(["git", "rev-parse", "--show-toplevel"], cwd=here, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):  # no git: the folder itself
+        return here
+    top = run.stdout.strip()
+    return Path(top).resolve() if run.returncode == 0 and top else here
 
 
 def default_shm(memory_bytes: int) -> int:

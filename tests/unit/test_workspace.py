@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -253,3 +254,37 @@ def test_lock_states(monkeypatch, tmp_path):
     monkeypatch.setattr(info, "ROOT", tmp_path)
     assert info.lock_state(cu121).startswith("tampered: was edited after `invoke lock`")
     assert os.path.exists(copy / "cu121.txt")
+
+
+def test_files_the_kit_writes_are_readable_by_the_team(tmp_path):
+    """mkstemp's 0600 must not reach a pins file others pull from."""
+    from envkit.core.reports import write_atomically
+
+    previous = os.umask(0o022)
+    try:
+        fresh = write_atomically(tmp_path / "published.json", "{}\n")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "private.json"
+        kept.write_text("x")
+        kept.chmod(0o640)
+        write_atomically(kept, "y")
+        assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "y"
+    finally:
+        os.umask(previous)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_mount_is_the_checkout_you_are_in(tmp_path, monkeypatch):
+    from envkit.workspace.session import container_dir, current_checkout
+
+    repo = tmp_path / "project"
+    (repo / "src" / "deep").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.chdir(repo / "src" / "deep")
+    assert current_checkout() == repo
+    assert container_dir(repo) == "/workspace/src/deep"
+    plain = tmp_path / "not-a-repo"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    assert current_checkout() == plain and container_dir(plain) == "/workspace"
+    assert container_dir(repo) == "/workspace"  # outside the mount: its top
