@@ -6,6 +6,7 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from json import dumps
 from pathlib import Path
@@ -15,7 +16,7 @@ from invoke.collection import Collection
 from invoke.config import Config
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
 from envkit import ROOT
 from envkit.catalog.selection import select
@@ -252,55 +253,54 @@ def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
     return run_in_image(chosen, options, settings, client)
 
 
-@task(help=RUN_HELP, iterable=["env", "port"])
-@interruptible
-def run(
-    c,
-    env=None,
-    port=None,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    image=None,
-    gpus="auto",
-    workdir=None,
-    shm_size=None,
-    ipc=None,
-    cache_volumes=True,
-):
-    """Run one command in the team's image, as yourself, your checkout at /workspace: `invoke run -- CMD ARGS`."""
+def _command_after_dashes(c: Context) -> list[str]:
     command = words_after_dashes(c.remainder, sys.argv)
     if not command:
         raise UsageError("no command: give it after `--`, e.g. `invoke run -- python examples/verify_install.py`.")
-    code = _run_in_image(c, command, locals())
-    if code:
-        raise Exit(code=code)
+    return command
 
 
-@task(help=RUN_HELP, iterable=["env", "port"])
-@interruptible
-def shell(
-    c,
-    env=None,
-    port=None,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    image=None,
-    gpus="auto",
-    workdir=None,
-    shm_size=None,
-    ipc=None,
-    cache_volumes=True,
-):
-    """An interactive bash in the team's image, as yourself, your checkout at /workspace."""
+def _no_command(c: Context) -> list[str]:
     if c.remainder:
         raise UsageError("`invoke shell` takes no command; use `invoke run -- CMD ARGS` to run one.")
-    code = _run_in_image(c, ["bash"], locals())
-    if code:
-        raise Exit(code=code)
+    return ["bash"]
+
+
+def _in_image_task(name: str, doc: str, command_of: Callable[[Context], list[str]]) -> Task[Any]:
+    """`invoke run` and `invoke shell`: the same flags, one running a command, one bash."""
+
+    def body(
+        c,
+        env=None,
+        port=None,
+        cuda=None,
+        recipe="pip",
+        torch=None,
+        python=None,
+        image=None,
+        gpus="auto",
+        workdir=None,
+        shm_size=None,
+        ipc=None,
+        cache_volumes=True,
+    ):
+        code = _run_in_image(c, command_of(c), locals())
+        if code:
+            raise Exit(code=code)
+
+    body.__doc__ = doc
+    made: Task[Any] = task(name=name, help=RUN_HELP, iterable=["env", "port"])(interruptible(body))
+    return made
+
+
+run = _in_image_task(
+    "run",
+    "Run one command in the team's image, as yourself, your checkout at /workspace: `invoke run -- CMD ARGS`.",
+    _command_after_dashes,
+)
+shell = _in_image_task(
+    "shell", "An interactive bash in the team's image, as yourself, your checkout at /workspace.", _no_command
+)
 
 
 @task(help={**VARIANT_HELP, "all": "every variant pinned in envkit.pins_file"})
