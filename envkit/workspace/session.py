@@ -167,6 +167,7 @@ def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client
     client_cli = engine.docker_cli(settings.docker_client)
     devices = _gpu_requests(client, options.gpus)
     uid, gid = identity.caller_ids(chosen.user)
+    shm_bytes = None if options.ipc_host else options.shm_bytes or default_shm(int(client.info()["MemTotal"]))
     mounts = caches.NO_CACHES
     if options.cache_volumes:
         host_dir = Path(settings.cache_dir).expanduser().resolve() if settings.cache_dir else None
@@ -180,9 +181,7 @@ def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client
         working_dir=container_dir(options.workdir),
         mounts=[Mount(WORKSPACE, str(options.workdir), type="bind"), *mounts.mounts],
         environment={**mounts.env, **options.env},
-        shm_size=None
-        if options.ipc_host
-        else options.shm_bytes or default_shm(int(client.info().get("MemTotal") or 0)),
+        shm_size=shm_bytes,
         ipc_mode="host" if options.ipc_host else None,
         device_requests=devices or None,
         ports={f"{p.container}/tcp": ("127.0.0.1", p.host) for p in options.ports} or None,
@@ -195,11 +194,13 @@ def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client
         # HOME is then set by the runtime from the new passwd entry at start.
         identity.settle(container, uid, gid, mounts.folders)
         attach = subprocess.Popen([client_cli, "start", "--attach", "--interactive", str(container.id)])
-        attach.wait()
+        client_code = attach.wait()
         container.reload()
         if container.status == "created":
             raise KitError("the container did not start; the docker client said why, above.")
-        return int(container.wait(timeout=STOP_SECONDS)["StatusCode"])
+        if container.status == "running":  # the client ended first: nothing to hand the output to
+            raise KitError(f"the docker client exited ({client_code}) while the command ran; it was stopped.")
+        return int(container.attrs["State"]["ExitCode"])
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
