@@ -43,10 +43,12 @@ class Stranger:
     python: str
     env: dict[str, str]
 
-    def invoke(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def invoke(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         """`invoke ARGS` run by this user from their folder, as they would type it."""
         return subprocess.run(
-            ["runuser", "-u", self.name, "--", "env", *(f"{k}={v}" for k, v in self.env.items()),
+            ["runuser", "-u", self.name, "--", "env", *(f"{k}={v}" for k, v in {**self.env, **(env or {})}.items()),
              self.python, "-m", "invoke", "--search-root", str(ROOT), *args],
             cwd=self.folder,
             stdin=subprocess.DEVNULL,
@@ -181,6 +183,20 @@ def test_torch_compile_dataloader_and_caches_that_survive(stranger, docker_clien
     )  # fmt: skip
     assert bare.returncode == 0, bare.stdout + bare.stderr
     assert "hf=unset" in bare.stdout and "No such file or directory" in bare.stdout
+
+
+def test_caches_in_host_folders_by_setting(stranger):
+    """envkit.cache_dir: the caches are folders of the user's on the host."""
+    caches = stranger.home / "caches"
+    result = stranger.invoke(
+        "run", "--cuda", "12.1", "--workdir", str(stranger.folder), "--",
+        "bash", "-c", 'mkdir -p "$HF_HOME/hub" && echo kept > "$HF_HOME/hub/model.txt"',
+        env={"INVOKE_ENVKIT_CACHE_DIR": str(caches)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    kept = caches / "huggingface" / "hub" / "model.txt"
+    assert kept.read_text() == "kept\n" and kept.stat().st_uid == STRANGER_UID
+    assert (caches / "inductor").stat().st_uid == STRANGER_UID
 
 
 def test_the_exit_code_and_quoted_arguments_come_through(kit_session):

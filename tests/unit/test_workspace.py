@@ -288,3 +288,45 @@ def test_the_mount_is_the_checkout_you_are_in(tmp_path, monkeypatch):
     monkeypatch.chdir(plain)
     assert current_checkout() == plain and container_dir(plain) == "/workspace"
     assert container_dir(repo) == "/workspace"  # outside the mount: its top
+
+
+class FakeVolumes:
+    """The SDK's client.volumes, over a dict of name -> labels."""
+
+    def __init__(self, existing):
+        self.existing = dict(existing)
+
+    def get(self, name):
+        import docker
+
+        if name not in self.existing:
+            raise docker.errors.NotFound(name)
+        return SimpleNamespace(attrs={"Labels": self.existing[name]})
+
+    def create(self, name, labels):
+        self.existing[name] = labels
+
+
+def test_cache_volumes_are_made_once_and_never_taken_over(tmp_path):
+    from envkit.workspace import caches
+
+    client = SimpleNamespace(volumes=FakeVolumes({}))
+    made = caches.prepare(client, 4242, None)
+    assert {mount["Source"] for mount in made.mounts} == {
+        f"envkit-cache-{k}-4242" for k in ("pip", "huggingface", "torch", "inductor")
+    }
+    assert (
+        made.env["HF_HOME"] == "/cache/huggingface"
+        and made.env["TORCHINDUCTOR_CACHE_DIR"] == "/cache/inductor/inductor"
+    )
+    assert client.volumes.existing["envkit-cache-torch-4242"] == {"io.envkit.cache": "torch", "io.envkit.uid": "4242"}
+    assert caches.prepare(client, 4242, None).mounts == made.mounts  # found, not made again
+    someone_elses = SimpleNamespace(volumes=FakeVolumes({"envkit-cache-pip-4242": {"owner": "ops"}}))
+    with pytest.raises(UsageError, match="exists that the kit did not create"):
+        caches.prepare(someone_elses, 4242, None)
+    in_folders = caches.prepare(client, 4242, tmp_path / "caches")
+    assert {mount["Type"] for mount in in_folders.mounts} == {"bind"}
+    assert sorted(p.name for p in (tmp_path / "caches").iterdir()) == ["huggingface", "inductor", "pip", "torch"]
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UsageError, match="cannot make"):
+        caches.prepare(client, 4242, tmp_path / "a-file")
