@@ -70,7 +70,10 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
     """The session's tested cu121 image, published with no auth, then every
     local tag of it deleted and each pulled back from the registry."""
     config = tmp_path_factory.mktemp("docker-config-open")
-    result = publish(kit_session, open_registry.host, env={"DOCKER_CONFIG": str(config)})
+    pins = tmp_path_factory.mktemp("pins-open") / "published.json"  # its own: later publishes move the session's
+    result = publish(
+        kit_session, open_registry.host, env={"DOCKER_CONFIG": str(config), "INVOKE_ENVKIT_PINS_FILE": str(pins)}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
     repository = f"{open_registry.host}/{PATH}"
@@ -86,6 +89,7 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
         "repository": repository,
         "pulled": pulled,
         "release_id": release_id,
+        "pins": pins,
     }
 
 
@@ -436,21 +440,24 @@ def test_the_team_pulls_and_runs_the_pinned_digest(published, kit_session, cu121
     run`, which uses exactly the digest `invoke publish` pinned."""
     digest = published["record"]["tags"][0]["digest"]
     reference = f"{published['repository']}@{digest}"
-    pin = json.loads(kit_session.pins.read_text())["cu121-pip"]
+    pin = json.loads(published["pins"].read_text())["cu121-pip"]
     assert pin["reference"] == reference
     assert pin["tags"] == [row["tag"] for row in published["record"]["tags"]]
     assert (pin["torch"], pin["cuda"], pin["python"]) == ("2.4.1+cu121", "12.1", cu121_report["measured"]["python"])
     assert pin["tested_image"] == cu121_report["image_id"]
     docker_client.images.remove(published["release_id"], force=True)  # as on a machine that never had it
+    pinned = {"INVOKE_ENVKIT_PINS_FILE": str(published["pins"])}
 
-    pulled = run_cli(kit_session, "pull", "--cuda", "12.1")
+    pulled = run_cli(kit_session, "pull", "--cuda", "12.1", env=pinned)
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     assert f"cu121-pip: {reference} (torch 2.4.1+cu121, CUDA 12.1" in pulled.stdout and "pulled" in pulled.stdout
     assert docker_client.images.get(reference).id == published["release_id"]
-    again = run_cli(kit_session, "pull", "--all")
+    again = run_cli(kit_session, "pull", "--all", env=pinned)
     assert again.returncode == 0 and "already here" in again.stdout
 
-    ran = run_cli(kit_session, "run", "--cuda", "12.1", "--", "bash", "-c", 'echo "$ENVKIT_VARIANT $PYTORCH_VERSION"')
+    ran = run_cli(
+        kit_session, "run", "--cuda", "12.1", "--", "bash", "-c", 'echo "$ENVKIT_VARIANT $PYTORCH_VERSION"', env=pinned
+    )
     assert ran.returncode == 0, ran.stderr
     assert f"{reference}: the team's image pinned in" in ran.stderr
     assert ran.stdout == "cu121-pip 2.4.1\n"
@@ -460,10 +467,10 @@ def test_the_team_pulls_and_runs_the_pinned_digest(published, kit_session, cu121
     assert labelled.returncode == 0, labelled.stderr
     assert f"tested by kit revision {cu121_report['facts']['revision'][:12]}" in labelled.stderr
 
-    info = {row["variant"]: row for row in json.loads(run_cli(kit_session, "info", "--json").stdout)}
+    info = {row["variant"]: row for row in json.loads(run_cli(kit_session, "info", "--json", env=pinned).stdout)}
     assert info["cu121-pip"]["published"] == reference
 
-    missing = run_cli(kit_session, "pull", "--cuda", "11.8")
+    missing = run_cli(kit_session, "pull", "--cuda", "11.8", env=pinned)
     assert missing.returncode == 2 and "cu118-pip is not pinned" in missing.stderr
 
 

@@ -26,7 +26,7 @@ from envkit import ROOT
 from envkit.core import gpus
 from envkit.workspace.caches import CACHE_LABEL, volume_name
 from envkit.workspace.session import RUN_LABEL
-from tests.conftest import run_cli
+from tests.conftest import CI_IMAGE_NAME, run_cli
 
 STRANGER = "envkit-stranger"
 STRANGER_UID = 42421  # no image of ours has it
@@ -311,13 +311,16 @@ def test_doctor_on_this_machine(kit_session):
     assert "blocking: docker engine" in stopped.stderr
 
 
-def test_info_lists_every_variant(kit_session, cu121_report):
+def test_info_lists_every_variant(kit_session, cu121_report, docker_client):
     result = run_cli(kit_session, "info", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["variant"]: row for row in json.loads(result.stdout)}
+    # What info says against what is there now (other tests test other images under the same tag).
+    report = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
     assert rows["cu121-pip"]["lock"] == "locked"
-    assert rows["cu121-pip"]["tested"] == "pass" and rows["cu121-pip"]["tested_image"] == cu121_report["image_id"]
-    assert rows["cu121-pip"]["image_id"] == cu121_report["image_id"]
+    assert rows["cu121-pip"]["tested"] == ("pass" if report["passed"] else "fail")
+    assert rows["cu121-pip"]["tested_image"] == report["image_id"]
+    assert rows["cu121-pip"]["image_id"] == docker_client.images.get(f"{CI_IMAGE_NAME}:cu121-pip").id
     assert rows["cu121-conda"]["lock"] == "no lock"
     table = run_cli(kit_session, "info")
     assert table.stdout.splitlines()[0].split()[:3] == ["variant", "recipe", "file"]
