@@ -3,7 +3,7 @@
 tasks.py is the command line; the logic is grouped by the stages the data
 flows through, each package importing only from the ones above it:
 
-    core      errors, external commands (proc), settings, the Docker engine,
+    core      errors, external commands (proc), settings, the Docker engine, GPUs,
               provenance, the files under reports/ and signal handling
     catalog   what can be built: env/variants.toml, env/compat.toml, and
               turning flags into one variant (selection)
@@ -13,7 +13,11 @@ flows through, each package importing only from the ones above it:
               `invoke wheelhouse`, `invoke verify-repro`
     checks    `invoke test`: the test container, the checks run inside it,
               the test run and its manifest
-    release   `invoke publish`: tags, the publish gate, the registry
+    release   `invoke publish`: tags, the publish gate, the registry, the
+              pinned digests (env/published.json)
+    workspace `invoke run`, `shell` and `pull`: the team's image as the
+              caller, with the checkout mounted and caches kept
+    status    `invoke doctor` and `invoke info`
 """
 
 from pathlib import Path

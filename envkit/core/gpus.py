@@ -8,6 +8,7 @@ Measured on this machine, so it speaks for a local daemon; a remote one
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import docker
 
@@ -31,7 +32,7 @@ def host_gpus() -> list[HostGpu]:
         return []
     try:
         run = proc.capture(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
-    except (OSError, TimeoutError):
+    except (OSError, subprocess.TimeoutExpired):  # a hung driver is no GPU to hand out
         return []
     rows = [line.split(", ") for line in run.stdout.strip().splitlines() if run.returncode == 0 and line]
     return [HostGpu(name=row[0], driver=row[-1]) for row in rows]
