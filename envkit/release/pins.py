@@ -31,10 +31,6 @@ class PinnedImage:
     kit_revision: str
     published_at: str
 
-    @property
-    def digest(self) -> str:
-        return self.reference.rpartition("@")[2]
-
     def summary(self) -> str:
         return f"torch {self.torch}, CUDA {self.cuda}, Python {self.python}"
 

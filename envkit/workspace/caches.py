@@ -42,9 +42,6 @@ class CacheMounts:
     env: dict[str, str]
     folders: tuple[str, ...]  # mount points to hand to the container's user
 
-    def describe(self) -> str:
-        return ", ".join(f"{mount['Source']}" for mount in self.mounts)
-
 
 NO_CACHES = CacheMounts((), {}, ())
 
