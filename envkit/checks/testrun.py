@@ -26,7 +26,7 @@ def variant_of_image(reference: str, settings: Settings) -> Variant:
     """`invoke test --image REF`: the declared variant the image was built as
     (its io.envkit.variant label); the image is pulled when it is not here."""
     client = engine.connect()
-    image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
+    image = engine.local_image(client, reference) or engine.pull(client, reference, settings.docker_client)
     name = image.labels.get(VARIANT_LABEL, "")
     known = {variant.name: variant for variant in declared()}
     if name not in known:

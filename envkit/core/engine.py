@@ -142,14 +142,14 @@ def local_image(client: docker.DockerClient, reference: str) -> Image | None:
         return None
 
 
-def pull(reference: str, configured_client: str = "") -> Image:
+def pull(client: docker.DockerClient, reference: str, configured_client: str = "") -> Image:
     """`docker pull` with its progress on the terminal (the SDK's is silent for
     minutes); the daemon stops the pull when the client is stopped."""
     proc.stream(
         [docker_cli(configured_client), "pull", reference],
         hint="Check the reference, that the registry is reachable, and your `docker login` for it.",
     )
-    image = local_image(connect(), reference)
+    image = local_image(client, reference)
     if image is None:
         raise UsageError(f"{reference} was pulled, yet the engine does not find it under that name.")
     return image

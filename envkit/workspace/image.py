@@ -45,7 +45,7 @@ def provenance_of(image: Image) -> str:
 
 def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
     """`--image REF` (checked by the task): a tag or digest, pulled when it is not here."""
-    image = engine.local_image(client, reference) or engine.pull(reference, settings.docker_client)
+    image = engine.local_image(client, reference) or engine.pull(client, reference, settings.docker_client)
     return Chosen(reference, image, provenance_of(image))
 
 

@@ -38,7 +38,7 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
         image = engine.local_image(client, pinned.reference)
         if image is None:
             engine.check_free_disk(client, variant.pull_disk_gb, f"pulling {variant.name}")
-            image = engine.pull(pinned.reference, settings.docker_client)
+            image = engine.pull(client, pinned.reference, settings.docker_client)
             state = "pulled"
         else:
             state = "already here"
