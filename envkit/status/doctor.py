@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import certifi
 import docker
@@ -18,6 +18,7 @@ from envkit.catalog.variants import indexes as index_urls
 from envkit.core import engine, gpus
 from envkit.core.errors import UsageError, network_reason
 from envkit.core.references import RegistryTarget
+from envkit.core.reports import HostGpu
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
 from envkit.release.pins import read_pins
@@ -39,11 +40,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class Machine:
-    """What the checks share: the engine (None when it does not answer) and the settings."""
+    """What the checks share: the engine (None when it does not answer), the
+    settings, and the host's GPUs (nvidia-smi asked once, for every check)."""
 
     client: docker.DockerClient | None
     settings: Settings
     engine_error: str = ""
+    host_gpus: list[HostGpu] = field(default_factory=lambda: gpus.host_gpus())
 
 
 def check_engine(machine: Machine) -> Finding:
@@ -95,7 +98,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def check_driver(machine: Machine) -> Finding:
-    on_host = gpus.host_gpus()
+    on_host = machine.host_gpus
     if not on_host:
         return Finding(
             "nvidia driver",
@@ -136,7 +139,7 @@ def check_toolkit(machine: Machine) -> Finding:
     if machine.client is None:
         return Finding("gpu runtime", WARN, "not checked: no engine")
     has_runtime = gpus.has_gpu_runtime(machine.client)
-    if not gpus.host_gpus():
+    if not machine.host_gpus:
         state = "present" if has_runtime else "absent"
         return Finding("gpu runtime", PASS, f"NVIDIA container toolkit {state}; not needed without a GPU")
     if not has_runtime:

@@ -19,7 +19,7 @@ from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 from envkit.recipes import conda_lock, pip_lock
 from envkit.recipes.files import is_hash_locked, read_text, tamper_reason
-from envkit.release.pins import read_pins
+from envkit.release.pins import PinnedImage, read_pins
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,13 @@ def lock_state(variant: Variant) -> str:
     return "locked" if is_hash_locked(path) else "locked (no hashes)"
 
 
-def state_of(variant: Variant, settings: Settings, client: docker.DockerClient) -> VariantState:
+def state_of(
+    variant: Variant, settings: Settings, client: docker.DockerClient, pins: dict[str, PinnedImage]
+) -> VariantState:
     tag = image_tag(variant, settings)
     image = engine.local_image(client, tag)
     report = read_test_report(settings, variant.name)
-    pinned = read_pins(settings.pins_path).get(variant.name)
+    pinned = pins.get(variant.name)
     return VariantState(
         variant=variant.name,
         recipe_file=variant.lock_file,
@@ -78,8 +80,9 @@ def state_of(variant: Variant, settings: Settings, client: docker.DockerClient) 
 
 
 def states(settings: Settings) -> list[VariantState]:
+    pins = read_pins(settings.pins_path)
     client = engine.connect()
-    return [state_of(variant, settings, client) for variant in declared()]
+    return [state_of(variant, settings, client, pins) for variant in declared()]
 
 
 def _age(created: str) -> str:
