@@ -70,13 +70,11 @@ class Settings:
 
     @property
     def reports_path(self) -> Path:
-        path = Path(self.reports_dir).expanduser()
-        return path if path.is_absolute() else ROOT / path
+        return _in_checkout(self.reports_dir)
 
     @property
     def pins_path(self) -> Path:
-        path = Path(self.pins_file).expanduser()
-        return path if path.is_absolute() else ROOT / path
+        return _in_checkout(self.pins_file)
 
     def ca_cert_path(self) -> Path | None:
         """The CA bundle (checked by from_config), for every task that makes a connection."""
@@ -84,6 +82,12 @@ class Settings:
 
     def base_image_tag(self) -> str:
         return self.base_tag.format(suite=self.base_suite)
+
+
+def _in_checkout(value: str) -> Path:
+    """A configured path: absolute as given, else relative to the kit's checkout."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else ROOT / path
 
 
 def _flag(key: str) -> str:

@@ -217,11 +217,11 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
             if not skip_untested:
                 raise
             skipped.append(f"{variant.name}: {refusal}")
+    repository = target.repository(settings.image_name)
     for candidate in approved:
         if dry_run:
             print(describe_push(candidate, target, settings))
         else:
-            repository = target.repository(settings.image_name)
             rows = publish(candidate, target, settings, client)
             print(table(rows, repository))
             pins.pin(
