@@ -32,7 +32,8 @@ ENV VIRTUAL_ENV=/opt/venv \
 
 # The system step: g++ and Python's headers for torch.compile, from
 # docker/system-packages.sh (the one list, which `invoke wheelhouse` also
-# downloads for offline builds), and the non-root user.
+# downloads for offline builds), less the files docker/dpkg-excludes names,
+# and the non-root user.
 FROM base AS system-index
 ARG PYTHON
 ARG USER_NAME
@@ -42,6 +43,7 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=secret,id=ca \
     --mount=type=bind,source=docker/system-packages.sh,target=/opt/envkit-build/system-packages.sh \
+    --mount=type=bind,source=docker/dpkg-excludes,target=/etc/dpkg/dpkg.cfg.d/envkit-excludes \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && PYTHON="${PYTHON}" sh /opt/envkit-build/system-packages.sh install \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
@@ -54,68 +56,127 @@ ARG USER_NAME
 ARG USER_UID
 ARG USER_GID
 RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    --mount=type=bind,source=docker/dpkg-excludes,target=/etc/dpkg/dpkg.cfg.d/envkit-excludes \
     DEBIAN_FRONTEND=noninteractive dpkg --install --skip-same-version /wheelhouse/debs/*.deb \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
     && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
 
-# Only the recipe file reaches the install layer: editing examples/ or envkit/
-# never reinstalls torch. uv installs the recipe exactly (--no-deps: the file
-# must be complete; pip check proves it), wheels only (--no-build: a lock also
-# lists sdist hashes, and a wheel that fails its hash must stop the build, not
-# fall back to compiling the sdist), with hash checking for hash-locked
-# recipes. uv itself comes hash-checked from env/pip/installer.txt into a
-# throwaway venv. unsafe-best-match: a recipe naming the pytorch index plus
-# PyPI takes each pinned version from whichever index has it, as pip does.
-# INDEX_URL / EXTRA_INDEX_URL, when set, replace the recipe's indexes (mirrors).
-# (A stage of this file, chosen by INSTALL_FROM: not an image to pin.)
-# hadolint ignore=DL3006
-FROM system-${INSTALL_FROM} AS system
-ARG REQUIREMENTS=env/pip/cu121.txt
-COPY env/pip/installer.txt /opt/envkit/installer.txt
-COPY ${REQUIREMENTS} /opt/envkit/requirements.txt
-
-FROM system AS env-index
+# The installer: uv, hash-checked from env/pip/installer.txt into a venv of
+# its own that every install step mounts and none leaves in the image. It
+# does not need the system step, so BuildKit runs it beside apt.
+FROM base AS installer-index
 ARG PYTHON
+ARG INDEX_URL=""
+COPY env/pip/installer.txt /opt/envkit/installer.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+    --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && if [ -n "${INDEX_URL}" ]; then export PIP_INDEX_URL="${INDEX_URL}"; fi \
+    && "${PYTHON}" -m venv /opt/installer \
+    && /opt/installer/bin/pip install --quiet --require-hashes --only-binary :all: --no-deps \
+       -r /opt/envkit/installer.txt
+
+FROM base AS installer-wheelhouse
+ARG PYTHON
+COPY env/pip/installer.txt /opt/envkit/installer.txt
+RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
+    "${PYTHON}" -m venv /opt/installer \
+    && /opt/installer/bin/pip install --quiet --no-index --find-links /wheelhouse/wheels --require-hashes \
+       --no-deps -r /opt/envkit/installer.txt
+
+# Where the install steps take packages from: nothing (the indexes, through
+# the cache mount) or the wheelhouse's wheels, copied once for all six steps.
+FROM scratch AS packages-index
+COPY env/pip/installer.txt /no-wheelhouse
+
+FROM scratch AS packages-wheelhouse
+COPY wheelhouse/wheels/ /wheels/
+
+# hadolint ignore=DL3006
+FROM installer-${INSTALL_FROM} AS installer
+# hadolint ignore=DL3006
+FROM packages-${INSTALL_FROM} AS packages
+
+# The recipe split into the six layers of docker/env_layers.py (CUDA
+# libraries first, the often-bumped rest last), after every wheel of it is
+# downloaded at once into the cache, beside the system step. Every install
+# step below copies only its own part: BuildKit keys a COPY by the content
+# copied, so a one-pin change in the lock reruns only the step of the layer
+# that holds that package (and the ones after it). ENV_LAYERS=single puts
+# everything in the last step: the one-layer install it must equal.
+FROM base AS layers
+ARG PYTHON
+ARG REQUIREMENTS=env/pip/cu121.txt
+ARG ENV_LAYERS=split
+ARG INSTALL_FROM
 ARG REQUIRE_HASHES
 ARG INDEX_URL=""
 ARG EXTRA_INDEX_URL=""
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
-    --mount=type=secret,id=ca \
-    if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca PIP_CERT=/run/secrets/ca; fi \
-    && if [ -n "${INDEX_URL}" ]; then export UV_INDEX_URL="${INDEX_URL}" PIP_INDEX_URL="${INDEX_URL}"; fi \
-    && if [ -n "${EXTRA_INDEX_URL}" ]; then export UV_EXTRA_INDEX_URL="${EXTRA_INDEX_URL}"; fi \
-    && "${PYTHON}" -m venv /tmp/installer \
-    && /tmp/installer/bin/pip install --quiet --require-hashes --only-binary :all: --no-deps \
-       -r /opt/envkit/installer.txt \
-    && "${PYTHON}" -m venv --without-pip /opt/venv \
-    && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_INDEX_STRATEGY=unsafe-best-match \
-       UV_PYTHON_DOWNLOADS=never /tmp/installer/bin/uv pip install --python /opt/venv/bin/python \
-       --no-deps --no-build -r /opt/envkit/requirements.txt \
-    && rm -rf /tmp/installer
+COPY ${REQUIREMENTS} /opt/envkit-build/requirements.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py prefetch /opt/envkit-build/requirements.txt \
+    && "${PYTHON}" /opt/envkit-build/env_layers.py split /opt/envkit-build/requirements.txt /layers "${ENV_LAYERS}"
 
-# The same install from the wheelhouse's wheels/, with no index at all.
-FROM system AS env-wheelhouse
+# uv installs each part exactly (--no-deps: the lock must be complete; pip
+# check proves it), wheels only (--no-build: a lock also lists sdist hashes,
+# and a wheel that fails its hash must stop the build, not fall back to
+# compiling the sdist), hash-checked for hash-locked recipes, with
+# unsafe-best-match (a recipe naming the pytorch index plus PyPI takes each
+# pinned version from whichever index has it, as pip does). INDEX_URL /
+# EXTRA_INDEX_URL, when set, replace the recipe's indexes (mirrors). Each
+# step compiles the bytecode of what it installed, hash-based (byte-identical
+# across rebuilds), so that no step rewrites a file of an earlier layer.
+# (A stage of this file, chosen by INSTALL_FROM: not an image to pin.)
+# hadolint ignore=DL3006
+FROM system-${INSTALL_FROM} AS env
 ARG PYTHON
 ARG REQUIRE_HASHES
-RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    "${PYTHON}" -m venv /tmp/installer \
-    && /tmp/installer/bin/pip install --quiet --no-index --find-links /wheelhouse/wheels --require-hashes \
-       --no-deps -r /opt/envkit/installer.txt \
-    && "${PYTHON}" -m venv --without-pip /opt/venv \
-    && UV_REQUIRE_HASHES="${REQUIRE_HASHES}" UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
-       /tmp/installer/bin/uv pip install --python /opt/venv/bin/python --offline --no-index \
-       --find-links /wheelhouse/wheels --no-deps --no-build -r /opt/envkit/requirements.txt \
-    && rm -rf /tmp/installer
-
-# Bytecode with hash-based invalidation, byte-identical across rebuilds and
-# fast to import for the non-root user. -f: the interpreter running compileall
-# has already imported setuptools' _distutils_hack (a .pth file does it at
-# every start) and left a timestamped .pyc; -f rewrites it too.
-# hadolint ignore=DL3006
-FROM env-${INSTALL_FROM} AS env
-RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib >/dev/null \
-    && python -m pip check
+ARG INSTALL_FROM
+ARG INDEX_URL=""
+ARG EXTRA_INDEX_URL=""
+RUN "${PYTHON}" -m venv --without-pip /opt/venv
+COPY --from=layers /layers/1.txt /opt/envkit/layers/1.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 1
+COPY --from=layers /layers/2.txt /opt/envkit/layers/2.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 2
+COPY --from=layers /layers/3.txt /opt/envkit/layers/3.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 3
+COPY --from=layers /layers/4.txt /opt/envkit/layers/4.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 4
+COPY --from=layers /layers/5.txt /opt/envkit/layers/5.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 5
+COPY --from=layers /layers/6.txt /opt/envkit/layers/6.txt
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+    --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
+    --mount=type=bind,from=packages,target=/wheelhouse \
+    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
+    "${PYTHON}" /opt/envkit-build/env_layers.py install 6 \
+    && /opt/venv/bin/python -m pip check
+ARG REQUIREMENTS=env/pip/cu121.txt
+COPY ${REQUIREMENTS} /opt/envkit/requirements.txt
 
 # Build-time guard: fail unless the installed torch is the variant asked for.
 ARG TORCH_VERSION=2.4.1

@@ -140,15 +140,20 @@ def copy_repo(destination: Path) -> Path:
     return destination
 
 
-def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
-    """A small, valid pure-Python wheel with the given dependencies."""
+def build_wheel(
+    folder: Path, name: str, version: str, requires: tuple[str, ...] = (), files: dict[str, str] | None = None
+) -> Path:
+    """A small, valid pure-Python wheel with the given dependencies (and
+    `files`, which may replace its __init__.py)."""
     import hashlib
     import zipfile
 
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
+    extra = files or {}
     files = {
         f"{module}/__init__.py": f"__version__ = {version!r}\n",
+        **extra,
         f"{dist_info}/METADATA": "Metadata-Version: 2.1\n"
         f"Name: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires),
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: envkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
@@ -171,15 +176,24 @@ class LocalIndex:
     """PEP 503 indexes served over HTTP on 127.0.0.1 from a folder: one or
     more index paths, each with its wheels (and their sha256 in the links)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
         self.folder = folder
+        self.host = host  # where it listens, and the host of its URLs
         self.server: Any = None
 
-    def add(self, index: str, name: str, version: str, *requires: str) -> Path:
+    def add(self, index: str, name: str, version: str, *requires: str, files: dict[str, str] | None = None) -> Path:
+        wheel = build_wheel(self.folder / "files" / index, name, version, tuple(requires), files)
+        return self.add_file(index, name, wheel)
+
+    def add_file(self, index: str, name: str, wheel: Path) -> Path:
+        """Serve this wheel file (built here, or a real one fetched for the test)."""
         import hashlib
         import re
+        import shutil
 
-        wheel = build_wheel(self.folder / "files" / index, name, version, tuple(requires))
+        if wheel.parent != self.folder / "files" / index:
+            (self.folder / "files" / index).mkdir(parents=True, exist_ok=True)
+            wheel = Path(shutil.copy2(wheel, self.folder / "files" / index / wheel.name))
         project = self.folder / index / re.sub(r"[-_.]+", "-", name).lower()
         project.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -199,13 +213,13 @@ class LocalIndex:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(Quiet, directory=str(self.folder))
+            (self.host, 0), functools.partial(Quiet, directory=str(self.folder))
         )
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
     def url(self, index: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{index}"
+        return f"http://{self.host}:{self.server.server_address[1]}/{index}"
 
     def stop(self) -> None:
         if self.server is not None:
@@ -332,3 +346,16 @@ class Watched:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def env_layers() -> Any:
+    """docker/env_layers.py as a module (it runs inside images, so it is no package of the kit's)."""
+    import importlib.util
+
+    from envkit import ROOT
+
+    spec = importlib.util.spec_from_file_location("env_layers", ROOT / "docker" / "env_layers.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -105,6 +105,7 @@ class BuildRecord:
     recipe: str = ""
     recipe_inputs: str = ""  # the lock's record of its inputs
     offline: bool = False  # built from a wheelhouse, with no network
+    export_seconds: float = 0.0  # of `seconds`, BuildKit writing the layers into the engine
 
     def summary(self) -> str:
         return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"

@@ -88,7 +88,7 @@ def build_image(
         argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context)
         started = time.monotonic()
         try:
-            proc.stream(argv, env=builder.env)
+            output = proc.stream(argv, env=builder.env)
         except CommandFailed as failure:
             raise _explained(failure, build_plan, settings) from None
         seconds = time.monotonic() - started
@@ -106,6 +106,7 @@ def build_image(
         recipe=build_plan.recipe_file,
         recipe_inputs=plan.recorded_inputs(build_plan),
         offline=wheelhouse is not None,
+        export_seconds=export_seconds(output),
     )
     write_json(build_record_path(settings, variant.name), result)
     return result
@@ -141,6 +142,15 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
     return CommandFailed(
         failure.argv, failure.returncode, failure.tail, hint=hint, detail=failed_step(failure.tail), streamed=True
     )
+
+
+_EXPORT = re.compile(r"^#\d+ exporting layers (\d+(?:\.\d+)?)s done$", re.MULTILINE)
+
+
+def export_seconds(output: str) -> float:
+    """From BuildKit's plain progress: how long writing the layers took (0 when
+    every layer came from the cache and nothing was written)."""
+    return sum(float(seconds) for seconds in _EXPORT.findall(output))
 
 
 _STEP = re.compile(r"^#(\d+) (\[.+)$")

@@ -17,6 +17,7 @@ from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.context import CONTEXT_PARTS
 from envkit.recipes.indexes import Indexes
+from tests.helpers import env_layers
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 DEFAULT = {v.recipe: v for v in declared() if v.platform == "cu121"}
@@ -96,14 +97,36 @@ def test_only_syntax_docker_20_10_builtin_buildkit_understands(dockerfile):
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_torch_is_installed_before_any_code_is_copied(dockerfile):
     steps = instructions(dockerfile)
-    install = next(
-        i for i, s in enumerate(steps) if s.startswith("RUN") and ("uv pip install" in s or "micromamba create" in s)
-    )
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if s.startswith("RUN") and ("env_layers.py install" in s or "micromamba create" in s)
+    ]
     defaults = arg_defaults(dockerfile)
-    sources = [s.split()[1] for s in steps[:install] if s.startswith("COPY")]
+    sources = [s.split()[1] for s in steps[: installs[-1]] if s.startswith("COPY")]
     sources = [defaults.get(s[2:-1]) or "" if s.startswith("${") else s for s in sources]
-    assert sources and all(source.startswith("env/") for source in sources), sources
-    assert any(s.startswith("COPY examples/") for s in steps[install:])
+    # Before the packages: the recipe, the build's own scripts and the recipe's parts, never code.
+    allowed = ("env/", "docker/", "wheelhouse/", "--from=layers")
+    assert sources and all(source.startswith(allowed) for source in sources), sources
+    assert any(s.startswith("COPY examples/") for s in steps[installs[-1] :])
+
+
+def test_the_pip_environment_is_installed_in_the_layers_env_layers_defines():
+    """One install step per layer of docker/env_layers.py, in its order, each
+    keyed by its own part of the lock (copied right before it) and nothing more."""
+    steps = instructions(ROOT / "docker" / "pip.Dockerfile")
+    installs = [i for i, s in enumerate(steps) if s.startswith("RUN") and "env_layers.py install" in s]
+    assert [steps[i].split()[-1] for i in installs][:-1] == [str(n) for n in range(1, env_layers().LAYER_COUNT)]
+    assert "env_layers.py install 6" in steps[installs[-1]]
+    for number, install in enumerate(installs, start=1):
+        assert steps[install - 1] == f"COPY --from=layers /layers/{number}.txt /opt/envkit/layers/{number}.txt"
+        assert "REQUIREMENTS" not in steps[install] and "requirements.txt" not in steps[install]
+
+
+def test_the_benchmark_baseline_is_hadolint_clean():
+    baseline = ROOT / "benchmarks" / "baseline.Dockerfile"
+    result = subprocess.run([hadolint(), str(baseline)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -128,7 +151,12 @@ def dockerignore_allows(path: str) -> bool:
 
 def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
     needed = [str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.py")]
-    needed += [plan.recipe_of(v)[0] for v in declared()] + ["env/pip/installer.txt", "docker/check_variant.py"]
+    needed += [plan.recipe_of(v)[0] for v in declared()] + [
+        "env/pip/installer.txt",
+        "docker/check_variant.py",
+        "docker/env_layers.py",
+        "docker/dpkg-excludes",
+    ]
     needed += [v.lock_file for v in declared()]  # conda's explicit locks too, once written
     assert all(dockerignore_allows(path) for path in needed), [p for p in needed if not dockerignore_allows(p)]
     for unwanted in (
