@@ -6,39 +6,50 @@ the layer that holds that package (measured by `invoke bench`).
         writes OUT_DIR/1.txt .. OUT_DIR/6.txt: the lock's entries by layer
         (every file keeps the lock's index options; `single` puts every
         entry in the last one, the one-layer install `invoke bench` compares)
-    python3 env_layers.py prefetch LOCK
-        downloads every wheel of the lock at once into uv's cache (a cache
-        mount), so that the install steps, one per layer, only copy; a
-        no-op for a wheelhouse build
+    python env_layers.py prefetch LOCK     (the installer venv's python)
+        downloads every wheel of the lock at once, hash-checked, into a
+        folder on the build's cache mount, so that the install steps, one
+        per layer, need no network; a no-op for a wheelhouse build
     python3 env_layers.py install N
-        installs /opt/envkit/layers/N.txt into /opt/venv with uv, then
+        installs /opt/envkit/layers/N.txt into /opt/venv with uv, strips
+        the DWARF debug sections of the libraries it installed, then
         compiles the bytecode of exactly what it installed
 
-Runs with the base image's own python, standard library only. The order is
-fixed by the data `invoke bench` measured for cu121 (installed sizes):
-  1 cudnn       nvidia-cudnn                 1.02 GB  changes with the CUDA pins
-  2 cuda        every other nvidia-* library 1.72 GB  changes with the CUDA pins
-  3 triton      triton / pytorch-triton      0.58 GB  changes with torch's minor
-  4 torch       torch, torchvision, torchaudio 1.66 GB  changes with every torch release
-  5 nvjitlink   nvidia-nvjitlink             0.10 GB  only a lower bound in torch's metadata,
-                                                      so a lock refresh moves it
-  6 rest        everything else (numpy, pillow, ...) 0.17 GB  changes most often
+Standard library only; runs with the base image's python (prefetch with the
+installer venv's, whose pip knows the interpreter's wheel tags). The order
+is fixed by the data `invoke bench` measured for cu121 (installed sizes):
+  1 cudnn      nvidia-cudnn                        1.02 GB  changes with the CUDA pins
+  2 cuda       every other nvidia-* library        1.72 GB  changes with the CUDA pins
+  3 triton     triton / pytorch-triton             0.25 GB  changes with torch's minor
+                                                            (0.58 GB before its debug sections go)
+  4 torch      torch, torchvision, torchaudio      1.66 GB  changes with every torch release
+  5 nvjitlink  nvidia-nvjitlink                    0.10 GB  only bounded from below by torch,
+                                                            so a lock refresh moves it
+  6 rest       everything else (numpy, pillow...)  0.17 GB  changes most often
 Slowest-changing first: Docker rebuilds every layer after the first changed
-one. cudnn has a layer of its own because push compresses each layer on one
-core: three layers of similar size keep two cores busy where one 5 GB layer
-kept one.
+one. cuDNN has a layer of its own because a push compresses each layer on
+one core: several layers of similar size keep every core busy where one
+5 GB layer kept one.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import fnmatch
+import hashlib
+import html
+import json
 import os
 import py_compile
 import re
 import shutil
+import ssl
+import struct
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 LAYER_COUNT = 6
@@ -57,7 +68,9 @@ RULES = (
 VENV = Path("/opt/venv")
 LAYERS_DIR = Path("/opt/envkit/layers")
 INSTALLER = Path("/opt/installer/bin/uv")
-CACHE = Path("/root/.cache")  # the build's cache mount, where uv keeps its cache
+WHEELS = Path("/root/.cache/envkit-wheels")  # on the build's cache mount
+UV_SCRATCH = Path("/tmp/envkit-uv-cache")  # on the image's file system, removed after each step
+DOWNLOAD_THREADS = 8
 WHEELHOUSE = Path("/wheelhouse/wheels")
 # Test suites shipped inside packages (numpy's, sympy's, ...): nothing at
 # runtime imports them, so their bytecode is not compiled into the image.
@@ -114,6 +127,52 @@ def installed_sources(new: set[Path]) -> list[Path]:
     return sources
 
 
+def installed_files(new: set[Path]) -> list[Path]:
+    """Every file the new distributions' RECORDs list."""
+    return [
+        (dist_info.parent / row.rsplit(",", 2)[0]).resolve()
+        for dist_info in sorted(new)
+        for row in (dist_info / "RECORD").read_text().splitlines()
+        if row.strip()
+    ]
+
+
+def debug_section_bytes(path: Path) -> int:
+    """Bytes of DWARF debug sections (.debug_*) in a 64-bit little-endian ELF
+    file; 0 for anything else. Nothing reads them at run time: no section of
+    theirs is loaded."""
+    try:
+        with path.open("rb") as elf:
+            header = elf.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4:6] != b"\x02\x01":
+                return 0
+            (table,) = struct.unpack_from("<Q", header, 0x28)
+            entry_size, count, names_index = struct.unpack_from("<HHH", header, 0x3A)
+            elf.seek(table)
+            raw = elf.read(entry_size * count)
+            sections = [struct.unpack_from("<IIQQQQ", raw, i * entry_size) for i in range(count)]
+            elf.seek(sections[names_index][4])
+            names = elf.read(sections[names_index][5])
+    except (OSError, struct.error, IndexError):
+        return 0
+    return sum(
+        section[5] for section in sections if names[section[0] : names.find(b"\0", section[0])].startswith(b".debug")
+    )
+
+
+def strip_debug_sections(files: list[Path]) -> int:
+    """`strip --strip-debug` the shared libraries that ship DWARF debug info
+    (triton 3.0's libtriton.so: 326 of its 473 MB). The symbol table stays,
+    so backtraces still name functions; the code and data the loader maps
+    are unchanged. strip is deterministic: rebuilds stay byte-identical."""
+    saved = 0
+    for path in files:
+        if ".so" in path.name and not path.is_symlink() and (size := debug_section_bytes(path)):
+            subprocess.run(["strip", "--strip-debug", str(path)], check=True)
+            saved += size
+    return saved
+
+
 def compile_one(source: Path) -> None:
     # Hash-based and unchecked: byte-identical across rebuilds, and never
     # rewritten by an import (the image's files are read-only to its user).
@@ -122,38 +181,115 @@ def compile_one(source: Path) -> None:
     )
 
 
-def uv_command(requirements: Path, venv: Path = VENV) -> tuple[list[str], dict[str, str]]:
-    env = dict(os.environ, UV_LINK_MODE="copy", UV_PYTHON_DOWNLOADS="never", UV_INDEX_STRATEGY="unsafe-best-match")
+def uv_command(requirements: Path, wheels: Path) -> tuple[list[str], dict[str, str]]:
+    """uv installs from local wheels only. Its cache is a scratch folder on
+    the image's own file system, so that unpacking a wheel there and hard
+    linking it into the venv writes each file once."""
+    env = dict(os.environ, UV_LINK_MODE="hardlink", UV_PYTHON_DOWNLOADS="never", UV_CACHE_DIR=str(UV_SCRATCH))
     env["UV_REQUIRE_HASHES"] = os.environ.get("REQUIRE_HASHES", "true")
-    argv = [str(INSTALLER), "pip", "install", "--python", str(venv / "bin" / "python"), "--no-deps", "--no-build"]
-    if os.environ.get("INSTALL_FROM") == "wheelhouse":
-        env["UV_NO_CACHE"] = "1"
-        argv += ["--offline", "--no-index", "--find-links", str(WHEELHOUSE)]
-    else:
-        if Path("/run/secrets/ca").is_file() and Path("/run/secrets/ca").stat().st_size:
-            env["SSL_CERT_FILE"] = "/run/secrets/ca"
-        if os.environ.get("INDEX_URL"):
-            env["UV_INDEX_URL"] = os.environ["INDEX_URL"]
-        if os.environ.get("EXTRA_INDEX_URL"):
-            env["UV_EXTRA_INDEX_URL"] = os.environ["EXTRA_INDEX_URL"]
+    argv = [str(INSTALLER), "pip", "install", "--python", str(VENV / "bin" / "python"), "--no-deps", "--no-build"]
+    argv += ["--offline", "--no-index", "--find-links", str(wheels)]
     return [*argv, "-r", str(requirements)], env
 
 
+def _index_urls(options: list[str]) -> list[str]:
+    """INDEX_URL / EXTRA_INDEX_URL (mirrors) when set, else the lock's own."""
+    if os.environ.get("INDEX_URL"):
+        return [os.environ["INDEX_URL"], *os.environ.get("EXTRA_INDEX_URL", "").split()]
+    words = " ".join(options).replace("=", " ").split()
+    urls = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("--index-url", "-i")]
+    extras = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--extra-index-url"]
+    return (urls or ["https://pypi.org/simple"]) + extras
+
+
+def _wheel_tags(filename: str) -> list[str]:
+    """`name-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl` -> its tags."""
+    python, abi, platform = filename[: -len(".whl")].split("-")[-3:]
+    return [f"{p}-{a}-{t}" for p in python.split(".") for a in abi.split(".") for t in platform.split(".")]
+
+
+def _best_wheel(name: str, version: str, urls: list[str], rank: dict[str, int], tls: ssl.SSLContext) -> tuple[str, str]:
+    """(url, filename) of the wheel uv would install: the pinned version's
+    file with the best tag for this interpreter, from any of the indexes
+    (unsafe-best-match)."""
+    found = []
+    for index_url in urls:
+        page = f"{index_url.rstrip('/')}/{normalized(name)}/"
+        try:
+            with urllib.request.urlopen(page, timeout=120, context=tls) as response:
+                hrefs = re.findall(r'href="([^"]+)"', response.read().decode())
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                continue
+            raise
+        for href in hrefs:
+            url = urllib.parse.urljoin(page, html.unescape(href)).partition("#")[0]
+            filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+            if not filename.endswith(".whl") or filename.split("-")[1] != version.replace("-", "_"):
+                continue
+            best = min((rank[tag] for tag in _wheel_tags(filename) if tag in rank), default=None)
+            if best is not None:
+                found.append((best, url, filename))
+    if not found:
+        raise SystemExit(f"prefetch: no wheel of {name}=={version} for this Python on {', '.join(urls)}")
+    _, url, filename = min(found)
+    return url, filename
+
+
+def _download(url: str, destination: Path, pin: str, hashes: set[str], tls: ssl.SSLContext) -> int:
+    """Download to a temporary name; keep the file only if the lock lists its sha256."""
+    partial = destination.with_name(destination.name + ".part")
+    hasher = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=600, context=tls) as response, partial.open("wb") as out:
+        while chunk := response.read(1 << 20):
+            hasher.update(chunk)
+            out.write(chunk)
+    if hashes and hasher.hexdigest() not in hashes:
+        partial.unlink()
+        raise SystemExit(
+            f"prefetch: hash mismatch for `{pin}`: {destination.name} has sha256 {hasher.hexdigest()}, "
+            "which the lock does not list"
+        )
+    partial.rename(destination)
+    return destination.stat().st_size
+
+
 def prefetch(lock: Path) -> None:
-    """uv downloads and unpacks every wheel of the lock in parallel into its
-    cache; installing them into a throwaway venv inside the cache mount costs
-    only hard links. The split install steps then find everything cached.
-    BuildKit runs this beside the system step."""
+    """Every wheel of the lock, downloaded at once into WHEELS (on the build's
+    cache mount, kept between builds: a one-pin change downloads one wheel),
+    hash-checked. Runs with the installer's python, whose pip knows the
+    interpreter's wheel tags. BuildKit runs it beside the system step; the
+    install steps then need no network."""
     if os.environ.get("INSTALL_FROM") == "wheelhouse":
         return
-    scratch = CACHE / "envkit-prefetch"
-    shutil.rmtree(scratch, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
-    try:
-        argv, env = uv_command(lock, venv=scratch)
-        subprocess.run(argv, env={**env, "UV_LINK_MODE": "hardlink"}, check=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    from pip._vendor.packaging.tags import sys_tags  # the installer venv's pip
+
+    options, listed = entries(lock.read_text())
+    urls = _index_urls(options)
+    ca = Path("/run/secrets/ca")
+    tls = ssl.create_default_context(cafile=str(ca) if ca.is_file() and ca.stat().st_size else None)
+    rank = {str(tag): index for index, tag in enumerate(sys_tags())}
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    known_file = WHEELS / "pins.json"  # name==version -> file, so that a warm cache asks no index
+    known = json.loads(known_file.read_text()) if known_file.is_file() else {}
+
+    def fetch(entry: tuple[str, str]) -> int:
+        name, text = entry
+        version = re.search(r"==\s*([^\s;\\]+)", text)[1]  # type: ignore[index]
+        hashes = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", text))
+        pin = f"{normalized(name)}=={version}"
+        if pin in known and (WHEELS / known[pin]).is_file():
+            return 0
+        url, filename = _best_wheel(name, version, urls, rank, tls)
+        size = 0 if (WHEELS / filename).is_file() else _download(url, WHEELS / filename, pin, hashes, tls)
+        known[pin] = filename
+        return size
+
+    with concurrent.futures.ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
+        fetched = sum(pool.map(fetch, listed))
+    known_file.with_suffix(".tmp").write_text(json.dumps(known, indent=1, sort_keys=True))
+    known_file.with_suffix(".tmp").rename(known_file)
+    print(f"prefetch: {len(listed)} wheels ready, {fetched / 1e6:.1f} MB downloaded")
 
 
 def install(number: int) -> None:
@@ -161,12 +297,21 @@ def install(number: int) -> None:
     if not requirements.read_text().strip():
         return  # nothing of this variant belongs here (a CPU build has no CUDA layers)
     before = dist_infos()
-    argv, env = uv_command(requirements)
-    subprocess.run(argv, env=env, check=True)
-    sources = installed_sources(dist_infos() - before)
+    wheels = WHEELHOUSE if os.environ.get("INSTALL_FROM") == "wheelhouse" else WHEELS
+    argv, env = uv_command(requirements, wheels)
+    try:
+        subprocess.run(argv, env=env, check=True)
+    finally:
+        shutil.rmtree(UV_SCRATCH, ignore_errors=True)
+    new = dist_infos() - before
+    stripped = strip_debug_sections(installed_files(new))
+    sources = installed_sources(new)
     with concurrent.futures.ProcessPoolExecutor() as pool:
         list(pool.map(compile_one, sources, chunksize=64))
-    print(f"layer {number}: {len(dist_infos() - before)} packages, {len(sources)} modules compiled")
+    print(
+        f"layer {number}: {len(new)} packages, {len(sources)} modules compiled, "
+        f"{stripped / 1e6:.0f} MB of debug sections stripped"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -32,7 +32,7 @@ ENV VIRTUAL_ENV=/opt/venv \
 
 # The system step: g++ and Python's headers for torch.compile, from
 # docker/system-packages.sh (the one list, which `invoke wheelhouse` also
-# downloads for offline builds), less the files docker/dpkg-excludes names,
+# downloads for offline builds), less the files docker/dpkg.cfg names,
 # and the non-root user.
 FROM base AS system-index
 ARG PYTHON
@@ -43,7 +43,7 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=secret,id=ca \
     --mount=type=bind,source=docker/system-packages.sh,target=/opt/envkit-build/system-packages.sh \
-    --mount=type=bind,source=docker/dpkg-excludes,target=/etc/dpkg/dpkg.cfg.d/envkit-excludes \
+    --mount=type=bind,source=docker/dpkg.cfg,target=/etc/dpkg/dpkg.cfg.d/envkit \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && PYTHON="${PYTHON}" sh /opt/envkit-build/system-packages.sh install \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
@@ -56,7 +56,7 @@ ARG USER_NAME
 ARG USER_UID
 ARG USER_GID
 RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
-    --mount=type=bind,source=docker/dpkg-excludes,target=/etc/dpkg/dpkg.cfg.d/envkit-excludes \
+    --mount=type=bind,source=docker/dpkg.cfg,target=/etc/dpkg/dpkg.cfg.d/envkit \
     DEBIAN_FRONTEND=noninteractive dpkg --install --skip-same-version /wheelhouse/debs/*.deb \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
@@ -100,11 +100,13 @@ FROM packages-${INSTALL_FROM} AS packages
 
 # The recipe split into the six layers of docker/env_layers.py (CUDA
 # libraries first, the often-bumped rest last), after every wheel of it is
-# downloaded at once into the cache, beside the system step. Every install
-# step below copies only its own part: BuildKit keys a COPY by the content
-# copied, so a one-pin change in the lock reruns only the step of the layer
-# that holds that package (and the ones after it). ENV_LAYERS=single puts
-# everything in the last step: the one-layer install it must equal.
+# downloaded at once (hash-checked, from the recipe's indexes or INDEX_URL /
+# EXTRA_INDEX_URL, mirrors) into a folder on the cache mount, beside the
+# system step. Every install step below copies only its own part: BuildKit
+# keys a COPY by the content copied, so a one-pin change in the lock reruns
+# only the step of the layer that holds that package (and the ones after
+# it). ENV_LAYERS=single puts everything in the last step: the one-layer
+# install it must equal.
 FROM base AS layers
 ARG PYTHON
 ARG REQUIREMENTS=env/pip/cu121.txt
@@ -117,59 +119,55 @@ COPY ${REQUIREMENTS} /opt/envkit-build/requirements.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py prefetch /opt/envkit-build/requirements.txt \
+    /opt/installer/bin/python /opt/envkit-build/env_layers.py prefetch /opt/envkit-build/requirements.txt \
     && "${PYTHON}" /opt/envkit-build/env_layers.py split /opt/envkit-build/requirements.txt /layers "${ENV_LAYERS}"
 
 # uv installs each part exactly (--no-deps: the lock must be complete; pip
-# check proves it), wheels only (--no-build: a lock also lists sdist hashes,
-# and a wheel that fails its hash must stop the build, not fall back to
-# compiling the sdist), hash-checked for hash-locked recipes, with
-# unsafe-best-match (a recipe naming the pytorch index plus PyPI takes each
-# pinned version from whichever index has it, as pip does). INDEX_URL /
-# EXTRA_INDEX_URL, when set, replace the recipe's indexes (mirrors). Each
-# step compiles the bytecode of what it installed, hash-based (byte-identical
-# across rebuilds), so that no step rewrites a file of an earlier layer.
+# check proves it), wheels only (--no-build), hash-checked for hash-locked
+# recipes, from the wheels the layers stage fetched (or the wheelhouse's),
+# with no network. Its scratch cache sits on the image's file system, so a
+# wheel is unpacked once and hard-linked into the venv. Each step compiles
+# the bytecode of what it installed, hash-based (byte-identical across
+# rebuilds), so that no step rewrites a file of an earlier layer.
 # (A stage of this file, chosen by INSTALL_FROM: not an image to pin.)
 # hadolint ignore=DL3006
 FROM system-${INSTALL_FROM} AS env
 ARG PYTHON
 ARG REQUIRE_HASHES
 ARG INSTALL_FROM
-ARG INDEX_URL=""
-ARG EXTRA_INDEX_URL=""
 RUN "${PYTHON}" -m venv --without-pip /opt/venv
 COPY --from=layers /layers/1.txt /opt/envkit/layers/1.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 1
 COPY --from=layers /layers/2.txt /opt/envkit/layers/2.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 2
 COPY --from=layers /layers/3.txt /opt/envkit/layers/3.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 3
 COPY --from=layers /layers/4.txt /opt/envkit/layers/4.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 4
 COPY --from=layers /layers/5.txt /opt/envkit/layers/5.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 5
 COPY --from=layers /layers/6.txt /opt/envkit/layers/6.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
