@@ -19,6 +19,8 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
 from envkit import ROOT
+from envkit.bench.report import markdown, report_paths
+from envkit.bench.run import run_bench
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests, variant_of_image
@@ -26,6 +28,7 @@ from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_re
 from envkit.core.engine import connect
 from envkit.core.errors import KitError, UsageError
 from envkit.core.references import reference_problem
+from envkit.core.reports import display
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -356,7 +359,44 @@ def publish_(
         raise Exit(code=1)
 
 
-ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull, doctor, info)
+@task(
+    help={
+        **PIP_VARIANT_HELP,
+        "runs": "how many times to measure both images, alternating which goes first (default 3)",
+        "base_image": "the base both images build on (e.g. `invoke base`'s)",
+        **CA_HELP,
+        **INDEX_HELP,
+        "empty_build_cache": "allow emptying Docker's builder cache before each cold build (all of it; required)",
+        "tiny": "one run and no `invoke test` figure: for the test suite's stand-in recipe",
+    }
+)
+@interruptible
+def bench(
+    c,
+    cuda=None,
+    torch=None,
+    python=None,
+    runs="3",
+    base_image=None,
+    ca_cert=None,
+    index_url=None,
+    extra_index_url=None,
+    empty_build_cache=False,
+    tiny=False,
+):
+    """Measure the kit's image against a plain pip Dockerfile: builds, sizes, pushes, pulls."""
+    settings = _settings(
+        c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
+    )
+    variant = select(cuda, "pip", torch, python)
+    if not str(runs).isdigit():
+        raise UsageError(f"--runs {runs!r}: give a number of runs from 1 to 20.")
+    report = run_bench(variant, settings, int(runs), empty_build_cache, tiny)
+    print(markdown(report))
+    print("report:", ", ".join(display(path) for path in report_paths(settings, variant.name)))
+
+
+ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull, doctor, info, bench)
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
     check_command_line(sys.argv[1:])

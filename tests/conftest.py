@@ -48,7 +48,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A --no-cache build that completes leaves newer results for the same steps
     # in BuildKit's cache, and later "warm" builds take those: tests comparing
     # layer chains with the session's image must run before any such build.
-    items.sort(key=lambda item: item.get_closest_marker("nocache_builds") is not None)
+    # `invoke bench` empties the builder cache: after it every build is cold,
+    # so its tests run last of all.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("empties_build_cache") is not None,
+            item.get_closest_marker("nocache_builds") is not None,
+        )
+    )
 
 
 @dataclass(frozen=True)

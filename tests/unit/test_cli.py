@@ -84,6 +84,10 @@ def assert_clean_failure(result, message, code=2):
         # Found by the fuzz tests: a name longer than the file system allows was a traceback.
         (["wheelhouse", "--cuda", "12.1", "--dir", "x" * 300], "not a usable path (File name too long)."),
         (["build", "--cuda", "12.1", "--ca-cert", "x" * 300], "not a usable path (File name too long); pass"),
+        (["bench", "--cuda", "12.1"], "(`docker builder prune --all`: every project's build cache"),
+        (["bench", "--cuda", "12.1", "--runs", "0", "--empty-build-cache"], "--runs 0: give a number of runs from 1"),
+        (["bench", "--cuda", "12.1", "--runs", "x", "--empty-build-cache"], "--runs 'x': give a number of runs"),
+        (["bench", "--cuda", "12.1", "--runs", "21", "--empty-build-cache"], "--runs 21: give a number of runs"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
