@@ -16,6 +16,7 @@ ARG PINS=""
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && if [ -n "${INDEX_URL}" ]; then export PIP_INDEX_URL="${INDEX_URL}"; fi \
+    && case "${INDEX_URL}" in http://*) host="${INDEX_URL#http://}"; export PIP_TRUSTED_HOST="${host%%/*}";; esac \
     && if [ -n "${EXTRA_INDEX_URL}" ]; then export PIP_EXTRA_INDEX_URL="${EXTRA_INDEX_URL}"; fi \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \

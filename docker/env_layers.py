@@ -35,10 +35,12 @@ one core: several layers of similar size keep every core busy where one
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import fnmatch
+import functools
 import hashlib
 import html
-import json
+import http.server
 import os
 import py_compile
 import re
@@ -47,9 +49,11 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 LAYER_COUNT = 6
@@ -181,15 +185,36 @@ def compile_one(source: Path) -> None:
     )
 
 
-def uv_command(requirements: Path, wheels: Path) -> tuple[list[str], dict[str, str]]:
-    """uv installs from local wheels only. Its cache is a scratch folder on
-    the image's own file system, so that unpacking a wheel there and hard
+def uv_command(requirements: Path, find_links: str) -> tuple[list[str], dict[str, str]]:
+    """uv installs from the given wheels only. Its cache is a scratch folder
+    on the image's own file system, so that unpacking a wheel there and hard
     linking it into the venv writes each file once."""
     env = dict(os.environ, UV_LINK_MODE="hardlink", UV_PYTHON_DOWNLOADS="never", UV_CACHE_DIR=str(UV_SCRATCH))
     env["UV_REQUIRE_HASHES"] = os.environ.get("REQUIRE_HASHES", "true")
     argv = [str(INSTALLER), "pip", "install", "--python", str(VENV / "bin" / "python"), "--no-deps", "--no-build"]
-    argv += ["--offline", "--no-index", "--find-links", str(wheels)]
+    argv += ["--no-index", "--find-links", find_links]
     return [*argv, "-r", str(requirements)], env
+
+
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """The folder's wheels over HTTP on the loopback (which a build with no
+    network still has). uv records a wheel installed from a local path with
+    its file's time (dist-info/uv_cache.json, listed in RECORD): served, it
+    installs exactly as from an index, and rebuilds stay byte-identical."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _index_urls(options: list[str]) -> list[str]:
@@ -236,30 +261,53 @@ def _best_wheel(name: str, version: str, urls: list[str], rank: dict[str, int], 
     return url, filename
 
 
-def _download(url: str, destination: Path, pin: str, hashes: set[str], tls: ssl.SSLContext) -> int:
-    """Download to a temporary name; keep the file only if the lock lists its sha256."""
-    partial = destination.with_name(destination.name + ".part")
+def _download(url: str, filename: str, pin: str, hashes: set[str], tls: ssl.SSLContext) -> int:
+    """Download to a temporary name; keep the file (under its digest, or its
+    pin when the lock has no hashes) only if the lock lists its sha256."""
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    partial = WHEELS / f".{filename}.{os.getpid()}.part"
     hasher = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=600, context=tls) as response, partial.open("wb") as out:
         while chunk := response.read(1 << 20):
             hasher.update(chunk)
             out.write(chunk)
-    if hashes and hasher.hexdigest() not in hashes:
+    digest = hasher.hexdigest()
+    if hashes and digest not in hashes:
         partial.unlink()
         raise SystemExit(
-            f"prefetch: hash mismatch for `{pin}`: {destination.name} has sha256 {hasher.hexdigest()}, "
-            "which the lock does not list"
+            f"prefetch: hash mismatch for `{pin}`: {filename} has sha256 {digest}, which the lock does not list"
         )
-    partial.rename(destination)
-    return destination.stat().st_size
+    folder = WHEELS / digest if hashes else WHEELS / "unhashed" / pin
+    folder.mkdir(parents=True, exist_ok=True)
+    partial.rename(folder / filename)
+    return (folder / filename).stat().st_size
+
+
+def _pin(text: str) -> tuple[str, set[str]]:
+    """An entry's pinned version and the sha256 digests the lock lists for it."""
+    version = re.search(r"==\s*([^\s;\\]+)", text)
+    if version is None:
+        raise SystemExit(f"env_layers: not an exact pin: {text.splitlines()[0]}")
+    return version[1], set(re.findall(r"--hash=sha256:([0-9a-f]{64})", text))
+
+
+def _folder_of(name: str, version: str, hashes: set[str]) -> Path | None:
+    """Where the wheel of a pin is kept, if it is: WHEELS/<sha256>/ for a
+    hash-locked pin (a mirror or a stand-in index may serve another file
+    under the same name: only the digest tells them apart), else
+    WHEELS/unhashed/<name>==<version>/."""
+    if not hashes:
+        folder = WHEELS / "unhashed" / f"{normalized(name)}=={version}"
+        return folder if any(folder.glob("*.whl")) else None
+    return next((WHEELS / digest for digest in sorted(hashes) if any((WHEELS / digest).glob("*.whl"))), None)
 
 
 def prefetch(lock: Path) -> None:
-    """Every wheel of the lock, downloaded at once into WHEELS (on the build's
-    cache mount, kept between builds: a one-pin change downloads one wheel),
-    hash-checked. Runs with the installer's python, whose pip knows the
-    interpreter's wheel tags. BuildKit runs it beside the system step; the
-    install steps then need no network."""
+    """Every wheel of the lock not yet kept, downloaded at once into WHEELS
+    (on the build's cache mount, kept between builds: a one-pin change
+    downloads one wheel), hash-checked. Runs with the installer's python,
+    whose pip knows the interpreter's wheel tags. BuildKit runs it beside
+    the system step; the install steps then need no network."""
     if os.environ.get("INSTALL_FROM") == "wheelhouse":
         return
     from pip._vendor.packaging.tags import sys_tags  # the installer venv's pip
@@ -269,27 +317,32 @@ def prefetch(lock: Path) -> None:
     ca = Path("/run/secrets/ca")
     tls = ssl.create_default_context(cafile=str(ca) if ca.is_file() and ca.stat().st_size else None)
     rank = {str(tag): index for index, tag in enumerate(sys_tags())}
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    known_file = WHEELS / "pins.json"  # name==version -> file, so that a warm cache asks no index
-    known = json.loads(known_file.read_text()) if known_file.is_file() else {}
 
     def fetch(entry: tuple[str, str]) -> int:
         name, text = entry
-        version = re.search(r"==\s*([^\s;\\]+)", text)[1]  # type: ignore[index]
-        hashes = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", text))
-        pin = f"{normalized(name)}=={version}"
-        if pin in known and (WHEELS / known[pin]).is_file():
+        version, hashes = _pin(text)
+        if _folder_of(name, version, hashes) is not None:
             return 0
         url, filename = _best_wheel(name, version, urls, rank, tls)
-        size = 0 if (WHEELS / filename).is_file() else _download(url, WHEELS / filename, pin, hashes, tls)
-        known[pin] = filename
-        return size
+        return _download(url, filename, f"{normalized(name)}=={version}", hashes, tls)
 
     with concurrent.futures.ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
         fetched = sum(pool.map(fetch, listed))
-    known_file.with_suffix(".tmp").write_text(json.dumps(known, indent=1, sort_keys=True))
-    known_file.with_suffix(".tmp").rename(known_file)
     print(f"prefetch: {len(listed)} wheels ready, {fetched / 1e6:.1f} MB downloaded")
+
+
+def _linked_wheels(requirements: Path, links: Path) -> Path:
+    """A folder of hard links to exactly the kept wheels this part of the
+    lock pins: uv's --find-links for this step."""
+    links.mkdir(parents=True)
+    for name, text in entries(requirements.read_text())[1]:
+        version, hashes = _pin(text)
+        folder = _folder_of(name, version, hashes)
+        if folder is None:
+            raise SystemExit(f"env_layers: no prefetched wheel for {name}=={version}")
+        for wheel in folder.glob("*.whl"):
+            os.link(wheel, links / wheel.name)
+    return links
 
 
 def install(number: int) -> None:
@@ -297,12 +350,15 @@ def install(number: int) -> None:
     if not requirements.read_text().strip():
         return  # nothing of this variant belongs here (a CPU build has no CUDA layers)
     before = dist_infos()
-    wheels = WHEELHOUSE if os.environ.get("INSTALL_FROM") == "wheelhouse" else WHEELS
-    argv, env = uv_command(requirements, wheels)
+    links = WHEELS / f".links-{os.getpid()}-{number}"
     try:
-        subprocess.run(argv, env=env, check=True)
+        offline = os.environ.get("INSTALL_FROM") == "wheelhouse"
+        with served(WHEELHOUSE if offline else _linked_wheels(requirements, links)) as find_links:
+            argv, env = uv_command(requirements, find_links)
+            subprocess.run(argv, env=env, check=True)
     finally:
         shutil.rmtree(UV_SCRATCH, ignore_errors=True)
+        shutil.rmtree(links, ignore_errors=True)
     new = dist_infos() - before
     stripped = strip_debug_sections(installed_files(new))
     sources = installed_sources(new)

@@ -64,7 +64,9 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
 
 # The installer: uv, hash-checked from env/pip/installer.txt into a venv of
 # its own that every install step mounts and none leaves in the image. It
-# does not need the system step, so BuildKit runs it beside apt.
+# does not need the system step, so BuildKit runs it beside apt. pip ignores
+# a plain-http index unless told to trust its host: a mirror given as
+# http:// (a LAN devpi) is trusted because the team named it.
 FROM base AS installer-index
 ARG PYTHON
 ARG INDEX_URL=""
@@ -73,6 +75,7 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && if [ -n "${INDEX_URL}" ]; then export PIP_INDEX_URL="${INDEX_URL}"; fi \
+    && case "${INDEX_URL}" in http://*) host="${INDEX_URL#http://}"; export PIP_TRUSTED_HOST="${host%%/*}";; esac \
     && "${PYTHON}" -m venv /opt/installer \
     && /opt/installer/bin/pip install --quiet --require-hashes --only-binary :all: --no-deps \
        -r /opt/envkit/installer.txt

@@ -120,7 +120,7 @@ class LocalRegistry:
             raise
 
 
-REPO_PARTS = ("tasks.py", "envkit", "env", "docker", "examples", ".dockerignore", "pyproject.toml")
+REPO_PARTS = ("tasks.py", "envkit", "env", "docker", "examples", "benchmarks", ".dockerignore", "pyproject.toml")
 
 
 def copy_repo(destination: Path) -> Path:

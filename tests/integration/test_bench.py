@@ -143,8 +143,9 @@ def test_tiny_bench_measures_both_images_and_leaves_nothing_behind(stand_in_kit,
         assert 0 < got["one_pin_pull_bytes"] < got["pull_bytes"], contender
         assert "invoke_test_s" not in got  # tiny: the stand-in torch cannot run the examples
     kit = figures["kit"]
-    # The one-pin change rebuilt the last install layer and the recipe copies, not the CUDA layers or torch.
-    assert 1 <= kit["one_pin_layers_rebuilt"] <= 4
+    # The one-pin change made new layers from the last part's COPY on (that part, its install step, the
+    # recipe and the small COPYs after it, 7 at most), none of the five install layers before them.
+    assert 2 <= kit["one_pin_layers_rebuilt"] <= 7
     assert kit["one_pin_push_bytes"] < 0.05 * kit["compressed_bytes"]
     assert kit["one_pin_pull_bytes"] < 0.05 * kit["compressed_bytes"]
     assert report["download_rates"][0] > 0
