@@ -247,6 +247,12 @@ def run_bench(variant: Variant, settings: Settings, runs: int, empty_build_cache
     plan.make(variant, settings)  # the lock is fresh and intact, the base image chosen
     registry_binary()
     client = engine.connect()
+    if taken := sorted(tag for image in client.images.list(BENCH_IMAGE) for tag in image.tags):
+        raise UsageError(
+            f"{', '.join(taken)} already exist(s): the bench tags and removes its images under "
+            f"{BENCH_IMAGE}:* and replaces none it did not make. Remove them with `docker rmi` (an interrupted "
+            "bench leaves none, a killed one may), then rerun."
+        )
     # Both images, the builder cache of one, the registry and a pulled copy at the peak.
     engine.check_free_disk(client, 2 * variant.disk_gb, f"benchmarking {variant.name}")
     one_pin = one_pin_change(variant, settings)

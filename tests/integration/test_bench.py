@@ -159,8 +159,17 @@ def test_tiny_bench_measures_both_images_and_leaves_nothing_behind(stand_in_kit,
     assert not [p for p in os.listdir("/tmp") if p.startswith("envkit-bench-")]
 
 
-def test_bench_stops_cleanly_on_bad_input_before_it_empties_anything(stand_in_kit, docker_client):
+def test_bench_stops_cleanly_on_bad_input_before_it_empties_anything(stand_in_kit, docker_client, base_image):
     repo, env, _ = stand_in_kit
     result = invoke_in(repo, "bench", "--cuda", "12.1", "--runs", "0", "--empty-build-cache", env=env)
     assert result.returncode == 2 and "--runs 0: give a number of runs from 1 to 20." in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    # An image under the bench's name that the bench did not make is refused, and left alone.
+    docker_client.images.get(base_image).tag("torch-env-bench", "someone-elses")
+    try:
+        result = invoke_in(repo, "bench", "--cuda", "12.1", "--tiny", "--empty-build-cache", env=env)
+        assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+        assert "torch-env-bench:someone-elses already exist(s)" in result.stderr
+        assert docker_client.images.get("torch-env-bench:someone-elses")
+    finally:
+        docker_client.images.remove("torch-env-bench:someone-elses")
