@@ -92,8 +92,10 @@ def test_a_wheelhouse_builds_the_image_with_the_network_off(
     )
     try:
         assert built.returncode == 0, built.stdout[-3000:] + built.stderr
-        assert "[system-wheelhouse 1/1]" in built.stdout and "[env-wheelhouse 1/1]" in built.stdout
-        assert "[env-index" not in built.stdout and "[system-index" not in built.stdout
+        for stage in ("system", "installer", "packages"):  # the wheelhouse's stages, never the index's
+            assert f"[{stage}-wheelhouse " in built.stdout and f"[{stage}-index " not in built.stdout, stage
+        assert "prefetch: " not in built.stdout  # nothing downloaded
+        assert "env_layers.py install 6" in built.stdout
         tested = run_cli(kit_session, "test", "--cuda", "12.1", env=offline)
         assert tested.returncode == 0, tested.stdout + tested.stderr
         assert "PASSED" in tested.stdout
