@@ -49,6 +49,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -265,7 +266,9 @@ def _download(url: str, filename: str, pin: str, hashes: set[str], tls: ssl.SSLC
     """Download to a temporary name; keep the file (under its digest, or its
     pin when the lock has no hashes) only if the lock lists its sha256."""
     WHEELS.mkdir(parents=True, exist_ok=True)
-    partial = WHEELS / f".{filename}.{os.getpid()}.part"
+    handle, name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=WHEELS)
+    os.close(handle)
+    partial = Path(name)
     hasher = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=600, context=tls) as response, partial.open("wb") as out:
         while chunk := response.read(1 << 20):
@@ -334,7 +337,6 @@ def prefetch(lock: Path) -> None:
 def _linked_wheels(requirements: Path, links: Path) -> Path:
     """A folder of hard links to exactly the kept wheels this part of the
     lock pins: uv's --find-links for this step."""
-    links.mkdir(parents=True)
     for name, text in entries(requirements.read_text())[1]:
         version, hashes = _pin(text)
         folder = _folder_of(name, version, hashes)
@@ -350,7 +352,9 @@ def install(number: int) -> None:
     if not requirements.read_text().strip():
         return  # nothing of this variant belongs here (a CPU build has no CUDA layers)
     before = dist_infos()
-    links = WHEELS / f".links-{os.getpid()}-{number}"
+    # Unique on the shared cache mount: every build step is pid 1, and a killed one leaves its folder.
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    links = Path(tempfile.mkdtemp(prefix=f".links-{number}-", dir=WHEELS))
     try:
         offline = os.environ.get("INSTALL_FROM") == "wheelhouse"
         with served(WHEELHOUSE if offline else _linked_wheels(requirements, links)) as find_links:

@@ -98,6 +98,9 @@ class Bench:
         self.scratch = scratch
         self.tiny = tiny
         self.client = engine.connect()
+        # Emptying gigabytes of builder cache, or a push compressing a large layer, keeps a request
+        # open far longer than the SDK's default 60 s.
+        self.client.api.timeout = 3600
         self.created: set[str] = set()  # every tag the bench put on the engine
 
     def tag(self, image_id: str, tag: str) -> str:
