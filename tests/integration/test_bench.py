@@ -140,7 +140,7 @@ def test_tiny_bench_measures_both_images_and_leaves_nothing_behind(stand_in_kit,
         assert got["edit_layers_rebuilt"] == 1, contender  # the examples layer, nothing else
         assert got["republish_bytes"] == 0, contender  # a new tag uploads no blob
         assert got["compressed_bytes"] <= got["first_push_bytes"] <= got["compressed_bytes"] + 20_000, contender
-        assert 0 < got["one_pin_pull_bytes"] and 0 < got["pull_bytes"], contender
+        assert got["one_pin_pull_bytes"] > 0 and got["pull_bytes"] > 0, contender
         assert "invoke_test_s" not in got  # tiny: the stand-in torch cannot run the examples
     kit = figures["kit"]
     # The one-pin change made new layers from the last part's COPY on (that part, its install step, the
