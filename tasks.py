@@ -100,6 +100,8 @@ def base(c, rebuild=False, mirror=None, suite=None):
         "no_cache": "build every layer again",
         "wheelhouse": "install from this folder (`invoke wheelhouse`), with no network at all",
         **INDEX_HELP,
+        "build_cache": "buildx only: keep BuildKit's cache in `gha` (GitHub Actions) or in this registry "
+        "repository, one tag per variant (config envkit.build_cache)",
     }
 )
 @interruptible
@@ -115,10 +117,16 @@ def build(
     wheelhouse=None,
     index_url=None,
     extra_index_url=None,
+    build_cache=None,
 ):
     """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1`."""
     settings = _settings(
-        c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
+        c,
+        base_image=base_image,
+        ca_cert=ca_cert,
+        index_url=index_url,
+        extra_index_url=extra_index_url,
+        build_cache=build_cache,
     )
     variant = select(cuda, recipe, torch, python)
     check_given(wheelhouse=wheelhouse)

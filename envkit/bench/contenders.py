@@ -100,7 +100,7 @@ class Baseline:
         builder = engine.find_builder(self.settings.docker_client)
         with tempfile.TemporaryDirectory(prefix="envkit-bench-baseline-") as scratch:
             iidfile = Path(scratch) / "iid"
-            argv = [*builder.prefix, "--file", str(BASELINE_DOCKERFILE), "--iidfile", str(iidfile)]
+            argv = [*builder.command(), "--file", str(BASELINE_DOCKERFILE), "--iidfile", str(iidfile)]
             argv += ["--tag", f"{BENCH_IMAGE}:{self.variant.name}-baseline", "--progress", "plain"]
             for key, value in self.build_args(one_pin).items():
                 argv += ["--build-arg", f"{key}={value}"]

@@ -29,6 +29,10 @@ HELPER_LABEL = "io.envkit.helper"  # on every short-lived container the kit star
 # Searched after PATH: Debian's docker.io client often sits behind a newer one.
 FALLBACK_DIRS = ("/usr/bin",)
 _CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
+# `docker buildx inspect`: "BuildKit version: v0.13.2" (buildx 0.12+), "Buildkit: v0.11.6" before.
+_BUILDKIT_VERSION = re.compile(r"^Build[kK]it(?: version)?:\s+v?(\d+)\.(\d+)", re.MULTILINE)
+# The first BuildKit whose exporters take rewrite-timestamp=true (layer file times set to SOURCE_DATE_EPOCH).
+REPRODUCIBLE_BUILDKIT = (0, 13)
 
 
 def connect() -> docker.DockerClient:
@@ -93,6 +97,30 @@ class Builder:
     prefix: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    buildkit: tuple[int, int] | None = None  # the builder's BuildKit, where buildx tells it
+
+    @property
+    def is_buildx(self) -> bool:
+        return self.prefix[1:2] == ("buildx",)
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether builds can be made bit-identical: buildx driving BuildKit 0.13+,
+        with SOURCE_DATE_EPOCH and rewrite-timestamp=true."""
+        return self.is_buildx and self.buildkit is not None and self.buildkit >= REPRODUCIBLE_BUILDKIT
+
+    def command(self) -> list[str]:
+        """The build command up to its options: the image lands in the engine's
+        store, its layer times rewritten to SOURCE_DATE_EPOCH where BuildKit can."""
+        if self.reproducible:
+            return [*self.prefix, "--output", "type=docker,rewrite-timestamp=true"]
+        return [*self.prefix, "--load"] if self.is_buildx else list(self.prefix)
+
+
+def buildkit_version(inspect_output: str) -> tuple[int, int] | None:
+    """The builder's BuildKit version from `docker buildx inspect`, or None."""
+    match = _BUILDKIT_VERSION.search(inspect_output)
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def _docker_clients() -> list[str]:
@@ -112,7 +140,9 @@ def _docker_clients() -> list[str]:
 def _as_builder(client: str) -> Builder | None:
     try:
         if proc.capture([client, "buildx", "version"]).returncode == 0:
-            return Builder((client, "buildx", "build", "--load"), {}, f"{client} buildx")
+            inspected = proc.capture([client, "buildx", "inspect"])
+            version = buildkit_version(inspected.stdout) if inspected.returncode == 0 else None
+            return Builder((client, "buildx", "build"), {}, f"{client} buildx", version)
         version = proc.capture([client, "--version"]).stdout
     except OSError:
         return None

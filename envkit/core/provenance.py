@@ -17,6 +17,11 @@ class Provenance:
     created: str
     source: str
 
+    @property
+    def epoch(self) -> int:
+        """`created` as SOURCE_DATE_EPOCH: the commit's time, for a clean tree."""
+        return int(datetime.fromisoformat(self.created).timestamp())
+
 
 def _git(*args: str) -> str:
     try:

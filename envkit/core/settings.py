@@ -48,6 +48,7 @@ class Settings:
     pins_file: str = "env/published.json"  # the team's published images by digest (committed)
     cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
     shm_size: str = ""  # /dev/shm of `invoke run`/`shell` (e.g. 8g); empty: half the engine's memory
+    build_cache: str = ""  # buildx only: `gha` (the Actions cache) or a registry repository for BuildKit's cache
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
@@ -188,12 +189,22 @@ def size_bytes(value: str) -> int:
     return size
 
 
+def _build_cache_problem(value: str) -> str:
+    """`gha`, or a repository to keep the cache in (one tag per variant)."""
+    if value == "gha":
+        return ""
+    if ":" in value.rsplit("/", 1)[-1] or "@" in value:
+        return "give `gha` or a repository without tag (the kit tags the cache by variant)"
+    return reference_problem(value)
+
+
 def _image_name_problem(value: str) -> str:
     return reference_problem(value) if ":" not in value and "@" not in value else "a name without tag or digest"
 
 
 _CHECKS: dict[str, Callable[[str], str]] = {
     "image_name": _image_name_problem,
+    "build_cache": _build_cache_problem,
     "base_image": reference_problem,
     "ca_cert": ca_cert_problem,
     "reports_dir": path_problem,

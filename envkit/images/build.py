@@ -11,7 +11,7 @@ from pathlib import Path
 from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import engine, proc, provenance
-from envkit.core.errors import CommandFailed
+from envkit.core.errors import CommandFailed, UsageError
 from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
 from envkit.images import plan
@@ -41,7 +41,7 @@ def build_command(
 ) -> list[str]:
     # Plain progress: the output is streamed through us, and kept for errors.
     argv = [
-        *builder.prefix,
+        *builder.command(),
         "--file",
         str(context / build_plan.variant.dockerfile),
         "--tag",
@@ -53,6 +53,9 @@ def build_command(
     ]
     for key, value in plan.build_args(build_plan, origin).items():
         argv += ["--build-arg", f"{key}={value}"]
+    if builder.reproducible:  # BuildKit's own argument: image and layer times become the commit's
+        argv += ["--build-arg", f"SOURCE_DATE_EPOCH={origin.epoch}"]
+    argv += cache_args(builder, build_plan.variant, settings)
     ca_cert = settings.ca_cert_path()
     if ca_cert:
         argv += ["--secret", f"id=ca,src={ca_cert}"]
@@ -62,6 +65,23 @@ def build_command(
         argv.append("--no-cache")
     argv.append(str(context))
     return argv
+
+
+def cache_args(builder: engine.Builder, variant: Variant, settings: Settings) -> list[str]:
+    """BuildKit's cache kept outside the builder (envkit.build_cache), one
+    entry per variant, so that a fresh CI runner starts warm."""
+    if not settings.build_cache:
+        return []
+    if not builder.is_buildx:
+        raise UsageError(
+            f"--build-cache {settings.build_cache}: a cache outside the builder needs docker buildx, and "
+            f"{builder.description} is not; install the buildx plugin or leave envkit.build_cache empty."
+        )
+    if settings.build_cache == "gha":
+        where = f"type=gha,scope={variant.name}"
+    else:
+        where = f"type=registry,ref={settings.build_cache}:{variant.name}"
+    return ["--cache-from", where, "--cache-to", f"{where},mode=max"]
 
 
 def build_image(
@@ -76,6 +96,7 @@ def build_image(
     if wheelhouse is not None:
         check_wheelhouse(wheelhouse, build_plan)
     builder = engine.find_builder(settings.docker_client)
+    cache_args(builder, variant, settings)
     client = engine.connect()
     engine.check_free_disk(client, variant.disk_gb, f"building {variant.name}")
     origin = provenance.current(settings.source_url)

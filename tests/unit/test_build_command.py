@@ -16,7 +16,8 @@ from envkit.images import plan
 from envkit.images.build import build_command, image_tag
 
 BUILTIN = Builder(("/usr/bin/docker", "build"), {"DOCKER_BUILDKIT": "1"})
-BUILDX = Builder(("docker", "buildx", "build", "--load"))
+BUILDX = Builder(("docker", "buildx", "build"))
+BUILDX_013 = Builder(("docker", "buildx", "build"), buildkit=(0, 13))
 ORIGIN = Provenance(revision="abc123", created="2026-11-27T00:00:00+00:00", source="https://example.org/kit.git")
 IID = Path("/tmp/iid")
 
@@ -75,6 +76,40 @@ def test_each_variant_passes_its_own_data(variant):
     else:
         assert args["ENVIRONMENT"] == variant.input_file  # no explicit lock yet
         assert args["CONDA_OVERRIDE_CUDA"] == (variant.cuda or "")
+
+
+def test_buildkit_013_builds_with_the_commit_time_and_rewritten_timestamps():
+    argv = command(select("12.1"), builder=BUILDX_013)
+    assert argv[:5] == ["docker", "buildx", "build", "--output", "type=docker,rewrite-timestamp=true"]
+    assert "--load" not in argv
+    assert args_of(argv)["SOURCE_DATE_EPOCH"] == "1795737600"  # ORIGIN's 2026-11-27T00:00:00Z
+    assert "SOURCE_DATE_EPOCH" not in args_of(command(select("12.1"), builder=BUILDX))
+
+
+@pytest.mark.parametrize(
+    ("cache", "where"),
+    [
+        ("gha", "type=gha,scope=cu121-pip"),
+        ("ghcr.io/team/torch-env-cache", "type=registry,ref=ghcr.io/team/torch-env-cache:cu121-pip"),
+    ],
+    ids=["actions-cache", "registry"],
+)
+def test_build_cache_is_kept_per_variant(cache, where):
+    argv = command(select("12.1"), Settings(build_cache=cache), builder=BUILDX)
+    assert argv[argv.index("--cache-from") + 1] == where
+    assert argv[argv.index("--cache-to") + 1] == f"{where},mode=max"
+    assert "--cache-from" not in command(select("12.1"), builder=BUILDX)
+
+
+def test_build_cache_needs_buildx():
+    with pytest.raises(UsageError, match="needs docker buildx"):
+        command(select("12.1"), Settings(build_cache="gha"), builder=BUILTIN)
+
+
+@pytest.mark.parametrize("value", ["ghcr.io/team/cache:tag", "GHA", "ghcr.io/team/cache@sha256:" + "0" * 64])
+def test_build_cache_setting_is_checked(value):
+    with pytest.raises(UsageError, match=r"envkit\.build_cache"):
+        Settings.from_config({"build_cache": value})
 
 
 def test_conda_cpu_command():

@@ -22,7 +22,36 @@ def only_path(monkeypatch, tmp_path):
 def test_buildx_plugin_is_preferred(tmp_path, only_path):
     client = make_fake_docker(tmp_path / "new", "28.2.2", buildx=True)
     only_path(tmp_path / "new")
-    assert engine.find_builder().prefix == (str(client), "buildx", "build", "--load")
+    builder = engine.find_builder()
+    assert builder.command() == [str(client), "buildx", "build", "--load"]
+    assert not builder.reproducible  # a builder that does not say its BuildKit version
+
+
+# What `docker buildx inspect` prints: buildx 0.12+ says "BuildKit version", older ones "Buildkit".
+INSPECT_NEW = (
+    "Name:          builder\nDriver:        docker-container\nNodes:\nName:             builder0\n"
+    "Status:           running\nBuildKit version: v0.13.2\nPlatforms:        linux/amd64\n"
+)
+INSPECT_OLD = (
+    "Name:   default\nDriver: docker\n\nNodes:\nName:      default\nStatus:    running\n"
+    "Buildkit:  v0.11.7-0.20230525183624-798ad6b0ce9f\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("inspect", "version", "reproducible"),
+    [(INSPECT_NEW, (0, 13), True), (INSPECT_OLD, (0, 11), False), ("Name: x\n", None, False)],
+    ids=["buildkit-0.13", "buildkit-0.11", "unsaid"],
+)
+def test_reproducible_builds_where_buildx_drives_buildkit_013_or_newer(
+    tmp_path, only_path, inspect, version, reproducible
+):
+    client = make_fake_docker(tmp_path / "new", "28.2.2", buildx=True, inspect=inspect)
+    only_path(tmp_path / "new")
+    builder = engine.find_builder()
+    assert (builder.buildkit, builder.reproducible) == (version, reproducible)
+    expected_output = ["--output", "type=docker,rewrite-timestamp=true"] if reproducible else ["--load"]
+    assert builder.command() == [str(client), "buildx", "build", *expected_output]
 
 
 def test_client_without_buildx_is_skipped_for_a_builtin_buildkit_one(tmp_path, only_path):
@@ -30,8 +59,9 @@ def test_client_without_buildx_is_skipped_for_a_builtin_buildkit_one(tmp_path, o
     old = make_fake_docker(tmp_path / "old", "20.10.24+dfsg1")
     only_path(tmp_path / "new", tmp_path / "old")
     builder = engine.find_builder()
-    assert builder.prefix == (str(old), "build")
+    assert builder.command() == [str(old), "build"]
     assert builder.env == {"DOCKER_BUILDKIT": "1"}
+    assert not builder.reproducible
 
 
 def test_fallback_dir_is_searched_after_path(tmp_path, only_path, monkeypatch):
