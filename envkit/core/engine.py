@@ -141,8 +141,8 @@ def _as_builder(client: str) -> Builder | None:
     try:
         if proc.capture([client, "buildx", "version"]).returncode == 0:
             inspected = proc.capture([client, "buildx", "inspect"])
-            version = buildkit_version(inspected.stdout) if inspected.returncode == 0 else None
-            return Builder((client, "buildx", "build"), {}, f"{client} buildx", version)
+            buildkit = buildkit_version(inspected.stdout) if inspected.returncode == 0 else None
+            return Builder((client, "buildx", "build"), {}, f"{client} buildx", buildkit)
         version = proc.capture([client, "--version"]).stdout
     except OSError:
         return None
