@@ -8,6 +8,7 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import date
 from json import dumps
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from envkit.bench.run import run_bench
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests, variant_of_image
+from envkit.ci.audit import judge, parse_output, read_policy, run_pip_audit
+from envkit.ci.audit import table as audit_table
+from envkit.ci.bake import BAKE_FILE
+from envkit.ci.bake import write as write_bake
+from envkit.ci.matrix import matrix as variants_matrix
 from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
 from envkit.core.engine import connect
 from envkit.core.errors import KitError, UsageError
@@ -36,6 +42,8 @@ from envkit.images.build import build_image
 from envkit.images.repro import compare_rebuilds, repro_summary
 from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
+from envkit.release.drift import against_published
+from envkit.release.pins import read_pins
 from envkit.release.publish import publish_variants
 from envkit.status.doctor import FAIL, diagnose
 from envkit.status.doctor import report as doctor_report
@@ -404,7 +412,98 @@ def bench(
     print("report:", ", ".join(display(path) for path in report_paths(settings, variant.name)))
 
 
-ns = Collection(base, build, test, publish_, lock, wheelhouse, verify_repro, run, shell, pull, doctor, info, bench)
+@task(
+    help={
+        "check": "write nothing; exit non-zero when docker-bake.json no longer matches env/ (for CI)",
+        **CA_HELP,
+    }
+)
+@interruptible
+def bake(c, check=False, ca_cert=None):
+    """Write docker-bake.json from env/variants.toml: `docker buildx bake all` builds every variant."""
+    settings = _settings(c, ca_cert=ca_cert)
+    if write_bake(settings, check=check):
+        print(f"{display(BAKE_FILE)} is up to date")
+    elif check:
+        raise KitError(f"{display(BAKE_FILE)} does not match env/: regenerate it with `invoke bake` and commit it.")
+    else:
+        print(
+            f"wrote {display(BAKE_FILE)}: build every variant with `docker buildx bake --file {display(BAKE_FILE)} all`"
+        )
+
+
+@task(
+    help={
+        **PIP_VARIANT_HELP,
+        "cuda": "one pip variant (default: every declared pip variant)",
+        "findings": "judge this `pip-audit --format json` output for the variant's lock instead of running pip-audit",
+        **CA_HELP,
+    }
+)
+@interruptible
+def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
+    """Known vulnerabilities in the pip locks (pip-audit), judged by env/audit-policy.toml."""
+    settings = _settings(c, ca_cert=ca_cert)
+    check_given(findings=findings)
+    policy = read_policy()
+    chosen = cuda or torch or python or findings is not None
+    variants = [select(cuda, "pip", torch, python)] if chosen else [v for v in declared() if v.recipe == "pip"]
+    failing = []
+    for variant in variants:
+        if findings is not None:
+            path = checked_path("--findings", findings)
+            if not path.is_file():
+                raise UsageError(f"--findings {findings!r}: no such file; give the JSON pip-audit wrote.")
+            verdicts = judge(parse_output(path.read_bytes(), display(path)), policy, date.today())
+        else:
+            verdicts = judge(parse_output(run_pip_audit(variant, settings), "pip-audit"), policy, date.today())
+        print(audit_table(variant.name, verdicts))
+        failing += [f"{variant.name}: {v.package} {v.advisory or v.state}" for v in verdicts if v.fails]
+    if failing:
+        raise KitError(f"{len(failing)} finding(s) not accepted by env/audit-policy.toml: {', '.join(failing[:8])}")
+
+
+@task(help={**VARIANT_HELP, "if_published": "when the variant has no published image yet, say so and succeed"})
+@interruptible
+def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=False):
+    """Compare the local build's packages with the pinned published image's (their SBOMs); fail on a difference."""
+    settings = _settings(c)
+    variant = select(cuda, recipe, torch, python)
+    if if_published and variant.name not in read_pins(settings.pins_path):
+        print(f"{variant.name}: nothing published in {settings.pins_file} yet; no drift to measure")
+        return
+    result = against_published(variant, settings)
+    print(result.summary())
+    if not result.none:
+        raise Exit(code=1)
+
+
+@task(help={"gpu": "only the CUDA variants (the GPU runner's jobs)"})
+@interruptible
+def matrix(c, gpu=False):
+    """The declared variants as a GitHub Actions matrix (JSON): one CI job per variant."""
+    print(variants_matrix(gpu_only=gpu))
+
+
+ns = Collection(
+    base,
+    build,
+    test,
+    publish_,
+    lock,
+    wheelhouse,
+    verify_repro,
+    run,
+    shell,
+    pull,
+    doctor,
+    info,
+    bench,
+    bake,
+    matrix,
+    audit,
+    drift,
+)
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":
     check_command_line(sys.argv[1:])

@@ -11,7 +11,9 @@ the layer that holds that package (measured by `invoke bench`).
         folder on the build's cache mount, so that the install steps, one
         per layer, need no network; a no-op for a wheelhouse build
     python3 env_layers.py install N
-        installs /opt/envkit/layers/N.txt into /opt/venv with uv, strips
+        installs /opt/envkit/layers/N.txt into /opt/venv with uv, records
+        the wheel each package came from and its sha256 in
+        /opt/envkit/wheels/N.txt (what `invoke test`'s SBOM reads), strips
         the DWARF debug sections of the libraries it installed, then
         compiles the bytecode of exactly what it installed
 
@@ -72,6 +74,7 @@ RULES = (
 )
 VENV = Path("/opt/venv")
 LAYERS_DIR = Path("/opt/envkit/layers")
+WHEEL_RECORDS = Path("/opt/envkit/wheels")
 INSTALLER = Path("/opt/installer/bin/uv")
 WHEELS = Path("/root/.cache/envkit-wheels")  # on the build's cache mount
 UV_SCRATCH = Path("/tmp/envkit-uv-cache")  # on the image's file system, removed after each step
@@ -347,6 +350,26 @@ def _linked_wheels(requirements: Path, links: Path) -> Path:
     return links
 
 
+def record_wheels(new: set[Path], served_folder: Path, record: Path) -> None:
+    """`name version sha256 wheel` for each new distribution: the file it was
+    installed from, hashed here, so the SBOM names the exact file."""
+    wheels = {}
+    for wheel in served_folder.glob("*.whl"):
+        name, version = wheel.name.split("-")[:2]
+        wheels[(normalized(name), version)] = wheel
+    rows = []
+    for dist_info in new:
+        name, version = dist_info.name.removesuffix(".dist-info").rsplit("-", 1)
+        wheel = wheels.get((normalized(name), version))
+        if wheel is None:
+            raise SystemExit(f"env_layers: {name}=={version} was installed from no wheel the step served")
+        with wheel.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        rows.append(f"{normalized(name)} {version} {digest} {wheel.name}\n")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("".join(sorted(rows)))
+
+
 def install(number: int) -> None:
     requirements = LAYERS_DIR / f"{number}.txt"
     if not requirements.read_text().strip():
@@ -357,13 +380,15 @@ def install(number: int) -> None:
     links = Path(tempfile.mkdtemp(prefix=f".links-{number}-", dir=WHEELS))
     try:
         offline = os.environ.get("INSTALL_FROM") == "wheelhouse"
-        with served(WHEELHOUSE if offline else _linked_wheels(requirements, links)) as find_links:
+        served_folder = WHEELHOUSE if offline else _linked_wheels(requirements, links)
+        with served(served_folder) as find_links:
             argv, env = uv_command(requirements, find_links)
             subprocess.run(argv, env=env, check=True)
+        new = dist_infos() - before
+        record_wheels(new, served_folder, WHEEL_RECORDS / f"{number}.txt")
     finally:
         shutil.rmtree(UV_SCRATCH, ignore_errors=True)
         shutil.rmtree(links, ignore_errors=True)
-    new = dist_infos() - before
     stripped = strip_debug_sections(installed_files(new))
     sources = installed_sources(new)
     with concurrent.futures.ProcessPoolExecutor() as pool:

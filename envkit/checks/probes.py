@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -20,6 +20,9 @@ from envkit.core.reports import CheckRow, Measured
 from envkit.core.validation import validate_json
 from envkit.images import plan
 from envkit.recipes.files import read_conda, read_conda_lock, read_pip
+
+if TYPE_CHECKING:
+    from envkit.checks.inventory import Inventory
 
 EXAMPLES = "/opt/envkit/examples"
 
@@ -41,6 +44,7 @@ class Context:
     gpus: bool
     measured: Measured | None = None  # verify_install's facts
     facts: dict[str, Any] = field(default_factory=dict)  # the environment's, for tags and the manifest
+    inventory: Inventory | None = None  # every package in the image, for the SBOM
 
 
 def _from_exec(name: str, run: Exec, detail: str = "") -> CheckRow:

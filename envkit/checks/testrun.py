@@ -8,8 +8,9 @@ import time
 from datetime import UTC, datetime
 
 from envkit.catalog.variants import Variant, declared
-from envkit.checks import manifest, tags
+from envkit.checks import manifest, sbom, tags
 from envkit.checks.container import ProbeContainer
+from envkit.checks.inventory import inventory
 from envkit.checks.probes import CHECKS, Context
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
@@ -54,7 +55,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
     with ProbeContainer(client, image_id, with_gpus) as box:
         results: list[CheckRow] = []
-        for check in CHECKS:
+        for check in [*CHECKS, inventory]:
             results += check(box, context)
     report = TestReport(
         variant=variant.name,
@@ -76,6 +77,8 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
         report = dataclasses.replace(report, tags=tags.compute(tags.Measurement.from_report(report)))
     write_json(test_report_path(settings, variant.name), report)
     manifest.write(report, settings)
+    if context.inventory is not None:
+        sbom.write(report, context.inventory, settings)
     return report
 
 

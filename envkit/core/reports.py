@@ -42,6 +42,11 @@ def manifest_path(settings: Settings, variant: str, image_id: str) -> Path:
     return settings.reports_path / "manifests" / f"{variant}-{image_id.split(':')[-1][:12]}.md"
 
 
+def sbom_path(settings: Settings, variant: str, image_id: str) -> Path:
+    """Beside the manifest, named like it."""
+    return settings.reports_path / "sbom" / f"{variant}-{image_id.split(':')[-1][:12]}.cdx.json"
+
+
 def repro_path(settings: Settings, variant: str) -> Path:
     return settings.reports_path / "repro" / f"{variant}.json"
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import docker
 from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
 from envkit.core.errors import KitError
-from envkit.core.reports import TestReport, build_record_of, read_test_report
+from envkit.core.reports import TestReport, build_record_of, display, read_test_report, sbom_path
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 
@@ -26,6 +27,7 @@ class Approved:
     variant: Variant
     image: Image
     report: TestReport
+    sbom: Path  # the tested image's, pushed with it
 
 
 def timestamp(value: str) -> datetime:
@@ -68,4 +70,7 @@ def check(variant: Variant, settings: Settings, client: docker.DockerClient) -> 
         raise Refused(f"{short} was rebuilt after its last test; {how_to_test}; nothing was pushed.")
     if not report.tags:
         raise Refused(f"{short}: its report has no measured tags; {how_to_test}.")
-    return Approved(variant, image, report)
+    sbom = sbom_path(settings, variant.name, report.image_id)
+    if not sbom.is_file():
+        raise Refused(f"{short}: its test wrote no SBOM ({display(sbom)}); {how_to_test}; nothing was pushed.")
+    return Approved(variant, image, report, sbom)

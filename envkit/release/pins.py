@@ -30,6 +30,7 @@ class PinnedImage:
     tested_image: str  # the local image id `invoke test` passed
     kit_revision: str
     published_at: str
+    sbom: str = ""  # REPOSITORY@DIGEST of the CycloneDX SBOM pushed with it
 
     def summary(self) -> str:
         return f"torch {self.torch}, CUDA {self.cuda}, Python {self.python}"
@@ -47,7 +48,9 @@ def read_pins(path: Path) -> dict[str, PinnedImage]:
     return validate_json(dict[str, PinnedImage], raw, display(path), fix)
 
 
-def pin(variant: str, repository: str, digest: str, tags: list[str], report: TestReport, path: Path) -> None:
+def pin(
+    variant: str, repository: str, digest: str, tags: list[str], report: TestReport, path: Path, sbom: str = ""
+) -> None:
     """Record (or move) one variant's pin; the other entries stay as they are.
     A file that does not read as pins is refused, not overwritten."""
     measured = report.measured
@@ -62,6 +65,7 @@ def pin(variant: str, repository: str, digest: str, tags: list[str], report: Tes
         tested_image=report.image_id,
         kit_revision=report.kit_revision,
         published_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        sbom=sbom,
     )
     text = json.dumps({name: asdict(entry) for name, entry in sorted(pins.items())}, indent=2) + "\n"
     write_atomically(path, text)

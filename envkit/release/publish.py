@@ -26,6 +26,7 @@ from envkit.core.references import RegistryTarget
 from envkit.core.reports import TestReport, display, publish_path, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import gate, pins
+from envkit.release.attach import Attached, attach_sbom
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
@@ -116,7 +117,7 @@ def _check_immutable(registry: Registry, path: str, tag: str, report: TestReport
 
 def publish(
     approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
-) -> list[Published]:
+) -> tuple[list[Published], Attached]:
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
@@ -146,7 +147,27 @@ def publish(
         except BaseException:  # interrupted: the daemon stops the push with us; the moving tag never moved
             _untag(client, f"{repository}:{tag}")
             raise
-    return _read_back(registry, path, repository, pushed, already, approved, settings)
+    rows = _read_back(registry, path, repository, pushed, already)
+    immutable = registry.manifest(path, rows[0].tag)
+    assert immutable is not None, "read back a moment ago"
+    try:
+        attached = attach_sbom(registry, path, repository, immutable, approved.sbom.read_text(), report.started_at)
+    except RegistryError as error:
+        raise PublishFailed(
+            f"the image is pushed ({', '.join(row.tag for row in rows)}), but its SBOM is not: {error}\n"
+            "Run `invoke publish` again: it pushes the SBOM and leaves the image as it is."
+        ) from None
+    record = {
+        "registry": registry.host,
+        "repository": repository,
+        "variant": approved.variant.name,
+        "tested_image": report.image_id,
+        "at": datetime.now(UTC).isoformat(),
+        "tags": [asdict(row) for row in rows],
+        "sbom": asdict(attached),
+    }
+    write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
+    return rows, attached
 
 
 def _untag(client: docker.DockerClient, reference: str) -> None:
@@ -161,8 +182,6 @@ def _read_back(
     repository: str,
     pushed: list[tuple[str, str]],
     already: Remote | None,
-    approved: gate.Approved,
-    settings: Settings,
 ) -> list[Published]:
     """Every tag, read back from the registry, must resolve to the digest pushed."""
     rows = []
@@ -179,15 +198,6 @@ def _read_back(
             rows.append(Published(tag, remote.digest, remote.size, note))
     except RegistryError as error:
         raise PublishFailed(f"pushed, but reading {repository} back failed: {error}") from None
-    record = {
-        "registry": registry.host,
-        "repository": repository,
-        "variant": approved.variant.name,
-        "tested_image": approved.report.image_id,
-        "at": datetime.now(UTC).isoformat(),
-        "tags": [asdict(row) for row in rows],
-    }
-    write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
     return rows
 
 
@@ -222,8 +232,10 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
         if dry_run:
             print(describe_push(candidate, target, settings))
         else:
-            rows = publish(candidate, target, settings, client)
+            rows, attached = publish(candidate, target, settings, client)
             print(table(rows, repository))
+            where = "a referrer of the image and " if attached.referrer else ""
+            print(f"SBOM: {where}{attached.reference} ({attached.digest[:19]})")
             pins.pin(
                 candidate.variant.name,
                 repository,
@@ -231,6 +243,7 @@ def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool,
                 [r.tag for r in rows],
                 candidate.report,
                 settings.pins_path,
+                sbom=f"{attached.reference.rsplit(':', 1)[0]}@{attached.digest}",
             )
             print(
                 f"pinned {candidate.variant.name} in {display(settings.pins_path)} as {repository}@{rows[0].digest}: "

@@ -5,11 +5,14 @@ Docker's own store (`docker login`) and are only ever sent to the registry."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import docker
 import requests
@@ -37,6 +40,8 @@ class Remote:
     digest: str  # the manifest's digest: what `docker pull NAME@DIGEST` takes
     config_digest: str  # the image id
     size: int  # config plus compressed layers, in bytes
+    media_type: str = ""  # the manifest's own
+    manifest_size: int = 0  # the manifest's own bytes: what an OCI `subject` names
 
 
 def is_insecure(client: docker.DockerClient, host: str) -> bool:
@@ -83,7 +88,62 @@ class Registry:
             return None
         body = response.json()
         size = body["config"]["size"] + sum(layer["size"] for layer in body["layers"])
-        return Remote(response.headers["Docker-Content-Digest"], body["config"]["digest"], size)
+        media_type = body.get("mediaType") or response.headers.get("Content-Type", "")
+        return Remote(
+            response.headers["Docker-Content-Digest"], body["config"]["digest"], size, media_type, len(response.content)
+        )
+
+    def push_blob(self, path: str, content: bytes) -> str:
+        """Upload a blob unless the registry has it; its digest."""
+        digest = "sha256:" + hashlib.sha256(content).hexdigest()
+        if self._send("HEAD", f"{path}/blobs/{digest}", path, ok=(200, 404)).status_code == 200:
+            return digest
+        started = self._send("POST", f"{path}/blobs/uploads/", path, ok=(202,))
+        location = urljoin(self.base, started.headers["Location"])
+        joiner = "&" if "?" in location else "?"
+        self._send(
+            "PUT", f"{location}{joiner}digest={digest}", path, ok=(201,), data=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )  # fmt: skip
+        return digest
+
+    def push_manifest(self, path: str, tag: str, manifest: dict[str, Any]) -> tuple[str, bool]:
+        """Put an OCI manifest under a tag; its digest, and whether the registry
+        took its `subject` (OCI 1.1 referrers: it answers with OCI-Subject)."""
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        headers = {"Content-Type": manifest["mediaType"]}
+        answer = self._send("PUT", f"{path}/manifests/{tag}", path, ok=(201,), data=body, headers=headers)
+        digest = answer.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        return digest, "OCI-Subject" in answer.headers
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        ok: tuple[int, ...],
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """One write (or HEAD) to the registry, with a push-scoped login."""
+        target = url if url.startswith(("http://", "https://")) else self.base + url
+        for attempt in range(2):
+            try:
+                response = self.session.request(
+                    method, target, data=data, headers={**(headers or {}), **self._auth_header()}, timeout=self.timeout
+                )
+            except requests.RequestException as error:
+                raise RegistryError(f"registry {self.host} is not reachable ({network_reason(error)}).") from None
+            if response.status_code == 401 and attempt == 0:
+                self._authenticate(response.headers.get("WWW-Authenticate", ""), scope, actions="pull,push")
+                continue
+            break
+        if response.status_code not in ok:
+            raise RegistryError(
+                f"registry {self.host} answered HTTP {response.status_code} to {method} {url.split('?')[0]}: "
+                f"{response.text.strip()[:200]}"
+            )
+        return response
 
     def image_config(self, path: str, digest: str) -> dict[str, Any]:
         response = self._get(f"{path}/blobs/{digest}", scope=path)
@@ -121,7 +181,7 @@ class Registry:
     def _auth_header(self) -> dict[str, str]:
         return {"Authorization": self._authorization} if self._authorization else {}
 
-    def _authenticate(self, challenge: str, scope: str) -> None:
+    def _authenticate(self, challenge: str, scope: str, actions: str = "pull") -> None:
         """Answer a Basic challenge with the stored login, or fetch a Bearer token with it."""
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic" and self.credentials:
@@ -131,7 +191,7 @@ class Registry:
             params = dict(_CHALLENGE.findall(challenge))
             realm = params.pop("realm", "")
             if scope:
-                params["scope"] = f"repository:{scope}:pull"
+                params["scope"] = f"repository:{scope}:{actions}"
             try:
                 answer = self.session.get(realm, params=params, auth=self.credentials, timeout=self.timeout)
             except requests.RequestException as error:
