@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from envkit.catalog.variants import Variant
 from envkit.checks import sbom
 from envkit.checks.testrun import run_tests
+from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import read_test_report, sbom_path
 from envkit.core.settings import Settings
@@ -61,6 +62,9 @@ def against_published(variant: Variant, settings: Settings) -> Drift:
     local_sbom = sbom_path(settings, variant.name, report.image_id) if report else None
     if report is None or local_sbom is None or not local_sbom.is_file():
         raise UsageError(f"no SBOM of the local {variant.name} build: run `invoke test {variant.flags()}` first.")
+    client = engine.connect()
+    if engine.local_image(client, pinned.reference) is None:
+        engine.pull(client, pinned.reference, settings.docker_client)
     aside = dataclasses.replace(settings, reports_dir=str(settings.reports_path / "drift"))
     published = run_tests(variant, aside, gpus="none", reference=pinned.reference)
     published_sbom = sbom_path(aside, variant.name, published.image_id)

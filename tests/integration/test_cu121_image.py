@@ -26,6 +26,7 @@ EXPECTED_CHECKS = {
     "smoke:torchaudio_transform",
     "smoke:model_forward",
     "smoke:compile_cpu",
+    "inventory",
 }
 
 
@@ -126,3 +127,31 @@ def test_ca_bundle_left_no_trace(docker_client, cu121_build, box):
 def test_compiler_for_torch_compile_is_in_the_image(box):
     run = box.exec(["sh", "-c", "g++ --version | head -1"])
     assert run.ok and "g++" in run.stdout
+
+
+def test_the_sbom_lists_exactly_the_image_packages_with_the_lock_hashes(box, cu121_report, kit_session):
+    """Checked against other tools than the inventory check's: the lock,
+    `pip freeze` (the report's facts) and dpkg's own status lines."""
+    image_id = cu121_report["image_id"]
+    path = kit_session.reports / "sbom" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
+    document = json.loads(path.read_text())
+    assert document["metadata"]["component"]["version"] == image_id
+    components = document["components"]
+    pypi = {c["name"]: c for c in components if c["purl"].startswith("pkg:pypi/")}
+    lock = read_pip(ROOT / "env" / "pip" / "cu121.txt").pins
+    assert {name: c["version"] for name, c in pypi.items()} == {name: pin.version for name, pin in lock.items()}
+    frozen = dict(line.lower().split("==") for line in cu121_report["facts"]["packages"])
+    assert {name.replace("_", "-"): version for name, version in frozen.items()} == {
+        name: c["version"] for name, c in pypi.items()
+    }
+    for name, component in pypi.items():
+        [digest] = component["hashes"]
+        assert f"sha256:{digest['content']}" in lock[name].hashes, name
+    run = box.exec(["dpkg", "-l"], timeout=60)
+    assert run.ok, run.stderr
+    installed = {
+        f"{cols[1].split(':')[0]}@{cols[2]}" for line in run.stdout.splitlines() if (cols := line.split())[:1] == ["ii"]
+    }
+    debian = {f"{c['name']}@{c['version']}" for c in components if c["purl"].startswith("pkg:deb/")}
+    assert debian == installed
+    assert len(components) == len(pypi) + len(debian)

@@ -12,6 +12,7 @@ import time
 
 import docker
 import pytest
+import requests
 
 from envkit.catalog.selection import select
 from envkit.core.settings import Settings
@@ -95,7 +96,8 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
 
 def test_every_measured_tag_is_in_the_registry(published, cu121_report, open_registry):
     tags = cu121_report["tags"]
-    assert open_registry.tags(PATH) == sorted(tags.values())
+    digest = published["record"]["tags"][0]["digest"]
+    assert open_registry.tags(PATH) == sorted([*tags.values(), digest.replace(":", "-") + ".sbom"])
     assert [row["tag"] for row in published["record"]["tags"]] == [tags["immutable"], tags["versioned"], tags["moving"]]
     digests = {row["digest"] for row in published["record"]["tags"]}
     assert len(digests) == 1 and re.fullmatch(r"sha256:[0-9a-f]{64}", digests.pop())
@@ -485,3 +487,45 @@ def test_a_pulled_image_is_tested_on_this_host(published, kit_session, tmp_path)
     assert report["image_id"] == published["release_id"]
     both = run_cli(kit_session, "test", "--image", reference, "--cuda", "12.1")
     assert both.returncode == 2 and "leave out --cuda" in both.stderr
+
+
+def test_the_sbom_is_pushed_with_the_image_and_recorded(published, cu121_report, open_registry, kit_session):
+    digest = published["record"]["tags"][0]["digest"]
+    tag = digest.replace(":", "-") + ".sbom"
+    base = f"http://{open_registry.host}/v2/{PATH}"
+    answer = requests.get(
+        f"{base}/manifests/{tag}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    manifest = answer.json()
+    assert manifest["artifactType"] == "application/vnd.cyclonedx+json"
+    assert manifest["subject"]["digest"] == digest
+    image_manifest = requests.get(
+        f"{base}/manifests/{digest}", headers={"Accept": manifest["subject"]["mediaType"]}, timeout=30
+    )
+    assert manifest["subject"]["size"] == len(image_manifest.content)
+    [layer] = manifest["layers"]
+    blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=30).content
+    image_id = cu121_report["image_id"]
+    local = kit_session.reports / "sbom" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
+    assert blob == local.read_bytes()
+    attached = published["record"]["sbom"]
+    assert attached["reference"] == f"{published['repository']}:{tag}"
+    assert attached["digest"] == answer.headers["Docker-Content-Digest"]
+    assert attached["referrer"] is False  # distribution 2.8 has no referrers API: the tag is how it is found
+    pin = json.loads(published["pins"].read_text())["cu121-pip"]
+    assert pin["sbom"] == f"{published['repository']}@{attached['digest']}"
+    assert f"SBOM: {attached['reference']}" in published["output"]
+
+
+def test_the_rebuilt_packages_equal_the_published_ones(published, kit_session, tmp_path):
+    """`invoke drift`, as the weekly job runs it: the session's build against
+    the image pinned in env/published.json, from their two SBOMs."""
+    pinned = {"INVOKE_ENVKIT_PINS_FILE": str(published["pins"])}
+    result = run_cli(kit_session, "drift", "--cuda", "12.1", env=pinned)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "the same packages, the same versions" in result.stdout
+    nothing = run_cli(kit_session, "drift", "--cuda", "cpu", "--if-published", env=pinned)
+    assert nothing.returncode == 0 and "nothing published" in nothing.stdout
+    refused = run_cli(kit_session, "drift", "--cuda", "cpu", env=pinned)
+    assert refused.returncode == 2 and "has no published image" in refused.stderr
