@@ -6,6 +6,7 @@ it no longer matches the data."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from envkit.images.build import image_tag
 
 BAKE_FILE = ROOT / "docker-bake.json"
 MARKER = "ENVKIT_GENERATED"  # a variable only this generator writes: the file is the kit's to replace
-# Where the image comes from is the commit's: bake takes these from the environment.
+# Where the image comes from is the commit's, and its name the team's: bake takes these from the environment.
 VARIABLES = {"REVISION": "unknown", "CREATED": "", "SOURCE": "unknown"}
 ORIGIN = Provenance(revision="${REVISION}", created="${CREATED}", source="${SOURCE}")
 GROUPS: dict[str, Callable[[Variant], bool]] = {
@@ -40,7 +41,7 @@ def target(variant_plan: plan.Plan, settings: Settings) -> dict[str, Any]:
         "context": ".",
         "dockerfile": variant.dockerfile,
         "args": plan.build_args(variant_plan, ORIGIN),
-        "tags": [image_tag(variant, settings)],
+        "tags": [image_tag(variant, dataclasses.replace(settings, image_name="${IMAGE_NAME}"))],
         "platforms": ["linux/amd64"],
     }
     if ca_cert := settings.ca_cert_path():
@@ -52,7 +53,11 @@ def generate(settings: Settings) -> str:
     """The bake file's text: one target per declared variant, and the groups."""
     variants = declared()
     document = {
-        "variable": {MARKER: {"default": "invoke bake"}, **{k: {"default": v} for k, v in VARIABLES.items()}},
+        "variable": {
+            MARKER: {"default": "invoke bake"},
+            "IMAGE_NAME": {"default": settings.image_name},
+            **{name: {"default": value} for name, value in VARIABLES.items()},
+        },
         "group": {name: {"targets": [v.name for v in variants if keep(v)]} for name, keep in GROUPS.items()},
         "target": {variant.name: target(plan.make(variant, settings), settings) for variant in variants},
     }

@@ -42,9 +42,11 @@ def test_the_committed_bake_file_matches_env():
     assert (ROOT / "docker-bake.json").read_text() == bake.generate(Settings())
 
 
-def substituted(value: str) -> str:
-    for name, given in (("REVISION", ORIGIN.revision), ("CREATED", ORIGIN.created), ("SOURCE", ORIGIN.source)):
-        value = value.replace("${" + name + "}", given)
+def substituted(value: str, settings: Settings) -> str:
+    """A bake value with its variables set as `invoke build` would set them."""
+    given = {"REVISION": ORIGIN.revision, "CREATED": ORIGIN.created, "SOURCE": ORIGIN.source}
+    for name, text in {**given, "IMAGE_NAME": settings.image_name}.items():
+        value = value.replace("${" + name + "}", text)
     return value
 
 
@@ -54,8 +56,8 @@ def test_each_bake_target_is_what_invoke_build_runs(variant, settings):
     target = json.loads(bake.generate(settings))["target"][variant.name]
     argv = build_command(BUILDX, plan.make(variant, settings), settings, ORIGIN, Path("/tmp/iid"))
     build_args = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "--build-arg")
-    assert {key: substituted(value) for key, value in target["args"].items()} == build_args
-    assert target["tags"] == [argv[argv.index("--tag") + 1]]
+    assert {key: substituted(value, settings) for key, value in target["args"].items()} == build_args
+    assert [substituted(tag, settings) for tag in target["tags"]] == [argv[argv.index("--tag") + 1]]
     assert str(ROOT / target["dockerfile"]) == argv[argv.index("--file") + 1]
     secrets = [argv[i + 1] for i, word in enumerate(argv) if word == "--secret"]
     assert target.get("secret", []) == secrets
