@@ -422,7 +422,7 @@ def bench(
 def bake(c, check=False, ca_cert=None):
     """Write docker-bake.json from env/variants.toml: `docker buildx bake all` builds every variant."""
     settings = _settings(c, ca_cert=ca_cert)
-    if write_bake(settings, check=check):
+    if write_bake(settings, check=check, path=BAKE_FILE):
         print(f"{display(BAKE_FILE)} is up to date")
     elif check:
         raise KitError(f"{display(BAKE_FILE)} does not match env/: regenerate it with `invoke bake` and commit it.")

@@ -147,7 +147,10 @@ def run_pip_audit(variant: Variant, settings: Settings) -> str:
     # pip-audit exits 1 when it found something: the JSON is the answer either way.
     if done.returncode not in (0, 1) or not done.stdout.strip():
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise KitError(f"pip-audit could not audit {variant.lock_file}: {tail[:300]}")
+        raise KitError(
+            f"pip-audit could not audit {variant.lock_file}: {tail[:240]}\n"
+            "It asks PyPI's JSON API (pypi.org/pypi/NAME/VERSION/json): run it where that is reachable."
+        )
     return done.stdout
 
 

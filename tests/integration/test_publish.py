@@ -226,8 +226,10 @@ def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_pat
         )
         result = publish(kit_session, registry.host, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
-        tags = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())["tags"]
-        assert registry.tags(PATH, auth=("ci", PASSWORD)) == sorted(row["tag"] for row in tags)
+        record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
+        tags = record["tags"]
+        sbom_tag = record["sbom"]["reference"].rsplit(":", 1)[1]  # pushed with the same login
+        assert registry.tags(PATH, auth=("ci", PASSWORD)) == sorted([*(row["tag"] for row in tags), sbom_tag])
         assert PASSWORD not in result.stdout + result.stderr
         leaked = [
             path for path in kit_session.reports.rglob("*") if path.is_file() and PASSWORD.encode() in path.read_bytes()

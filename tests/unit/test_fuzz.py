@@ -41,6 +41,7 @@ from tests.helpers import make_fake_docker, report_data
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 PROBES = {"buildx version", "--version"}  # what finding a BuildKit client may ask a client
+NO_ENGINE = {"bake", "matrix"}  # tasks that need no daemon: they may succeed here
 
 VALUES = st.one_of(
     st.sampled_from(
@@ -87,6 +88,9 @@ def stand_in(tmp_path_factory):
         "INVOKE_ENVKIT_DOCKER_CLIENT": str(client),
         "DOCKER_HOST": f"unix://{folder}/no-daemon.sock",
         "INVOKE_ENVKIT_REPORTS_DIR": str(folder / "reports"),
+        # pip-audit (invoke audit) asks PyPI by its own URLs: through a closed proxy, at once refused.
+        "HTTPS_PROXY": CLOSED,
+        "HTTP_PROXY": CLOSED,
         "INVOKE_ENVKIT_MIRRORS": " ".join(
             f"{upstream}={CLOSED}/{name}"
             for name, upstream in (
@@ -96,7 +100,7 @@ def stand_in(tmp_path_factory):
             )
         ),
     }
-    return {"env": env, "log": folder / "bin" / "calls.log"}
+    return {"env": env, "log": folder / "bin" / "calls.log", "bake_file": folder / "docker-bake.json"}
 
 
 def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -122,12 +126,16 @@ def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 @given(argv=command_lines())
 def test_any_command_line_ends_in_a_short_message(stand_in, argv):
     stand_in["log"].unlink(missing_ok=True)
-    code, stderr = run_in_process(argv, stand_in["env"])
+    with mock.patch.object(tasks, "BAKE_FILE", stand_in["bake_file"]):  # never the checkout's own
+        code, stderr = run_in_process(argv, stand_in["env"])
+    calls = set(stand_in["log"].read_text().splitlines()) if stand_in["log"].exists() else set()
+    if code == 0 and (argv[0] in NO_ENGINE or argv[:1] == ["drift"] and "--if-published" in argv):
+        assert calls == set(), (argv, calls)
+        return
     # With no daemon in reach even a valid request stops, and says why.
     assert code != 0, (argv, stderr)
     assert stderr.strip() and "Traceback" not in stderr, (argv, stderr)
     assert len(stderr.strip().splitlines()) <= 4, (argv, stderr)
-    calls = set(stand_in["log"].read_text().splitlines()) if stand_in["log"].exists() else set()
     assert calls <= PROBES, (argv, calls)  # no build, run or push started
 
 
