@@ -129,7 +129,7 @@ def test_any_command_line_ends_in_a_short_message(stand_in, argv):
     with mock.patch.object(tasks, "BAKE_FILE", stand_in["bake_file"]):  # never the checkout's own
         code, stderr = run_in_process(argv, stand_in["env"])
     calls = set(stand_in["log"].read_text().splitlines()) if stand_in["log"].exists() else set()
-    if code == 0 and (argv[0] in NO_ENGINE or argv[:1] == ["drift"] and "--if-published" in argv):
+    if code == 0 and (argv[0] in NO_ENGINE or (argv[:1] == ["drift"] and "--if-published" in argv)):
         assert calls == set(), (argv, calls)
         return
     # With no daemon in reach even a valid request stops, and says why.
