@@ -44,7 +44,7 @@ def manifest_path(settings: Settings, variant: str, image_id: str) -> Path:
 
 def sbom_path(settings: Settings, variant: str, image_id: str) -> Path:
     """Beside the manifest, named like it."""
-    return settings.reports_path / "sbom" / f"{variant}-{image_id.split(':')[-1][:12]}.cdx.json"
+    return manifest_path(settings, variant, image_id).with_suffix(".cdx.json")
 
 
 def repro_path(settings: Settings, variant: str) -> Path:

@@ -133,7 +133,7 @@ def test_the_sbom_lists_exactly_the_image_packages_with_the_lock_hashes(box, cu1
     """Checked against other tools than the inventory check's: the lock,
     `pip freeze` (the report's facts) and dpkg's own status lines."""
     image_id = cu121_report["image_id"]
-    path = kit_session.reports / "sbom" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
+    path = kit_session.reports / "manifests" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
     document = json.loads(path.read_text())
     assert document["metadata"]["component"]["version"] == image_id
     components = document["components"]

@@ -509,7 +509,7 @@ def test_the_sbom_is_pushed_with_the_image_and_recorded(published, cu121_report,
     [layer] = manifest["layers"]
     blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=30).content
     image_id = cu121_report["image_id"]
-    local = kit_session.reports / "sbom" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
+    local = kit_session.reports / "manifests" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
     assert blob == local.read_bytes()
     attached = published["record"]["sbom"]
     assert attached["reference"] == f"{published['repository']}:{tag}"

@@ -8,6 +8,7 @@ import docker
 import pytest
 
 from envkit.catalog.selection import select
+from envkit.core.reports import sbom_path
 from envkit.core.settings import Settings
 from envkit.release import gate
 from tests.helpers import build_record_data, report_data
@@ -34,7 +35,12 @@ def engine_with(image_id=IMAGE_ID, created=BUILT):
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(reports_dir=str(tmp_path))
+    """A reports folder holding the SBOM `invoke test` writes for IMAGE_ID."""
+    settings = Settings(reports_dir=str(tmp_path))
+    sbom = sbom_path(settings, "cu121-pip", IMAGE_ID)
+    sbom.parent.mkdir(parents=True)
+    sbom.write_text("{}")
+    return settings
 
 
 def write(settings, kind, body):
@@ -85,8 +91,12 @@ def test_a_tested_image_is_approved(settings):
             lambda s: write(s, "tests", report(started_at="2026-11-27T09:59:59+00:00")),
             "was rebuilt after its last test",
         ),
+        (
+            lambda s: (write(s, "tests", report()), sbom_path(s, "cu121-pip", IMAGE_ID).unlink()),
+            "its test wrote no SBOM (",
+        ),
     ],
-    ids=["never-tested", "other-image", "failed", "no-tags", "rebuilt-same-id", "report-older-than-image"],
+    ids=["never-tested", "other-image", "failed", "no-tags", "rebuilt-same-id", "report-older-than-image", "no-sbom"],
 )
 def test_refusals(settings, setup, message):
     setup(settings)
