@@ -7,9 +7,9 @@ its feed answered nothing at all."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import re
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +19,7 @@ import pydantic
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
+from envkit.core import proc
 from envkit.core.errors import KitError, UsageError
 from envkit.core.reports import display
 from envkit.core.settings import Settings
@@ -131,19 +132,31 @@ def parse_output(text: str | bytes, source: str) -> AuditOutput:
     return validate_json(AuditOutput, text, source, "Give the JSON that `pip-audit --format json` writes.")
 
 
+_LOCAL_LABEL = re.compile(r"^([A-Za-z0-9._-]+==[^\s+;\\]+)\+[A-Za-z0-9.]+", re.MULTILINE)
+
+
+def as_released(lock_text: str) -> str:
+    """The lock with local version labels dropped (torch==2.4.1+cpu is torch
+    2.4.1 to the advisory feed, which knows no `+cpu`: asked as written, PyPI
+    answers 404 and the package goes unaudited)."""
+    return _LOCAL_LABEL.sub(r"\1", lock_text)
+
+
 def run_pip_audit(variant: Variant, settings: Settings) -> str:
-    """pip-audit over the lock as written (no resolution, no pip), its JSON."""
+    """pip-audit over the lock's pins (no resolution, no pip), its JSON."""
     lock = ROOT / variant.lock_file
     if not lock.is_file():
         raise UsageError(
             f"{variant.name} has no lock ({variant.lock_file}): write it with `invoke lock {variant.flags()}`."
         )
-    argv = [sys.executable, "-m", "pip_audit", "--requirement", str(lock), "--disable-pip", "--no-deps"]
-    argv += ["--format", "json", "--progress-spinner", "off", "--aliases", "on", "--desc", "off"]
-    env = None
-    if ca_cert := settings.ca_cert_path():
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(ca_cert)}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    env = {"REQUESTS_CA_BUNDLE": str(ca_cert)} if (ca_cert := settings.ca_cert_path()) else {}
+    with tempfile.TemporaryDirectory(prefix="envkit-audit-") as scratch:
+        released = Path(scratch) / "requirements.txt"
+        released.write_text(as_released(lock.read_text()))
+        argv = [sys.executable, "-m", "pip_audit", "--requirement", str(released), "--disable-pip", "--no-deps"]
+        argv += ["--format", "json", "--progress-spinner", "off", "--aliases", "on", "--desc", "off"]
+        argv += ["--cache-dir", str(Path(scratch) / "cache")]
+        done = proc.capture(argv, env=env, timeout=900)
     # pip-audit exits 1 when it found something: the JSON is the answer either way.
     if done.returncode not in (0, 1) or not done.stdout.strip():
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -159,7 +172,7 @@ def table(variant: str, verdicts: list[Verdict]) -> str:
         return f"{variant}: no known vulnerability"
     lines = [f"{variant}:"]
     lines += [
-        f"  {v.state:<9} {v.package} {v.version} {v.advisory or '-'}: {v.detail}"
+        f"  {v.state:<9} {f'{v.package} {v.version}'.strip()} {v.advisory or '-'}: {v.detail}"
         for v in sorted(verdicts, key=lambda v: (not v.fails, v.package))
     ]
     return "\n".join(lines)

@@ -198,6 +198,15 @@ def test_a_broken_policy_is_one_clear_error(tmp_path, text, problem):
         audit.read_policy(path)
 
 
+def test_local_version_labels_are_audited_as_the_release():
+    lock = "torch==2.4.1+cpu \\\n    --hash=sha256:abc\nnumpy==2.1.0\nnvidia-cudnn-cu11==9.1.0.70\n# torch==9+x\n"
+    assert audit.as_released(lock) == (
+        "torch==2.4.1 \\\n    --hash=sha256:abc\nnumpy==2.1.0\nnvidia-cudnn-cu11==9.1.0.70\n# torch==9+x\n"
+    )
+    cpu = audit.as_released((ROOT / "env" / "pip" / "cpu.txt").read_text())
+    assert "torch==2.4.1\n" in cpu.replace(" \\", "") and "+cpu" not in cpu.split("# ", 1)[0]
+
+
 def test_the_policy_file_reads():
     assert all(entry.until >= TODAY for entry in audit.read_policy().accept)
 
