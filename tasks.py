@@ -453,7 +453,7 @@ def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
         if findings is not None:
             path = checked_path("--findings", findings)
             if not path.is_file():
-                raise UsageError(f"--findings {findings!r}: no such file; give the JSON pip-audit wrote.")
+                raise UsageError(f"--findings {findings!r}: not a file; give the JSON pip-audit wrote.")
             verdicts = judge(parse_output(path.read_bytes(), display(path)), policy, date.today())
         else:
             verdicts = judge(parse_output(run_pip_audit(variant, settings), "pip-audit"), policy, date.today())

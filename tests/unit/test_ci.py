@@ -179,7 +179,7 @@ def test_invoke_audit_fails_on_an_unaccepted_finding(run_invoke, pip_audit_outpu
     assert "new       jinja2 3.1.4 CVE-2024-56201: fixed in 3.1.5" in result.stdout
     assert "1 finding(s) not accepted by env/audit-policy.toml: cu121-pip: jinja2 CVE-2024-56201" in result.stderr
     missing = run_invoke("audit", "--cuda", "12.1", "--findings", "/nonexistent/findings.json")
-    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and "not a file" in missing.stderr and "Traceback" not in missing.stderr
 
 
 @pytest.mark.parametrize(
