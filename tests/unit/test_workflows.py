@@ -1,6 +1,7 @@
 """The GitHub workflows: actionlint-clean, their matrix is env/variants.toml,
 and every `invoke` command they run exists with the flags they pass."""
 
+import copy
 import json
 import re
 import shlex
@@ -90,7 +91,7 @@ def invoke_commands(text: str) -> list[list[str]]:
 
 
 def flags_of(task_name: str) -> set[str]:
-    task = ns[task_name]
+    task = copy.deepcopy(ns[task_name])  # get_arguments takes the help texts out of the task
     spelled = set()
     for argument in task.get_arguments():
         for name in argument.names:
