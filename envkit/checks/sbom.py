@@ -15,7 +15,6 @@ from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from envkit.checks.inventory import Inventory, Package
@@ -72,6 +71,10 @@ def render(report: TestReport, inventory: Inventory) -> str:
     )
     bom.register_dependency(image, components)  # the image holds every package
     text = make_outputter(bom, OutputFormat.JSON, SCHEMA).output_as_string(indent=2)
+    # Imported here: its format checkers take over 2 s to import, which every
+    # task (`invoke run` too) would pay at start, for what only `invoke test` does.
+    from cyclonedx.validation.json import JsonStrictValidator
+
     if error := JsonStrictValidator(SCHEMA).validate_str(text):
         raise KitError(f"the SBOM of {report.image} does not validate as CycloneDX {SCHEMA.to_version()}: {error}")
     return text + "\n"
