@@ -147,9 +147,7 @@ def publish(
         except BaseException:  # interrupted: the daemon stops the push with us; the moving tag never moved
             _untag(client, f"{repository}:{tag}")
             raise
-    rows = _read_back(registry, path, repository, pushed, already)
-    immutable = registry.manifest(path, rows[0].tag)
-    assert immutable is not None, "read back a moment ago"
+    rows, immutable = _read_back(registry, path, repository, pushed, already)
     try:
         attached = attach_sbom(registry, path, repository, immutable, approved.sbom.read_text(), report.started_at)
     except RegistryError as error:
@@ -182,9 +180,10 @@ def _read_back(
     repository: str,
     pushed: list[tuple[str, str]],
     already: Remote | None,
-) -> list[Published]:
-    """Every tag, read back from the registry, must resolve to the digest pushed."""
-    rows = []
+) -> tuple[list[Published], Remote]:
+    """Every tag, read back from the registry, must resolve to the digest pushed;
+    the rows, and the immutable tag's manifest as read (the SBOM's subject)."""
+    rows, remotes = [], []
     try:
         for index, (tag, digest) in enumerate(pushed):
             remote = registry.manifest(path, tag)
@@ -196,9 +195,10 @@ def _read_back(
                 )
             note = "already there" if index == 0 and already else ""
             rows.append(Published(tag, remote.digest, remote.size, note))
+            remotes.append(remote)
     except RegistryError as error:
         raise PublishFailed(f"pushed, but reading {repository} back failed: {error}") from None
-    return rows
+    return rows, remotes[0]
 
 
 def table(rows: list[Published], repository: str) -> str:

@@ -116,6 +116,22 @@ class Registry:
         digest = answer.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
         return digest, "OCI-Subject" in answer.headers
 
+    def image_config(self, path: str, digest: str) -> dict[str, Any]:
+        response = self._get(f"{path}/blobs/{digest}", scope=path)
+        assert response is not None
+        config: dict[str, Any] = response.json()
+        return config
+
+    def _get(
+        self, url: str, scope: str = "", headers: dict[str, str] | None = None, missing_ok: bool = False
+    ) -> requests.Response | None:
+        response = self._request("GET", url, scope, headers=headers)
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(f"registry {self.host} answered HTTP {response.status_code} to GET /v2/{url}.")
+        return response
+
     def _send(
         self,
         method: str,
@@ -126,6 +142,25 @@ class Registry:
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """One write (or HEAD) to the registry, with a push-scoped login."""
+        response = self._request(method, url, scope, data, headers, actions="pull,push")
+        if response.status_code not in ok:
+            raise RegistryError(
+                f"registry {self.host} answered HTTP {response.status_code} to {method} {url.split('?')[0]}: "
+                f"{response.text.strip()[:200]}"
+            )
+        return response
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        actions: str = "pull",
+    ) -> requests.Response:
+        """One request, logged in on the registry's first 401 (once); a login
+        it refuses, or none where one is needed, is a RegistryError."""
         target = url if url.startswith(("http://", "https://")) else self.base + url
         for attempt in range(2):
             try:
@@ -135,34 +170,7 @@ class Registry:
             except requests.RequestException as error:
                 raise RegistryError(f"registry {self.host} is not reachable ({network_reason(error)}).") from None
             if response.status_code == 401 and attempt == 0:
-                self._authenticate(response.headers.get("WWW-Authenticate", ""), scope, actions="pull,push")
-                continue
-            break
-        if response.status_code not in ok:
-            raise RegistryError(
-                f"registry {self.host} answered HTTP {response.status_code} to {method} {url.split('?')[0]}: "
-                f"{response.text.strip()[:200]}"
-            )
-        return response
-
-    def image_config(self, path: str, digest: str) -> dict[str, Any]:
-        response = self._get(f"{path}/blobs/{digest}", scope=path)
-        assert response is not None
-        config: dict[str, Any] = response.json()
-        return config
-
-    def _get(
-        self, url: str, scope: str = "", headers: dict[str, str] | None = None, missing_ok: bool = False
-    ) -> requests.Response | None:
-        for attempt in range(2):
-            try:
-                response = self.session.get(
-                    self.base + url, headers={**(headers or {}), **self._auth_header()}, timeout=self.timeout
-                )
-            except requests.RequestException as error:
-                raise RegistryError(f"registry {self.host} is not reachable ({network_reason(error)}).") from None
-            if response.status_code == 401 and attempt == 0:
-                self._authenticate(response.headers.get("WWW-Authenticate", ""), scope)
+                self._authenticate(response.headers.get("WWW-Authenticate", ""), scope, actions)
                 continue
             break
         if response.status_code == 401:
@@ -172,10 +180,6 @@ class Registry:
                 f"registry {self.host} refused the credentials Docker has stored for it (HTTP 401): "
                 f"run `docker login {self.host}` again."
             )
-        if response.status_code == 404 and missing_ok:
-            return None
-        if response.status_code != 200:
-            raise RegistryError(f"registry {self.host} answered HTTP {response.status_code} to GET /v2/{url}.")
         return response
 
     def _auth_header(self) -> dict[str, str]:
