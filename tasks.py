@@ -8,7 +8,6 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
 from json import dumps
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from envkit.bench.run import run_bench
 from envkit.catalog.selection import select
 from envkit.catalog.variants import declared
 from envkit.checks.testrun import report_table, run_tests, variant_of_image
-from envkit.ci.audit import judge, parse_output, read_policy, run_pip_audit
+from envkit.ci.audit import audit_variants
 from envkit.ci.audit import table as audit_table
 from envkit.ci.bake import BAKE_FILE
 from envkit.ci.bake import write as write_bake
@@ -445,20 +444,15 @@ def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
     """Known vulnerabilities in the pip locks (pip-audit), judged by env/audit-policy.toml."""
     settings = _settings(c, ca_cert=ca_cert)
     check_given(findings=findings)
-    policy = read_policy()
-    chosen = cuda or torch or python or findings is not None
+    path = checked_path("--findings", findings) if findings is not None else None
+    if path is not None and not path.is_file():
+        raise UsageError(f"--findings {findings!r}: not a file; give the JSON pip-audit wrote.")
+    chosen = cuda or torch or python or path is not None
     variants = [select(cuda, "pip", torch, python)] if chosen else [v for v in declared() if v.recipe == "pip"]
     failing = []
-    for variant in variants:
-        if findings is not None:
-            path = checked_path("--findings", findings)
-            if not path.is_file():
-                raise UsageError(f"--findings {findings!r}: not a file; give the JSON pip-audit wrote.")
-            verdicts = judge(parse_output(path.read_bytes(), display(path)), policy, date.today())
-        else:
-            verdicts = judge(parse_output(run_pip_audit(variant, settings), "pip-audit"), policy, date.today())
-        print(audit_table(variant.name, verdicts))
-        failing += [f"{variant.name}: {v.package} {v.advisory or v.state}" for v in verdicts if v.fails]
+    for name, verdicts in audit_variants(variants, settings, path):
+        print(audit_table(name, verdicts))
+        failing += [f"{name}: {v.package} {v.advisory or v.state}" for v in verdicts if v.fails]
     if failing:
         raise KitError(f"{len(failing)} finding(s) not accepted by env/audit-policy.toml: {', '.join(failing[:8])}")
 

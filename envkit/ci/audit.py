@@ -167,6 +167,22 @@ def run_pip_audit(variant: Variant, settings: Settings) -> str:
     return done.stdout
 
 
+def audit_variants(
+    variants: list[Variant], settings: Settings, findings: Path | None = None, today: date | None = None
+) -> list[tuple[str, list[Verdict]]]:
+    """Each variant's verdicts: from pip-audit run here, or from the JSON it
+    wrote elsewhere (`findings`, for the one variant given)."""
+    policy = read_policy()
+    judged = []
+    for variant in variants:
+        if findings is not None:
+            output = parse_output(findings.read_bytes(), display(findings))
+        else:
+            output = parse_output(run_pip_audit(variant, settings), "pip-audit")
+        judged.append((variant.name, judge(output, policy, today or date.today())))
+    return judged
+
+
 def table(variant: str, verdicts: list[Verdict]) -> str:
     if not verdicts:
         return f"{variant}: no known vulnerability"
