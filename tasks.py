@@ -22,7 +22,7 @@ from envkit import ROOT
 from envkit.bench.report import markdown, report_paths
 from envkit.bench.run import run_bench
 from envkit.catalog.selection import select
-from envkit.catalog.variants import declared
+from envkit.catalog.variants import declared, declared_images
 from envkit.checks.testrun import report_table, run_tests, variant_of_image
 from envkit.ci.audit import audit_variants
 from envkit.ci.audit import table as audit_table
@@ -65,6 +65,7 @@ VARIANT_HELP = {
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
 }
+DEV_HELP = "the variant's dev image (<variant>-dev)"
 PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key != "recipe"}
 
 
@@ -109,6 +110,7 @@ def base(c, rebuild=False, mirror=None, suite=None):
         **INDEX_HELP,
         "build_cache": "buildx only: keep BuildKit's cache in `gha` (GitHub Actions) or in this registry "
         "repository, one tag per variant (config envkit.build_cache)",
+        "dev": "the dev image (<variant>-dev): JupyterLab and tools on the variant's tested runtime image",
     }
 )
 @interruptible
@@ -125,8 +127,9 @@ def build(
     index_url=None,
     extra_index_url=None,
     build_cache=None,
+    dev=False,
 ):
-    """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1`."""
+    """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1` (`--dev`: its dev image)."""
     settings = _settings(
         c,
         base_image=base_image,
@@ -135,7 +138,9 @@ def build(
         extra_index_url=extra_index_url,
         build_cache=build_cache,
     )
-    variant = select(cuda, recipe, torch, python)
+    variant = select(cuda, recipe, torch, python, dev)
+    if dev and (base_image or wheelhouse):
+        raise UsageError("--dev builds on the variant's tested runtime image: leave out --base-image and --wheelhouse.")
     check_given(wheelhouse=wheelhouse)
     folder = checked_path("--wheelhouse", wheelhouse) if wheelhouse is not None else None
     result = build_image(variant, settings, no_cache=no_cache, wheelhouse=folder)
@@ -146,15 +151,18 @@ def build(
     help={
         **VARIANT_HELP,
         "cuda": "one platform (default: every declared platform of --torch)",
+        "dev": "lock the dev layers (env/pip/dev.in against each runtime lock) instead of the recipes",
         **CA_HELP,
         **INDEX_HELP,
     }
 )
 @interruptible
-def lock(c, cuda=None, recipe="pip", torch=None, python=None, ca_cert=None, index_url=None, extra_index_url=None):
+def lock(
+    c, cuda=None, recipe="pip", torch=None, python=None, dev=False, ca_cert=None, index_url=None, extra_index_url=None
+):
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
-    lock_variants(cuda, recipe, torch, python, settings)
+    lock_variants(cuda, recipe, torch, python, settings, dev=dev)
 
 
 @task(
@@ -209,14 +217,15 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
         "gpus": "auto (GPUs when the host has a GPU runtime), none or all",
         "image": "test this image (tag or digest; pulled when not here) instead of the local build; "
         "its variant comes from its labels",
+        "dev": "test the dev image: the runtime checks, then a notebook and JupyterLab",
     }
 )
 @interruptible
-def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None):
+def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None, dev=False):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    image = _image_flag(image, cuda, recipe, torch, python)
-    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python)
+    image = _image_flag(image, cuda, recipe, torch, python, dev)
+    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev)
     report = run_tests(variant, settings, gpus, image or None)
     print(report_table(report))
     if not report.passed:
@@ -234,18 +243,21 @@ RUN_HELP = {
     "ipc": "host: share the host's IPC namespace and /dev/shm, instead of --shm-size",
     "cache_volumes": "keep pip/uv, Hugging Face, torch hub and inductor caches across runs "
     "(in Docker volumes, or under envkit.cache_dir); --no-cache-volumes: none",
+    "dev": "the variant's dev image (JupyterLab, git, an editor) instead of its runtime image",
 }
 
 
-def _image_flag(image: str | None, cuda: str | None, recipe: str, torch: str | None, python: str | None) -> str:
+def _image_flag(
+    image: str | None, cuda: str | None, recipe: str, torch: str | None, python: str | None, dev: bool = False
+) -> str:
     """`--image REF`, checked; "" when not given. It names the variant too."""
     if image is None:
         return ""
     check_given(image=image)
     if problem := reference_problem(image):
         raise UsageError(f"--image {image[:80]!r}: {problem}.")
-    if cuda or torch or python or recipe != "pip":
-        raise UsageError("--image names the image, and its labels the variant: leave out --cuda, --recipe, ...")
+    if cuda or torch or python or recipe != "pip" or dev:
+        raise UsageError("--image names the image, and its labels the variant: leave out --cuda, --recipe, --dev, ...")
     return image
 
 
@@ -263,8 +275,8 @@ def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
         flags["cache_volumes"],
         settings,
     )
-    image = _image_flag(flags["image"], flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
-    variant = None if image else select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"])
+    image = _image_flag(flags["image"], flags["cuda"], flags["recipe"], flags["torch"], flags["python"], flags["dev"])
+    variant = None if image else select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"], flags["dev"])
     client = connect()
     chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
     say(f"{chosen.reference}: {chosen.origin}")
@@ -301,6 +313,7 @@ def _in_image_task(name: str, doc: str, command_of: Callable[[Context], list[str
         shm_size=None,
         ipc=None,
         cache_volumes=True,
+        dev=False,
     ):
         code = _run_in_image(c, command_of(c), locals())
         if code:
@@ -321,14 +334,14 @@ shell = _in_image_task(
 )
 
 
-@task(help={**VARIANT_HELP, "all": "every variant pinned in envkit.pins_file"})
+@task(help={**VARIANT_HELP, "all": "every image pinned in envkit.pins_file (dev images too)", "dev": DEV_HELP})
 @interruptible
-def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False):
+def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False, dev=False):
     """Pull the team's images: exactly the digests pinned in env/published.json."""
     settings = _settings(c)
-    if all_ and (cuda or torch or python):
-        raise UsageError("--all pulls every pinned variant: leave out --cuda, --torch and --python.")
-    variants = None if all_ else [select(cuda, recipe, torch, python)]
+    if all_ and (cuda or torch or python or dev):
+        raise UsageError("--all pulls every pinned image: leave out --cuda, --torch, --python and --dev.")
+    variants = None if all_ else [select(cuda, recipe, torch, python, dev)]
     for line in pull_variants(variants, settings):
         print(line)
 
@@ -359,15 +372,26 @@ def info(c, json=False):
         "all": "publish every variant that passed its test; list the others and exit non-zero if any",
         "dry_run": "print what would be pushed, push nothing",
         "ca_cert": "CA bundle the registry's certificate chains to (config envkit.ca_cert)",
+        "dev": "the dev image (tags end in -dev); with --all, every dev image",
     },
 )
 @interruptible
 def publish_(
-    c, cuda=None, recipe="pip", torch=None, python=None, registry=None, all_=False, dry_run=False, ca_cert=None
+    c,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    registry=None,
+    all_=False,
+    dry_run=False,
+    ca_cert=None,
+    dev=False,
 ):
     """Push a tested image under the tags measured inside it (refuses untested images)."""
     settings = _settings(c, registry=registry, ca_cert=ca_cert)
-    variants = list(declared()) if all_ else [select(cuda, recipe, torch, python)]
+    every = [variant for variant in declared_images() if variant.dev == dev]
+    variants = every if all_ else [select(cuda, recipe, torch, python, dev)]
     skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_)
     if skipped:
         print("skipped (no passing test for the image under their tag):", *skipped, sep="\n  ")

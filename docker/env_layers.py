@@ -10,6 +10,10 @@ the layer that holds that package (measured by `invoke bench`).
         downloads every wheel of the lock at once, hash-checked, into a
         folder on the build's cache mount, so that the install steps, one
         per layer, need no network; a no-op for a wheelhouse build
+    python3 env_layers.py install-dev LOCK
+        installs a dev lock the same way (records in /opt/envkit/wheels/dev.txt)
+        on top of a runtime image, and fails unless every distribution
+        installed before is exactly as it was
     python3 env_layers.py install N
         installs /opt/envkit/layers/N.txt into /opt/venv with uv, records
         the wheel each package came from and its sha256 in
@@ -370,14 +374,14 @@ def record_wheels(new: set[Path], served_folder: Path, record: Path) -> None:
     record.write_text("".join(sorted(rows)))
 
 
-def install(number: int) -> None:
-    requirements = LAYERS_DIR / f"{number}.txt"
+def install(requirements: Path, record: Path, label: str) -> set[Path]:
+    """Install one part of a lock into /opt/venv; the dist-infos it added."""
     if not requirements.read_text().strip():
-        return  # nothing of this variant belongs here (a CPU build has no CUDA layers)
+        return set()  # nothing of this variant belongs here (a CPU build has no CUDA layers)
     before = dist_infos()
     # Unique on the shared cache mount: every build step is pid 1, and a killed one leaves its folder.
     WHEELS.mkdir(parents=True, exist_ok=True)
-    links = Path(tempfile.mkdtemp(prefix=f".links-{number}-", dir=WHEELS))
+    links = Path(tempfile.mkdtemp(prefix=f".links-{record.stem}-", dir=WHEELS))
     try:
         offline = os.environ.get("INSTALL_FROM") == "wheelhouse"
         served_folder = WHEELHOUSE if offline else _linked_wheels(requirements, links)
@@ -385,7 +389,7 @@ def install(number: int) -> None:
             argv, env = uv_command(requirements, find_links)
             subprocess.run(argv, env=env, check=True)
         new = dist_infos() - before
-        record_wheels(new, served_folder, WHEEL_RECORDS / f"{number}.txt")
+        record_wheels(new, served_folder, record)
     finally:
         shutil.rmtree(UV_SCRATCH, ignore_errors=True)
         shutil.rmtree(links, ignore_errors=True)
@@ -394,9 +398,32 @@ def install(number: int) -> None:
     with concurrent.futures.ProcessPoolExecutor() as pool:
         list(pool.map(compile_one, sources, chunksize=64))
     print(
-        f"layer {number}: {len(new)} packages, {len(sources)} modules compiled, "
+        f"{label}: {len(new)} packages, {len(sources)} modules compiled, "
         f"{stripped / 1e6:.0f} MB of debug sections stripped"
     )
+    return new
+
+
+def environment_state() -> dict[str, str]:
+    """Each installed distribution and the sha256 of its RECORD (every file
+    it installed, with their digests): a package replaced, upgraded or
+    reinstalled differently changes its entry."""
+    return {path.name: hashlib.sha256((path / "RECORD").read_bytes()).hexdigest() for path in dist_infos()}
+
+
+def install_dev(lock: Path) -> None:
+    """The dev layer on top of the tested runtime environment, which must
+    come out of it exactly as it went in."""
+    before = environment_state()
+    install(lock, WHEEL_RECORDS / "dev.txt", "dev layer")
+    after = environment_state()
+    moved = sorted(name for name, digest in before.items() if after.get(name) != digest)
+    if moved:
+        raise SystemExit(
+            f"dev layer: it changed the runtime environment ({', '.join(moved[:8])}); "
+            "lock it again against the runtime lock with `invoke lock --dev`"
+        )
+    print(f"dev layer: the runtime's {len(before)} distributions are unchanged")
 
 
 def main(argv: list[str]) -> int:
@@ -407,7 +434,10 @@ def main(argv: list[str]) -> int:
         prefetch(Path(argv[1]))
         return 0
     if argv[:1] == ["install"] and len(argv) == 2 and argv[1].isdigit():
-        install(int(argv[1]))
+        install(LAYERS_DIR / f"{argv[1]}.txt", WHEEL_RECORDS / f"{argv[1]}.txt", f"layer {argv[1]}")
+        return 0
+    if argv[:1] == ["install-dev"] and len(argv) == 2:
+        install_dev(Path(argv[1]))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -18,6 +18,7 @@ ENV_DIR = ROOT / "env"
 RECIPES = ("pip", "conda")
 PLATFORM = re.compile(r"cpu|cu\d{3}")
 _VERSION = re.compile(r"\d+(\.\d+)+")
+_DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
 _CUDA = re.compile(r"\d+\.\d")
 _DRIVER = re.compile(r"\d+\.\d+(\.\d+)?")
@@ -64,10 +65,21 @@ class CondaRecipeKind:
 
 
 @dataclass(frozen=True)
+class DevKind:
+    """The dev image every pip variant has on top of its runtime image."""
+
+    __pydantic_config__ = STRICT
+    dockerfile: str
+    input: str  # the dev layer's top-level requirements, locked against each runtime lock
+    debian_packages: tuple[str, ...]  # the tools a person needs inside
+
+
+@dataclass(frozen=True)
 class RecipeKinds:
     __pydantic_config__ = STRICT
     pip: PipRecipeKind
     conda: CondaRecipeKind
+    dev: DevKind
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,8 @@ def variants_file() -> VariantsFile:
             raise _refuse(name, f"pins.{key} = {getattr(data.pins, key)!r}, but torch {data.pins.torch} pairs {wanted}")
     if data.pins.python not in release.pythons:
         raise _refuse(name, f"pins.python = {data.pins.python!r}: torch {data.pins.torch} has no wheels for it")
+    if bad := [p for p in data.recipes.dev.debian_packages if not _DEBIAN_PACKAGE.fullmatch(p)]:
+        raise _refuse(name, f"recipes.dev.debian_packages: {bad[0]!r} is not a Debian package name")
     if "{platform}" not in data.indexes.pytorch:
         raise _refuse(name, "indexes.pytorch must contain {platform}")
     for index, entry in enumerate(data.variants):

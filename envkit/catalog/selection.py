@@ -90,7 +90,9 @@ def _newest(releases: Iterable[Release]) -> Release:
     return max(releases, key=lambda release: tuple(int(part) for part in release.torch.split(".")))
 
 
-def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None) -> Variant:
+def select(
+    cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None, dev: bool = False
+) -> Variant:
     """The variant for these flags; defaults come from env/variants.toml. Any
     combination the table allows is a variant; whether its recipe exists yet
     is the build's question (it names the `invoke lock` command to run)."""
@@ -99,4 +101,15 @@ def select(cuda: str | None, recipe: str = "pip", torch: str | None = None, pyth
     torch = pins.torch if torch is None else torch
     python = pins.python if python is None else python
     platform, _ = check_combination(cuda, recipe, torch, python)
-    return make(platform, recipe, torch, python)
+    variant = make(platform, recipe, torch, python)
+    return dev_of(variant) if dev else variant
+
+
+def dev_of(variant: Variant) -> Variant:
+    """`--dev`: the variant's dev image, which pip variants have."""
+    if variant.recipe != "pip":
+        raise UsageError(
+            f"--dev: dev images are built on pip variants ({variant.name} is a conda one); "
+            f"use `--cuda {variant.cuda_flag} --dev` for the pip variant of the same build."
+        )
+    return variant.with_dev()

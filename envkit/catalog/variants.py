@@ -10,6 +10,7 @@ the defaults, named by `stem`, once `invoke lock` has written them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -59,11 +60,22 @@ class Variant:
     index_url: str = ""  # pip: where torch comes from
     extra_index_urls: tuple[str, ...] = ()  # pip: PyPI, beside the PyTorch index
     channels: tuple[str, ...] = ()  # conda
+    dev: bool = False  # the dev image on top of the runtime image (`--dev`)
 
     @property
     def name(self) -> str:
-        """The local image tag and report name: `cu121-pip`, `cu121-pip-torch2.5.1`."""
-        return f"{self.platform}-{self.recipe}{self.stem.removeprefix(self.platform)}"
+        """The local image tag and report name: `cu121-pip`, `cu121-pip-torch2.5.1`, `cu121-pip-dev`."""
+        return f"{self.platform}-{self.recipe}{self.stem.removeprefix(self.platform)}" + ("-dev" if self.dev else "")
+
+    @property
+    def runtime(self) -> Variant:
+        """The runtime variant a dev variant is built on (itself when it is one)."""
+        return make(self.platform, self.recipe, self.torch, self.python) if self.dev else self
+
+    def with_dev(self) -> Variant:
+        """Its dev image: the same pins, docker/dev.Dockerfile, the dev lock.
+        Only pip variants have one (selection.dev_of says so to the user)."""
+        return dataclasses.replace(self.runtime, dev=True, dockerfile=variants_file().recipes.dev.dockerfile)
 
     @property
     def cuda(self) -> str | None:
@@ -76,10 +88,14 @@ class Variant:
     @property
     def input_file(self) -> str:
         """What a lock is made from: top-level requirements, or an environment file."""
+        if self.dev:
+            return variants_file().recipes.dev.input
         return f"env/pip/{self.stem}.in" if self.recipe == "pip" else f"env/conda/{self.stem}.yml"
 
     @property
     def lock_file(self) -> str:
+        if self.dev:
+            return f"env/pip/{self.stem}.dev.txt"
         if self.recipe == "pip":
             return f"env/pip/{self.stem}.txt"
         return f"env/conda/{self.stem}.{lock_settings().conda_platform}.lock"
@@ -106,7 +122,7 @@ class Variant:
             flags += f" --torch {self.torch}"
         if self.python != pins.python:
             flags += f" --python {self.python}"
-        return flags
+        return flags + (" --dev" if self.dev else "")
 
 
 def platform_cuda(platform: str) -> str | None:
@@ -191,6 +207,11 @@ def declared() -> tuple[Variant, ...]:
     """The team's variants: the default pins on each declared platform and recipe."""
     pins = default_pins()
     return tuple(make(entry.platform, entry.recipe, pins.torch, pins.python) for entry in variants_file().variants)
+
+
+def declared_images() -> tuple[Variant, ...]:
+    """Every image the team has: the declared variants and each pip one's dev image."""
+    return declared() + tuple(variant.with_dev() for variant in declared() if variant.recipe == "pip")
 
 
 def reference(variant: Variant) -> Variant:

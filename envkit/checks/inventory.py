@@ -113,11 +113,12 @@ def inventory(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     allowed: dict[str, tuple[str, ...]] = {}
     variant = ctx.variant
     try:
-        recipe_file, hashed = plan.recipe_of(variant)
+        recipes = plan.installed_locks(variant)
     except UsageError:
-        recipe_file, hashed = "", False  # matches_recipe reports it
-    if variant.recipe == "pip" and hashed:
-        allowed = {name: pin.hashes for name, pin in read_pip(ROOT / recipe_file).pins.items()}
+        recipes = []  # matches_recipe reports it
+    for recipe_file, hashed in recipes:
+        if variant.recipe == "pip" and hashed:
+            allowed |= {name: pin.hashes for name, pin in read_pip(ROOT / recipe_file).pins.items()}
     problems = hash_problems(found, allowed)
     counts = ", ".join(f"{len(found.of(kind))} {kind}" for kind in ("pypi", "conda", "deb") if found.of(kind))
     hashed_count = sum(1 for package in found.packages if package.sha256 or package.md5)

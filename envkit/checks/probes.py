@@ -117,16 +117,18 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     was built from another recipe, or changed after its build."""
     variant = ctx.variant
     try:
-        recipe_file, _ = plan.recipe_of(variant)
+        recipes = plan.installed_locks(variant)
     except UsageError as error:
         return [CheckRow("matches_recipe", False, str(error))]
     run = box.exec(["python", "-c", _PIP_INSTALLED if variant.recipe == "pip" else _CONDA_INSTALLED])
     if not run.ok:
         return [_from_exec("matches_recipe", run)]
     installed: dict[str, str] = {canonicalize_name(name): version for name, version in json.loads(run.stdout).items()}
-    path = ROOT / recipe_file
-    if variant.recipe == "pip":
-        problems = pip_drift(read_pip(path).versions(), installed)
+    recipe_file = " + ".join(path for path, _ in recipes)
+    path = ROOT / recipes[-1][0]
+    if variant.recipe == "pip":  # a dev lock pins the runtime's shared packages to the same versions
+        locked = {name: v for file, _ in recipes for name, v in read_pip(ROOT / file).versions().items()}
+        problems = pip_drift(locked, installed)
     elif path.suffix == ".lock":
         problems = pip_drift(read_conda_lock(path), installed, compare=str.__eq__)
     else:

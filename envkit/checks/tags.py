@@ -22,6 +22,7 @@ from typing import Any
 from envkit.core.reports import TestReport
 
 TAG_SYNTAX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+DEV_SUFFIX = "-dev"  # Variant.name of a dev image; its tags end the same way
 KINDS = ("immutable", "versioned", "moving")  # also the push order: the moving tag moves last
 
 
@@ -35,6 +36,7 @@ class Measurement:
     built: str  # the image's creation time (ISO 8601)
     revision: str  # the image's org.opencontainers.image.revision label
     image_id: str  # the tested image
+    dev: bool = False  # a dev image: every tag ends in -dev, beside its runtime image's
 
     @classmethod
     def from_report(cls, report: TestReport) -> Measurement:
@@ -49,6 +51,7 @@ class Measurement:
             built=report.image_created,
             revision=report.facts.revision,
             image_id=report.image_id,
+            dev=report.variant.endswith(DEV_SUFFIX),
         )
 
 
@@ -93,6 +96,10 @@ def image(m: Measurement) -> str:
     return m.image_id.split(":")[-1][:12]
 
 
+def dev(m: Measurement) -> str:
+    return DEV_SUFFIX.lstrip("-") if m.dev else ""
+
+
 def _joined(m: Measurement, *taggers: Any) -> str:
     tag = "-".join(fragment for tagger in taggers if (fragment := tagger(m)))
     if not TAG_SYNTAX.fullmatch(tag):
@@ -103,7 +110,7 @@ def _joined(m: Measurement, *taggers: Any) -> str:
 def compute(m: Measurement) -> dict[str, str]:
     """Every tag of a tested image, by kind, in push order."""
     return {
-        "immutable": _joined(m, torch_release, platform, cudnn, python_patch, recipe, build_date, revision, image),
-        "versioned": _joined(m, torch_release, platform, python_minor, recipe),
-        "moving": _joined(m, platform, recipe),
+        "immutable": _joined(m, torch_release, platform, cudnn, python_patch, recipe, build_date, revision, image, dev),
+        "versioned": _joined(m, torch_release, platform, python_minor, recipe, dev),
+        "moving": _joined(m, platform, recipe, dev),
     }

@@ -7,10 +7,11 @@ import dataclasses
 import time
 from datetime import UTC, datetime
 
-from envkit.catalog.variants import Variant, declared
+from envkit.catalog.variants import Variant, declared_images
 from envkit.checks import manifest, sbom, tags
 from envkit.checks.container import ProbeContainer
 from envkit.checks.inventory import inventory
+from envkit.checks.notebook import DEV_CHECKS
 from envkit.checks.probes import CHECKS, Context
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
@@ -29,7 +30,7 @@ def variant_of_image(reference: str, settings: Settings) -> Variant:
     client = engine.connect()
     image = engine.local_image(client, reference) or engine.pull(client, reference, settings.docker_client)
     name = image.labels.get(VARIANT_LABEL, "")
-    known = {variant.name: variant for variant in declared()}
+    known = {variant.name: variant for variant in declared_images()}
     if name not in known:
         what = f"was built as {name}, not" if name else "has no io.envkit.variant label: it is not"
         raise UsageError(f"{reference} {what} one of the variants in env/variants.toml ({', '.join(known)}).")
@@ -55,7 +56,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
     with ProbeContainer(client, image_id, with_gpus) as box:
         results: list[CheckRow] = []
-        for check in [*CHECKS, inventory]:
+        for check in [*CHECKS, inventory, *(DEV_CHECKS if variant.dev else [])]:
             results += check(box, context)
     report = TestReport(
         variant=variant.name,

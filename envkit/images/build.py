@@ -14,7 +14,7 @@ from envkit.core import engine, proc, provenance
 from envkit.core.errors import CommandFailed, UsageError
 from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
-from envkit.images import plan
+from envkit.images import dev, plan
 from envkit.images.wheelhouse import check_wheelhouse, wheelhouse_context
 
 _PULL_FAILURES = (
@@ -92,7 +92,15 @@ def build_image(
     daemon before any build starts; on failure the previous image keeps its tag."""
     settings.ca_cert_path()
     check_writable(settings)
-    build_plan = plan.make(variant, settings, wheelhouse)
+    runtime = None
+    if variant.dev:
+        if wheelhouse is not None:
+            raise UsageError("--wheelhouse: a dev image installs its layer from PyPI; leave out --dev or --wheelhouse.")
+        runtime_tag = image_tag(variant.runtime, settings)
+        runtime = dev.tested_runtime(variant, runtime_tag, settings, engine.connect())
+        build_plan = plan.make_dev(variant, settings, runtime_tag, str(runtime.id))
+    else:
+        build_plan = plan.make(variant, settings, wheelhouse)
     if wheelhouse is not None:
         check_wheelhouse(wheelhouse, build_plan)
     builder = engine.find_builder(settings.docker_client)
@@ -115,6 +123,8 @@ def build_image(
         seconds = time.monotonic() - started
         image_id = iidfile.read_text().strip()
     image = client.images.get(image_id)
+    if runtime is not None:
+        dev.check_layered(image, runtime)
     result = BuildRecord(
         variant=variant.name,
         tag=image_tag(variant, settings),

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envkit import ROOT
+from envkit.catalog.data_files import variants_file
 from envkit.catalog.variants import Variant
+from envkit.catalog.variants import indexes as index_data
 from envkit.core import provenance
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import conda_lock, indexes, pip_lock
+from envkit.recipes import conda_lock, dev_lock, indexes, pip_lock
 from envkit.recipes.files import is_hash_locked, read_conda_lock, read_header, read_pip, tamper_reason
 
 
@@ -24,6 +26,7 @@ class Plan:
     base_image: str
     indexes: indexes.Indexes | None  # None: the recipe's own indexes
     wheelhouse: Path | None = None  # install from this folder, with no network
+    runtime_image_id: str = ""  # a dev build: the tested runtime image it is built on (base_image is its tag)
 
     def note(self) -> str:
         """The one line a build of a recipe without hashes prints."""
@@ -58,7 +61,8 @@ def recipe_of(variant: Variant) -> tuple[str, bool]:
     lock = ROOT / variant.lock_file
     if lock.is_file():
         check_intact(variant)
-        reason = (pip_lock if variant.recipe == "pip" else conda_lock).stale_reason(variant)
+        locker = dev_lock if variant.dev else pip_lock if variant.recipe == "pip" else conda_lock
+        reason = locker.stale_reason(variant)
         if reason:
             raise UsageError(
                 f"{variant.lock_file} is stale: {reason}. Regenerate it with `invoke lock {variant.flags()}`."
@@ -69,6 +73,12 @@ def recipe_of(variant: Variant) -> tuple[str, bool]:
     raise UsageError(
         f"{variant.name} has no lock yet ({variant.lock_file}): write it with `invoke lock {variant.flags()}`."
     )
+
+
+def installed_locks(variant: Variant) -> list[tuple[str, bool]]:
+    """(recipe file, hash-locked) of every recipe an image of the variant
+    installs: its own, and a dev image's runtime recipe below it."""
+    return [recipe_of(v) for v in ((variant.runtime, variant) if variant.dev else (variant,))]
 
 
 def make(variant: Variant, settings: Settings, wheelhouse: Path | None = None) -> Plan:
@@ -92,9 +102,40 @@ def make(variant: Variant, settings: Settings, wheelhouse: Path | None = None) -
     return Plan(variant, recipe_file, hash_locked, base_image, overridden, wheelhouse)
 
 
+def make_dev(variant: Variant, settings: Settings, runtime_tag: str, runtime_id: str) -> Plan:
+    """A dev build: the dev lock (fresh), on the tested runtime image."""
+    if settings.extra_index_url:
+        raise UsageError("--extra-index-url: the dev layer comes from PyPI or one mirror of it (--index-url).")
+    recipe_file, hash_locked = recipe_of(variant)
+    chosen = dev_lock.index_url(settings)
+    overridden = indexes.Indexes(chosen, ()) if chosen != index_data().pypi else None
+    return Plan(variant, recipe_file, hash_locked, runtime_tag, overridden, runtime_image_id=runtime_id)
+
+
+def dev_build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
+    """Every ARG of docker/dev.Dockerfile, from the plan's data."""
+    variant = plan.variant
+    args = {
+        "RUNTIME_IMAGE": plan.base_image,
+        "RUNTIME_IMAGE_ID": plan.runtime_image_id,
+        "DEV_REQUIREMENTS": plan.recipe_file,
+        "DEV_DEBIAN_PACKAGES": " ".join(variants_file().recipes.dev.debian_packages),
+        "REQUIRE_HASHES": "true" if plan.hash_locked else "false",
+        "TORCH_VERSION": variant.torch,
+        "VARIANT": variant.name,
+        "REVISION": origin.revision,
+        "CREATED": origin.created,
+    }
+    if plan.indexes:
+        args["INDEX_URL"] = plan.indexes.index_url
+    return args
+
+
 def build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
     """Every ARG of docker/<recipe>.Dockerfile, from the plan's data."""
     variant = plan.variant
+    if variant.dev:
+        return dev_build_args(plan, origin)
     args = {
         "BASE_IMAGE": plan.base_image,
         "TORCH_VERSION": variant.torch,

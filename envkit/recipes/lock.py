@@ -9,7 +9,7 @@ from envkit.catalog import selection
 from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, reference
 from envkit.core.cli import check_given
 from envkit.core.settings import Settings
-from envkit.recipes import conda_lock, pip_lock
+from envkit.recipes import conda_lock, dev_lock, pip_lock
 
 
 def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
@@ -30,12 +30,20 @@ def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None
     return sorted(chosen, key=lambda v: not pip_lock.is_reference(v)) if recipe == "pip" else chosen
 
 
+def dev_targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
+    """`--dev`: the dev layers of the same variants, each locked against its runtime lock."""
+    if cuda is not None:
+        return [selection.select(cuda, recipe, torch, python, dev=True)]
+    return [selection.dev_of(v) for v in targets(cuda, recipe, torch, python)]
+
+
 def lock_variants(
-    cuda: str | None, recipe: str, torch: str | None, python: str | None, settings: Settings
+    cuda: str | None, recipe: str, torch: str | None, python: str | None, settings: Settings, dev: bool = False
 ) -> list[Path]:
     written = []
-    for variant in targets(cuda, recipe, torch, python):
-        lock = pip_lock.lock if variant.recipe == "pip" else conda_lock.lock
+    chosen = dev_targets(cuda, recipe, torch, python) if dev else targets(cuda, recipe, torch, python)
+    for variant in chosen:
+        lock = dev_lock.lock if variant.dev else pip_lock.lock if variant.recipe == "pip" else conda_lock.lock
         written.append(lock(variant, settings))
         print(f"locked {variant.lock_file}")
     return written

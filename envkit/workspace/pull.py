@@ -3,7 +3,7 @@ envkit.pins_file, so that `invoke run`/`shell` use them."""
 
 from __future__ import annotations
 
-from envkit.catalog.variants import Variant, declared
+from envkit.catalog.variants import Variant, declared_images
 from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display
@@ -15,7 +15,7 @@ def pinned_variants(variants: list[Variant] | None, settings: Settings) -> list[
     """The pins to pull: the variants asked for (each must be pinned), or every pinned one."""
     pins, pins_file = read_pins(settings.pins_path), display(settings.pins_path)
     if variants is None:
-        chosen = [(variant, pins[variant.name]) for variant in declared() if variant.name in pins]
+        chosen = [(variant, pins[variant.name]) for variant in declared_images() if variant.name in pins]
         if not chosen:
             raise UsageError(f"nothing is pinned in {pins_file} yet: `invoke publish` pins what it pushes.")
         return chosen

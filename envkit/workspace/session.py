@@ -16,6 +16,7 @@ import secrets
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,9 +161,17 @@ def _gpu_requests(client: docker.DockerClient, choice: str) -> list[DeviceReques
     return []
 
 
-def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient) -> int:
+def run_in_image(
+    chosen: Chosen,
+    options: RunOptions,
+    settings: Settings,
+    client: docker.DockerClient,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> int:
     """Run the command (or bash) in a new container; return its exit code.
-    The container is removed however this ends: exit, error, Ctrl-C, SIGTERM."""
+    `started` is called with the attached client once the container runs
+    (`invoke lab` waits there for its server). The container is removed
+    however this ends: exit, error, Ctrl-C, SIGTERM."""
     _check_ports_free(options.ports)
     client_cli = engine.docker_cli(settings.docker_client)
     devices = _gpu_requests(client, options.gpus)
@@ -194,6 +203,8 @@ def run_in_image(chosen: Chosen, options: RunOptions, settings: Settings, client
         # HOME is then set by the runtime from the new passwd entry at start.
         identity.settle(container, uid, gid, mounts.folders)
         attach = subprocess.Popen([client_cli, "start", "--attach", "--interactive", str(container.id)])
+        if started is not None:
+            started(attach)
         client_code = attach.wait()
         container.reload()
         if container.status == "created":

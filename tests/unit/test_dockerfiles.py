@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envkit import ROOT
-from envkit.catalog.variants import declared
+from envkit.catalog.variants import declared, declared_images
 from envkit.core.provenance import Provenance
 from envkit.core.settings import Settings
 from envkit.images import plan
@@ -21,8 +21,16 @@ from tests.helpers import env_layers
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 DEFAULT = {v.recipe: v for v in declared() if v.platform == "cu121"}
-# Provenance args change every build and have no meaningful default.
-PER_BUILD = {"SOURCE", "REVISION", "CREATED"}
+DEFAULT["dev"] = DEFAULT["pip"].with_dev()
+RECIPE_DOCKERFILES = [ROOT / "docker" / "pip.Dockerfile", ROOT / "docker" / "conda.Dockerfile"]
+# Provenance args change every build and have no meaningful default; nor has the runtime image's id.
+PER_BUILD = {"SOURCE", "REVISION", "CREATED", "RUNTIME_IMAGE_ID"}
+
+
+def plan_of(variant):
+    if variant.dev:
+        return plan.make_dev(variant, Settings(), f"{Settings().image_name}:{variant.runtime.name}", "sha256:0")
+    return plan.make(variant, Settings())
 
 
 def instructions(path: Path) -> list[str]:
@@ -45,7 +53,7 @@ def arg_defaults(path: Path) -> dict[str, str | None]:
         if instruction.startswith("ARG "):
             name, _, default = instruction[4:].strip().partition("=")
             if default or name not in defaults:
-                defaults[name] = default if "=" in instruction else None
+                defaults[name] = default.strip('"') if "=" in instruction else None  # Docker drops the quotes
     return defaults
 
 
@@ -61,25 +69,26 @@ def test_hadolint_clean(dockerfile):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_there_is_one_dockerfile_per_recipe_kind():
-    assert {p.name for p in DOCKERFILES} == {"pip.Dockerfile", "conda.Dockerfile"}
+def test_there_is_one_dockerfile_per_recipe_kind_and_one_for_dev_images():
+    assert {p.name for p in DOCKERFILES} == {"pip.Dockerfile", "conda.Dockerfile", "dev.Dockerfile"}
     assert {v.dockerfile for v in declared()} == {"docker/pip.Dockerfile", "docker/conda.Dockerfile"}
+    assert {v.dockerfile for v in declared_images() if v.dev} == {"docker/dev.Dockerfile"}
 
 
-@pytest.mark.parametrize("recipe", ["pip", "conda"])
+@pytest.mark.parametrize("recipe", ["pip", "conda", "dev"])
 def test_arg_defaults_mirror_the_default_variant(recipe):
     variant = DEFAULT[recipe]
     defaults = arg_defaults(ROOT / variant.dockerfile)
-    expected = plan.build_args(plan.make(variant, Settings()), Provenance("r", "c", "s"))
+    expected = plan.build_args(plan_of(variant), Provenance("r", "c", "s"))
     assert {k: v for k, v in defaults.items() if k in expected and k not in PER_BUILD} == {
         k: v for k, v in expected.items() if k not in PER_BUILD
     }
 
 
-@pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", declared_images(), ids=lambda v: v.name)
 def test_every_build_arg_passed_is_declared(variant):
     declared_args = arg_defaults(ROOT / variant.dockerfile)
-    build_plan = plan.make(variant, Settings())
+    build_plan = plan_of(variant)
     overrides = Indexes("https://mirror.example/simple", ("https://mirror.example/extra",))
     for chosen in (build_plan, dataclasses.replace(build_plan, indexes=overrides, wheelhouse=Path("/w"))):
         assert set(plan.build_args(chosen, Provenance("r", "c", "s"))) <= set(declared_args)
@@ -94,7 +103,7 @@ def test_only_syntax_docker_20_10_builtin_buildkit_understands(dockerfile):
     assert "--mount=type=secret,id=ca" in text and "--mount=type=cache" in text
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("dockerfile", RECIPE_DOCKERFILES, ids=lambda p: p.name)
 def test_torch_is_installed_before_any_code_is_copied(dockerfile):
     steps = instructions(dockerfile)
     installs = [
@@ -176,3 +185,17 @@ def test_copy_context_covers_everything_the_dockerignore_admits():
     tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True)
     admitted = [path for path in tracked.stdout.split() if dockerignore_allows(path)]
     assert admitted and all(path.split("/")[0] in CONTEXT_PARTS for path in admitted), admitted
+
+
+def test_the_dev_image_adds_its_layer_on_the_runtime_image_and_copies_no_code():
+    """FROM the runtime image the kit passes; only the dev lock and the
+    installer come in (examples/ are the runtime image's, as tested); the
+    install step is env_layers' install-dev, which refuses to move a runtime
+    package; the last USER is the unprivileged one."""
+    steps = instructions(ROOT / "docker" / "dev.Dockerfile")
+    assert steps[[s.startswith("FROM") for s in steps].index(True)] == "FROM ${RUNTIME_IMAGE} AS runtime"
+    copies = [s.split()[1] for s in steps if s.startswith("COPY")]
+    assert copies == ["env/pip/installer.txt", "${DEV_REQUIREMENTS}"]
+    install = next(s for s in steps if "env_layers.py install-dev" in s)
+    assert "prefetch /opt/envkit/dev-requirements.txt" in install and "pip check" in install
+    assert [s for s in steps if s.startswith("USER")][-1] == "USER ${USER_UID}:${USER_GID}"

@@ -1,0 +1,113 @@
+"""`invoke lock --dev`: a pip variant's dev layer, `env/pip/<stem>.dev.txt`,
+from env/pip/dev.in with uv, every package pinned with its hashes.
+
+It is resolved on PyPI under the runtime lock's versions as constraints: a
+package both need (jinja2, packaging, ...) gets the runtime's version, so
+installing the dev layer on the tested runtime image moves none of its
+packages (the dev build checks that too). Its header records a hash of the
+input, the runtime lock's versions and the resolver's settings; when the
+runtime lock moves, the dev lock is stale until it is locked again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from envkit import ROOT
+from envkit.catalog.variants import Variant, lock_settings
+from envkit.catalog.variants import indexes as index_data
+from envkit.core import proc
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
+from envkit.recipes import indexes
+from envkit.recipes.files import read_header, read_pip, sealed
+
+
+def runtime_constraints(variant: Variant) -> str:
+    """The runtime lock's exact versions, one `name==version` per line."""
+    lock = ROOT / variant.runtime.lock_file
+    if not lock.is_file():
+        raise UsageError(
+            f"{variant.runtime.lock_file} does not exist: the dev layer is locked against it; "
+            f"write it first with `invoke lock {variant.runtime.flags()}`."
+        )
+    versions = read_pip(lock).versions()
+    return "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))
+
+
+def inputs_digest(variant: Variant) -> str:
+    facts = {
+        "input": (ROOT / variant.input_file).read_text(),
+        "constraints": runtime_constraints(variant),
+        "index": index_data().pypi,
+        "python": variant.python,
+        "python_platform": lock_settings().python_platform,
+        "exclude_newer": lock_settings().exclude_newer,
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def stale_reason(variant: Variant) -> str:
+    """Why the dev lock cannot be used as is; "" when it is fresh."""
+    header = read_header(ROOT / variant.lock_file) or {}
+    if header.get("inputs") == inputs_digest(variant):
+        return ""
+    return f"{variant.input_file} or {variant.runtime.lock_file} changed since it was locked"
+
+
+def index_url(settings: Settings) -> str:
+    """PyPI, or the index or mirror of PyPI the settings name."""
+    return settings.index_url or indexes.mirrored(index_data().pypi, indexes.mirror_map(settings))
+
+
+def compile_command(variant: Variant, settings: Settings, constraints: Path, output: Path) -> list[str]:
+    url = index_url(settings)
+    argv = [
+        proc.tool("uv"),
+        "pip",
+        "compile",
+        variant.input_file,
+        "--constraints",
+        str(constraints),
+        "--generate-hashes",
+        "--python-version",
+        variant.python,
+        "--python-platform",
+        lock_settings().python_platform,
+        "--index-url",
+        url,
+        "--no-emit-index-url",
+        "--no-build",
+        "--custom-compile-command",
+        f"invoke lock {variant.flags()}",
+        "--output-file",
+        str(output),
+    ]
+    if url == index_data().pypi:  # a mirror may not record upload times
+        argv += ["--exclude-newer", lock_settings().exclude_newer]
+    return argv
+
+
+def lock(variant: Variant, settings: Settings) -> Path:
+    """Write the variant's dev lock, or nothing at all."""
+    constraints = runtime_constraints(variant)
+    indexes.check_reachable((index_url(settings),), settings, f"lock {variant.lock_file}")
+    target = ROOT / variant.lock_file
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
+        given = Path(scratch) / "constraints.txt"
+        given.write_text(constraints)
+        output = Path(scratch) / "lock.txt"
+        env = {**os.environ, "UV_NO_CONFIG": "1"}
+        if ca_cert := settings.ca_cert_path():
+            env["SSL_CERT_FILE"] = str(ca_cert)
+        failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
+        proc.run_or_fail(compile_command(variant, settings, given, output), failure, env=env, cwd=ROOT)
+        fields = {"inputs": inputs_digest(variant), "python": variant.python, "index": index_data().pypi}
+        staged = Path(scratch) / "staged.txt"
+        staged.write_text(sealed(fields, output.read_text(), hashes=True))
+        os.replace(staged, target)
+    return target
