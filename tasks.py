@@ -48,10 +48,13 @@ from envkit.status.doctor import FAIL, diagnose
 from envkit.status.doctor import report as doctor_report
 from envkit.status.info import states
 from envkit.status.info import table as info_table
+from envkit.workspace.devcontainer import write as write_devcontainers
+from envkit.workspace.image import Chosen
 from envkit.workspace.image import for_variant as image_for_variant
 from envkit.workspace.image import given as given_image
+from envkit.workspace.lab import start_lab
 from envkit.workspace.pull import pull_variants
-from envkit.workspace.session import RunOptions, run_in_image, say
+from envkit.workspace.session import RunOptions, current_checkout, run_in_image, say
 
 CA_HELP = {"ca_cert": "CA bundle for TLS-inspecting proxies (config envkit.ca_cert)"}
 INDEX_HELP = {
@@ -261,14 +264,15 @@ def _image_flag(
     return image
 
 
-def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
+def _session(c: Context, command: list[str], flags: dict[str, Any]) -> tuple[Chosen, RunOptions, Settings, Any]:
+    """The image, the checked options, the settings and the engine for `run`, `shell` and `lab`."""
     settings = _settings(c, shm_size=flags["shm_size"])
     check_given(workdir=flags["workdir"], ipc=flags["ipc"])
     options = RunOptions.parse(
         command,
         flags["workdir"],
         flags["env"],
-        flags["port"],
+        flags.get("port") or [],
         flags["gpus"],
         flags["ipc"],
         flags["shm_size"],
@@ -280,7 +284,11 @@ def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
     client = connect()
     chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
     say(f"{chosen.reference}: {chosen.origin}")
-    return run_in_image(chosen, options, settings, client)
+    return chosen, options, settings, client
+
+
+def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
+    return run_in_image(*_session(c, command, flags))
 
 
 def _command_after_dashes(c: Context) -> list[str]:
@@ -332,6 +340,60 @@ run = _in_image_task(
 shell = _in_image_task(
     "shell", "An interactive bash in the team's image, as yourself, your checkout at /workspace.", _no_command
 )
+
+
+@task(
+    help={
+        **{key: text for key, text in RUN_HELP.items() if key not in ("port", "dev")},
+        "port": "the host port, on 127.0.0.1: auto (a free one) or a number",
+        "image": "this dev image (tag or digest) instead of the variant's; pulled when not here",
+    },
+    iterable=["env"],
+)
+@interruptible
+def lab(
+    c,
+    port="auto",
+    env=None,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    image=None,
+    gpus="auto",
+    workdir=None,
+    shm_size=None,
+    ipc=None,
+    cache_volumes=True,
+):
+    """JupyterLab in the variant's dev image, as yourself, your checkout at /workspace; prints its URL and token."""
+    check_given(port=port)
+    flags = {**locals(), "port": [], "dev": image is None}
+    code = start_lab(*_session(c, [], flags), port_choice=port)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "workdir": "the workspace to write .devcontainer/ into (default: the git checkout you are in, "
+        "else this folder)",
+        "check": "write nothing; exit non-zero when a config is missing or no longer matches env/ (for CI)",
+    }
+)
+@interruptible
+def devcontainer(c, workdir=None, check=False):
+    """Write .devcontainer/<variant>/devcontainer.json (and -gpu/) for VS Code, Codespaces and the devcontainer CLI."""
+    settings = _settings(c)
+    check_given(workdir=workdir)
+    folder = checked_path("--workdir", workdir) if workdir is not None else current_checkout()
+    if not folder.is_dir():
+        raise UsageError(f"--workdir {workdir!r}: not a folder; give the workspace to write .devcontainer/ into.")
+    stale = write_devcontainers(folder, settings, check=check)
+    shown = ", ".join(display(path) for path in stale)
+    if check and stale:
+        raise KitError(f"not up to date with env/: {shown}; regenerate with `invoke devcontainer` and commit them.")
+    print(f"wrote {shown}" if stale else f"{folder / '.devcontainer'} is up to date")
 
 
 @task(help={**VARIANT_HELP, "all": "every image pinned in envkit.pins_file (dev images too)", "dev": DEV_HELP})
@@ -513,6 +575,8 @@ ns = Collection(
     verify_repro,
     run,
     shell,
+    lab,
+    devcontainer,
     pull,
     doctor,
     info,

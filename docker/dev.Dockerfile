@@ -34,9 +34,14 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
 FROM runtime AS dev
 ARG PYTHON
 ARG DEV_DEBIAN_PACKAGES="git openssh-client vim-tiny less"
+ARG USER_NAME=envkit
+ARG USER_UID
+ARG USER_GID
 USER 0:0
 # The tools, from the base's own Debian suite (fixed by its digest), as in
-# docker/system-packages.sh; the CA secret only for an https mirror.
+# docker/system-packages.sh; the CA secret only for an https mirror. The
+# user's cache folder exists so that a volume mounted there (the
+# devcontainer's caches) starts out owned by the user, not by root.
 # hadolint ignore=DL3008
 RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
@@ -45,7 +50,8 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     && rm -f /etc/apt/apt.conf.d/docker-clean \
     && apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${DEV_DEBIAN_PACKAGES} \
-    && rm -f /etc/apt/apt.conf.d/99envkit-ca
+    && rm -f /etc/apt/apt.conf.d/99envkit-ca \
+    && install -d -o "${USER_UID}" -g "${USER_GID}" "/home/${USER_NAME}/.cache" "/home/${USER_NAME}/.cache/envkit"
 
 # The dev layer: every wheel fetched at once (hash-checked, onto the cache
 # mount), then installed exactly with uv as the runtime's layers were, and
@@ -63,12 +69,10 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     && "${PYTHON}" /opt/envkit-build/env_layers.py install-dev /opt/envkit/dev-requirements.txt \
     && /opt/venv/bin/python -m pip check
 
-# JupyterLab's own files go where any uid can write: `invoke lab` and the
-# devcontainer run as the caller, whose home the kit or the CLI makes.
+# `invoke lab` serves JupyterLab on this port (published on the host's
+# loopback only); it and the devcontainer run as the caller.
 ENV JUPYTER_PORT=8888
 EXPOSE 8888
-ARG USER_UID
-ARG USER_GID
 USER ${USER_UID}:${USER_GID}
 
 # Last, so that a new revision or date never invalidates a layer above.

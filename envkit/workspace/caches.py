@@ -50,9 +50,10 @@ def volume_name(kind: str, uid: int) -> str:
     return f"envkit-cache-{kind}-{uid}"
 
 
-def _environment() -> dict[str, str]:
+def environment(root: str = MOUNT_ROOT) -> dict[str, str]:
+    """The variables that point each tool at its cache, under `root`."""
     return {
-        name: (cache.target if relative == "." else f"{cache.target}/{relative}")
+        name: f"{root}/{cache.kind}" + ("" if relative == "." else f"/{relative}")
         for cache in CACHES
         for name, relative in cache.env.items()
     }
@@ -91,4 +92,4 @@ def prepare(client: docker.DockerClient, uid: int, host_dir: Path | None) -> Cac
                 "set it to a folder you can write."
             ) from None
         mounts.append(Mount(cache.target, str(folder), type="bind"))
-    return CacheMounts(tuple(mounts), _environment(), tuple(cache.target for cache in CACHES))
+    return CacheMounts(tuple(mounts), environment(), tuple(cache.target for cache in CACHES))

@@ -82,7 +82,7 @@ def wait_until_serving(url: str, token: str, client: subprocess.Popen[bytes], se
 
 
 def start_lab(
-    chosen: Chosen, options: RunOptions, port_choice: str, settings: Settings, client: docker.DockerClient
+    chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient, port_choice: str
 ) -> int:
     if DEV_LABEL not in chosen.image.labels:
         raise UsageError(
