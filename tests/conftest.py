@@ -144,3 +144,19 @@ def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str,
     invoke_cli(kit_session, "test", "--cuda", "12.1")
     report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
     return report
+
+
+@pytest.fixture(scope="session")
+def cu121_dev_build(cu121_report: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke build --cuda 12.1 --dev` on the session's tested image; its build record."""
+    invoke_cli(kit_session, "build", "--cuda", "12.1", "--dev")
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip-dev.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def cu121_dev_report(cu121_dev_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda 12.1 --dev`; its JSON report."""
+    invoke_cli(kit_session, "test", "--cuda", "12.1", "--dev")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip-dev.json").read_text())
+    return report

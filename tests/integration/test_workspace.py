@@ -8,17 +8,12 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -27,87 +22,7 @@ from envkit.core import gpus
 from envkit.workspace.caches import CACHE_LABEL, volume_name
 from envkit.workspace.session import RUN_LABEL
 from tests.conftest import CI_IMAGE_NAME, run_cli
-
-STRANGER = "envkit-stranger"
-STRANGER_UID = 42421  # no image of ours has it
-
-
-@dataclass(frozen=True)
-class Stranger:
-    """A host user with their own folder (mounted at /workspace) and home."""
-
-    name: str
-    uid: int
-    home: Path
-    folder: Path
-    python: str
-    env: dict[str, str]
-
-    def invoke(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 900
-    ) -> subprocess.CompletedProcess[str]:
-        """`invoke ARGS` run by this user from their folder, as they would type it."""
-        return subprocess.run(
-            ["runuser", "-u", self.name, "--", "env", *(f"{k}={v}" for k, v in {**self.env, **(env or {})}.items()),
-             self.python, "-m", "invoke", "--search-root", str(ROOT), *args],
-            cwd=self.folder,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )  # fmt: skip
-
-
-def _python_for(user: str, env: dict[str, str]) -> str | None:
-    """An interpreter the user may run that imports the kit's dependencies
-    (the suite's own may sit under /root, which no one else can enter)."""
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        probe = subprocess.run(
-            ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()),
-             candidate, "-c", "import invoke, docker, pydantic"],
-            capture_output=True,
-            check=False,
-        )  # fmt: skip
-        if probe.returncode == 0:
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def stranger(cu121_build, kit_session, docker_client):
-    if os.geteuid() != 0:
-        pytest.skip("making a host user needs root (CI runs as root)")
-    socket_group = os.stat("/var/run/docker.sock").st_gid
-    subprocess.run(["userdel", STRANGER], capture_output=True, check=False)  # a crashed run's leftover
-    subprocess.run(
-        ["useradd", "--uid", str(STRANGER_UID), "--user-group", "--no-create-home", "-G", str(socket_group), STRANGER],
-        check=True,
-    )
-    top = Path(tempfile.mkdtemp(prefix="envkit-stranger-"))
-    top.chmod(0o755)
-    home, folder = top / "home", top / "project"
-    for made in (home, folder):
-        made.mkdir()
-        os.chown(made, STRANGER_UID, STRANGER_UID)
-    site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    env = {
-        "HOME": str(home),
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": os.pathsep.join(sorted(site)),
-        **{key: value for key, value in kit_session.env.items() if key != "INVOKE_ENVKIT_REPORTS_DIR"},
-        "INVOKE_ENVKIT_PINS_FILE": str(home / "published.json"),  # theirs to read: nothing pinned
-    }
-    python = _python_for(STRANGER, env)
-    try:
-        if python is None:
-            pytest.fail("no Python that the new user may run imports the kit's dependencies", pytrace=False)
-        yield Stranger(STRANGER, STRANGER_UID, home, folder, python, env)
-    finally:
-        for volume in docker_client.volumes.list(filters={"label": f"io.envkit.uid={STRANGER_UID}"}):
-            volume.remove(force=True)
-        subprocess.run(["userdel", STRANGER], capture_output=True, check=False)
-        shutil.rmtree(top, ignore_errors=True)
+from tests.integration.conftest import STRANGER, STRANGER_UID, Stranger
 
 
 def run_as(stranger: Stranger, script: str, *flags: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,109 @@
+"""What the integration tests share beyond the session's image: a host user
+the images have never heard of, for the ways in that run as the caller."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from envkit import ROOT
+
+STRANGER = "envkit-stranger"
+STRANGER_UID = 42421  # no image of ours has it
+
+
+@dataclass(frozen=True)
+class Stranger:
+    """A host user with their own folder (mounted at /workspace) and home."""
+
+    name: str
+    uid: int
+    home: Path
+    folder: Path
+    python: str
+    env: dict[str, str]
+
+    def command(self, *argv: str, env: dict[str, str] | None = None) -> list[str]:
+        """argv run as this user, with their environment."""
+        variables = (f"{key}={value}" for key, value in {**self.env, **(env or {})}.items())
+        return ["runuser", "-u", self.name, "--", "env", *variables, *argv]
+
+    def invoke_command(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+        return self.command(self.python, "-m", "invoke", "--search-root", str(ROOT), *args, env=env)
+
+    def run(self, argv: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """A command line of this user's (from command()), from their folder."""
+        return subprocess.run(
+            argv,
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def invoke(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """`invoke ARGS` run by this user from their folder, as they would type it."""
+        return self.run(self.invoke_command(*args, env=env), timeout)
+
+
+def _python_for(user: str, env: dict[str, str]) -> str | None:
+    """An interpreter the user may run that imports the kit's dependencies
+    (the suite's own may sit under /root, which no one else can enter)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        probe = subprocess.run(
+            ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()),
+             candidate, "-c", "import invoke, docker, pydantic"],
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def stranger(cu121_build, kit_session, docker_client):
+    if os.geteuid() != 0:
+        pytest.skip("making a host user needs root (CI runs as root)")
+    socket_group = os.stat("/var/run/docker.sock").st_gid
+    subprocess.run(["userdel", STRANGER], capture_output=True, check=False)  # a crashed run's leftover
+    subprocess.run(
+        ["useradd", "--uid", str(STRANGER_UID), "--user-group", "--no-create-home", "-G", str(socket_group), STRANGER],
+        check=True,
+    )
+    top = Path(tempfile.mkdtemp(prefix="envkit-stranger-"))
+    top.chmod(0o755)
+    home, folder = top / "home", top / "project"
+    for made in (home, folder):
+        made.mkdir()
+        os.chown(made, STRANGER_UID, STRANGER_UID)
+    site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join(sorted(site)),
+        **{key: value for key, value in kit_session.env.items() if key != "INVOKE_ENVKIT_REPORTS_DIR"},
+        "INVOKE_ENVKIT_PINS_FILE": str(home / "published.json"),  # theirs to read: nothing pinned
+    }
+    python = _python_for(STRANGER, env)
+    try:
+        if python is None:
+            pytest.fail("no Python that the new user may run imports the kit's dependencies", pytrace=False)
+        yield Stranger(STRANGER, STRANGER_UID, home, folder, python, env)
+    finally:
+        for volume in docker_client.volumes.list(filters={"label": f"io.envkit.uid={STRANGER_UID}"}):
+            volume.remove(force=True)
+        subprocess.run(["userdel", STRANGER], capture_output=True, check=False)
+        shutil.rmtree(top, ignore_errors=True)
