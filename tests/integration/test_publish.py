@@ -531,3 +531,37 @@ def test_the_rebuilt_packages_equal_the_published_ones(published, kit_session, t
     assert nothing.returncode == 0 and "nothing published" in nothing.stdout
     refused = run_cli(kit_session, "drift", "--cuda", "cpu", env=pinned)
     assert refused.returncode == 2 and "has no published image" in refused.stderr
+
+
+def test_the_dev_image_goes_through_the_same_gate_with_dev_tags(
+    published, cu121_dev_report, kit_session, open_registry, docker_config, tmp_path
+):
+    """Last in this module: its tags join the shared storage. The runtime
+    image's layers are already in the registry, so only the dev layers go.
+    The pin it records is what `invoke devcontainer` then writes."""
+    pins = published["pins"]
+    result = run_cli(
+        kit_session, "publish", "--cuda", "12.1", "--dev", "--registry", f"{open_registry.host}/team",
+        env={"DOCKER_CONFIG": str(docker_config), "INVOKE_ENVKIT_PINS_FILE": str(pins)}, timeout=3000,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    record = json.loads((kit_session.reports / "publish" / "cu121-pip-dev.json").read_text())
+    dev_tags = cu121_dev_report["tags"]
+    assert [row["tag"] for row in record["tags"]] == [dev_tags["immutable"], dev_tags["versioned"], dev_tags["moving"]]
+    assert all(tag.endswith("-dev") for tag in dev_tags.values())
+    sboms = {row["digest"].replace(":", "-") + ".sbom" for row in (*record["tags"], *published["record"]["tags"])}
+    runtime_tags = [row["tag"] for row in published["record"]["tags"]]
+    assert open_registry.tags(PATH) == sorted([*runtime_tags, *dev_tags.values(), *sboms])
+    pinned = json.loads(pins.read_text())
+    assert pinned["cu121-pip"]["reference"] != pinned["cu121-pip-dev"]["reference"]
+    assert pinned["cu121-pip-dev"]["reference"] == f"{published['repository']}@{record['tags'][0]['digest']}"
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    wrote = run_cli(
+        kit_session, "devcontainer", "--workdir", str(workspace), env={"INVOKE_ENVKIT_PINS_FILE": str(pins)}
+    )
+    assert wrote.returncode == 0, wrote.stderr
+    config = (workspace / ".devcontainer" / "cu121-pip" / "devcontainer.json").read_text()
+    assert json.loads(config.split("\n", 2)[2])["image"] == pinned["cu121-pip-dev"]["reference"]
+    untested = run_cli(kit_session, "publish", "--cuda", "cpu", "--dev", "--registry", f"{open_registry.host}/team")
+    assert untested.returncode != 0 and "torch-env-ci:cpu-pip-dev: no such image" in untested.stderr

@@ -36,12 +36,13 @@ from envkit.core.settings import Settings, check_config_file
 from envkit.core.validation import validate_json
 from envkit.images import wheelhouse
 from envkit.recipes.files import parse_pip, read_pip, tamper_reason
+from envkit.workspace.devcontainer import write as write_devcontainers
 from tests.helpers import make_fake_docker, report_data
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 PROBES = {"buildx version", "--version"}  # what finding a BuildKit client may ask a client
-NO_ENGINE = {"bake", "matrix"}  # tasks that need no daemon: they may succeed here
+NO_ENGINE = {"bake", "matrix", "devcontainer"}  # tasks that need no daemon: they may succeed here
 
 VALUES = st.one_of(
     st.sampled_from(
@@ -100,7 +101,12 @@ def stand_in(tmp_path_factory):
             )
         ),
     }
-    return {"env": env, "log": folder / "bin" / "calls.log", "bake_file": folder / "docker-bake.json"}
+    return {
+        "env": env,
+        "log": folder / "bin" / "calls.log",
+        "bake_file": folder / "docker-bake.json",
+        "workspace": folder / "workspace",
+    }
 
 
 def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -126,7 +132,12 @@ def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 @given(argv=command_lines())
 def test_any_command_line_ends_in_a_short_message(stand_in, argv):
     stand_in["log"].unlink(missing_ok=True)
-    with mock.patch.object(tasks, "BAKE_FILE", stand_in["bake_file"]):  # never the checkout's own
+    stand_in["workspace"].mkdir(exist_ok=True)
+    written = write_devcontainers  # the folder it was given is checked; it writes to the stand-in's
+    with (
+        mock.patch.object(tasks, "BAKE_FILE", stand_in["bake_file"]),  # never the checkout's own
+        mock.patch.object(tasks, "write_devcontainers", lambda _, *a, **k: written(stand_in["workspace"], *a, **k)),
+    ):
         code, stderr = run_in_process(argv, stand_in["env"])
     calls = set(stand_in["log"].read_text().splitlines()) if stand_in["log"].exists() else set()
     if code == 0 and (argv[0] in NO_ENGINE or (argv[:1] == ["drift"] and "--if-published" in argv)):
