@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 import time
@@ -96,9 +97,9 @@ def build_image(
     if variant.dev:
         if wheelhouse is not None:
             raise UsageError("--wheelhouse: a dev image installs its layer from PyPI; leave out --dev or --wheelhouse.")
-        runtime_tag = image_tag(variant.runtime, settings)
-        runtime = dev.tested_runtime(variant, runtime_tag, settings, engine.connect())
-        build_plan = plan.make_dev(variant, settings, runtime_tag, str(runtime.id))
+        build_plan = plan.make_dev(variant, settings, image_tag(variant.runtime, settings))
+        runtime = dev.tested_runtime(variant, build_plan.base_image, settings, engine.connect())
+        build_plan = dataclasses.replace(build_plan, runtime_image_id=str(runtime.id))
     else:
         build_plan = plan.make(variant, settings, wheelhouse)
     if wheelhouse is not None:

@@ -102,14 +102,15 @@ def make(variant: Variant, settings: Settings, wheelhouse: Path | None = None) -
     return Plan(variant, recipe_file, hash_locked, base_image, overridden, wheelhouse)
 
 
-def make_dev(variant: Variant, settings: Settings, runtime_tag: str, runtime_id: str) -> Plan:
-    """A dev build: the dev lock (fresh), on the tested runtime image."""
+def make_dev(variant: Variant, settings: Settings, runtime_tag: str) -> Plan:
+    """A dev build: the dev lock (fresh), on the runtime image under that tag
+    (whose id the build fills in once it has found it tested)."""
     if settings.extra_index_url:
         raise UsageError("--extra-index-url: the dev layer comes from PyPI or one mirror of it (--index-url).")
     recipe_file, hash_locked = recipe_of(variant)
     chosen = dev_lock.index_url(settings)
     overridden = indexes.Indexes(chosen, ()) if chosen != index_data().pypi else None
-    return Plan(variant, recipe_file, hash_locked, runtime_tag, overridden, runtime_image_id=runtime_id)
+    return Plan(variant, recipe_file, hash_locked, runtime_tag, overridden)
 
 
 def dev_build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:

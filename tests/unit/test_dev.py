@@ -230,3 +230,29 @@ def test_invoke_devcontainer_check_and_write(run_invoke, tmp_path):
     assert "is up to date" in run_invoke("devcontainer", "--workdir", str(tmp_path)).stdout
     missing = run_invoke("devcontainer", "--workdir", str(tmp_path / "nope"))
     assert missing.returncode != 0 and "not a folder" in missing.stderr
+
+
+def test_a_dev_build_refuses_a_tampered_stale_or_missing_dev_lock_first(tmp_path, monkeypatch):
+    """Checked from the files alone, before the engine is asked anything."""
+    from envkit.images import plan
+
+    shutil.copytree(ROOT / "env", tmp_path / "env")
+    monkeypatch.setattr(dev_lock, "ROOT", tmp_path)
+    monkeypatch.setattr(plan, "ROOT", tmp_path)
+    dev = select("12.1", dev=True)
+    assert plan.make_dev(dev, Settings(), "torch-env:cu121-pip").recipe_file == "env/pip/cu121.dev.txt"
+    lock = tmp_path / dev.lock_file
+    lock.write_text(lock.read_text().replace("jupyterlab==4.6.6", "jupyterlab==4.6.5"))
+    with pytest.raises(UsageError, match=r"refused as tampered\. Regenerate it with `invoke lock --cuda 12\.1 --dev`"):
+        plan.make_dev(dev, Settings(), "torch-env:cu121-pip")
+    shutil.copy(ROOT / dev.lock_file, lock)
+    (tmp_path / "env" / "pip" / "dev.in").write_text("jupyterlab\nipympl\n")
+    with pytest.raises(UsageError, match=r"is stale: env/pip/dev.in or env/pip/cu121.txt changed"):
+        plan.make_dev(dev, Settings(), "torch-env:cu121-pip")
+    lock.unlink()
+    with pytest.raises(
+        UsageError, match=r"has no lock yet \(env/pip/cu121.dev.txt\): .*`invoke lock --cuda 12\.1 --dev`"
+    ):
+        plan.make_dev(dev, Settings(), "torch-env:cu121-pip")
+    with pytest.raises(UsageError, match="--extra-index-url: the dev layer comes from PyPI"):
+        plan.make_dev(dev, Settings(extra_index_url="https://x.example/simple"), "torch-env:cu121-pip")

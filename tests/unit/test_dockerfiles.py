@@ -29,7 +29,7 @@ PER_BUILD = {"SOURCE", "REVISION", "CREATED", "RUNTIME_IMAGE_ID"}
 
 def plan_of(variant):
     if variant.dev:
-        return plan.make_dev(variant, Settings(), f"{Settings().image_name}:{variant.runtime.name}", "sha256:0")
+        return plan.make_dev(variant, Settings(), f"{Settings().image_name}:{variant.runtime.name}")
     return plan.make(variant, Settings())
 
 
