@@ -25,6 +25,7 @@ from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
 from envkit.recipes.files import read_header, read_pip, sealed
+from envkit.recipes.pip_lock import uv_compile, uv_env
 
 
 def runtime_constraints(variant: Variant) -> str:
@@ -66,27 +67,7 @@ def index_url(settings: Settings) -> str:
 
 def compile_command(variant: Variant, settings: Settings, constraints: Path, output: Path) -> list[str]:
     url = index_url(settings)
-    argv = [
-        proc.tool("uv"),
-        "pip",
-        "compile",
-        variant.input_file,
-        "--constraints",
-        str(constraints),
-        "--generate-hashes",
-        "--python-version",
-        variant.python,
-        "--python-platform",
-        lock_settings().python_platform,
-        "--index-url",
-        url,
-        "--no-emit-index-url",
-        "--no-build",
-        "--custom-compile-command",
-        f"invoke lock {variant.flags()}",
-        "--output-file",
-        str(output),
-    ]
+    argv = [*uv_compile(variant, url, output), "--constraints", str(constraints)]
     if url == index_data().pypi:  # a mirror may not record upload times
         argv += ["--exclude-newer", lock_settings().exclude_newer]
     return argv
@@ -101,13 +82,13 @@ def lock(variant: Variant, settings: Settings) -> Path:
         given = Path(scratch) / "constraints.txt"
         given.write_text(constraints)
         output = Path(scratch) / "lock.txt"
-        env = {**os.environ, "UV_NO_CONFIG": "1"}
-        if ca_cert := settings.ca_cert_path():
-            env["SSL_CERT_FILE"] = str(ca_cert)
         failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
-        proc.run_or_fail(compile_command(variant, settings, given, output), failure, env=env, cwd=ROOT)
+        proc.run_or_fail(compile_command(variant, settings, given, output), failure, env=uv_env(settings), cwd=ROOT)
         fields = {"inputs": inputs_digest(variant), "python": variant.python, "index": index_data().pypi}
         staged = Path(scratch) / "staged.txt"
-        staged.write_text(sealed(fields, output.read_text(), hashes=True))
+        # uv names the constraints file in its `# via` comments: name the lock it was made from instead,
+        # so that locking again from the same inputs writes the same bytes.
+        compiled = output.read_text().replace(f"-c {given.relative_to(ROOT)}", f"-c {variant.runtime.lock_file}")
+        staged.write_text(sealed(fields, compiled, hashes=True))
         os.replace(staged, target)
     return target

@@ -94,9 +94,10 @@ def stale_reason(variant: Variant) -> str:
     return "" if header.get("inputs") == current else "its inputs changed since it was locked"
 
 
-def compile_command(variant: Variant, settings: Settings, output: Path) -> list[str]:
-    urls = indexes.effective(variant, settings)
-    argv = [
+def uv_compile(variant: Variant, index_url: str, output: Path) -> list[str]:
+    """`uv pip compile` of the variant's input: every pin with its hashes,
+    wheels only, for Linux and the variant's Python."""
+    return [
         proc.tool("uv"),
         "pip",
         "compile",
@@ -107,7 +108,7 @@ def compile_command(variant: Variant, settings: Settings, output: Path) -> list[
         "--python-platform",
         lock_settings().python_platform,
         "--index-url",
-        urls.index_url,
+        index_url,
         "--no-emit-index-url",
         "--no-build",
         "--custom-compile-command",
@@ -115,6 +116,19 @@ def compile_command(variant: Variant, settings: Settings, output: Path) -> list[
         "--output-file",
         str(output),
     ]
+
+
+def uv_env(settings: Settings) -> dict[str, str]:
+    """uv's environment: no user or project config of its own, the CA bundle when one is set."""
+    env = {**os.environ, "UV_NO_CONFIG": "1"}
+    if ca_cert := settings.ca_cert_path():
+        env["SSL_CERT_FILE"] = str(ca_cert)
+    return env
+
+
+def compile_command(variant: Variant, settings: Settings, output: Path) -> list[str]:
+    urls = indexes.effective(variant, settings)
+    argv = uv_compile(variant, urls.index_url, output)
     for url in urls.extra_index_urls:
         argv += ["--extra-index-url", url]
     if urls.extra_index_urls:  # each pinned version from whichever index has it, as pip does
@@ -171,11 +185,8 @@ def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Pat
     target = ROOT / variant.lock_file
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         output = Path(scratch) / "lock.txt"
-        env = {**os.environ, "UV_NO_CONFIG": "1"}
-        if ca_cert := settings.ca_cert_path():
-            env["SSL_CERT_FILE"] = str(ca_cert)
         failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
-        proc.run_or_fail(compile_command(variant, settings, output), failure, env=env, cwd=ROOT)
+        proc.run_or_fail(compile_command(variant, settings, output), failure, env=uv_env(settings), cwd=ROOT)
         staged = Path(scratch) / "staged.txt"
         staged.write_text(_finished(variant, output.read_text()))
         if is_reference(variant):

@@ -19,3 +19,18 @@ def test_cu121_lock_regenerates_bit_identically_from_pypi(tmp_path):
     assert result.returncode == 0, result.stderr
     for name in ("cu121.txt", "cu121.shared.txt"):
         assert (repo / "env" / "pip" / name).read_bytes() == (ROOT / "env" / "pip" / name).read_bytes(), name
+
+
+@pytest.mark.network
+def test_every_dev_lock_regenerates_bit_identically_from_pypi(tmp_path):
+    """`invoke lock --dev`: each pip variant's dev layer, resolved on PyPI
+    under its runtime lock; the same bytes as committed."""
+    repo = copy_repo(tmp_path / "kit")
+    ca = ["--ca-cert", str(HOST_CA_BUNDLE)] if HOST_CA_BUNDLE.is_file() else []
+    result = invoke_in(repo, "lock", "--dev", *ca)
+    assert result.returncode == 0, result.stderr
+    written = sorted(line.split()[-1] for line in result.stdout.splitlines())
+    assert written == ["env/pip/cpu.dev.txt", "env/pip/cu118.dev.txt", "env/pip/cu121.dev.txt"]
+    for name in written:
+        assert (repo / name).read_bytes() == (ROOT / name).read_bytes(), name
+    assert not list((repo / "env" / "pip").glob(".lock-*"))  # no scratch folder left
