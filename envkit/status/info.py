@@ -1,6 +1,6 @@
-"""`invoke info`: each variant of env/variants.toml at a glance: its recipe
-file (locked, stale or missing), the local image, its last test and the
-team's pinned reference. `--json` for scripts."""
+"""`invoke info`: each variant of env/variants.toml, and each pip variant's dev
+image, at a glance: its recipe file (locked, stale or missing), the local
+image, its last test and the team's pinned reference. `--json` for scripts."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 import docker
 
 from envkit import ROOT
-from envkit.catalog.variants import Variant, declared
+from envkit.catalog.variants import Variant, declared_images
 from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import read_test_report
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
-from envkit.recipes import conda_lock, pip_lock
+from envkit.recipes import conda_lock, dev_lock, pip_lock
 from envkit.recipes.files import is_hash_locked, read_text, tamper_reason
 from envkit.release.pins import PinnedImage, read_pins
 
@@ -53,7 +53,12 @@ def lock_state(variant: Variant) -> str:
             return f"tampered: {reason}"
     except UsageError as error:
         return f"unreadable: {str(error).splitlines()[0]}"
-    if reason := (pip_lock if variant.recipe == "pip" else conda_lock).stale_reason(variant):
+    locker = dev_lock if variant.dev else pip_lock if variant.recipe == "pip" else conda_lock
+    try:
+        reason = locker.stale_reason(variant)
+    except UsageError as error:  # a dev lock whose runtime lock is gone
+        reason = str(error).splitlines()[0]
+    if reason:
         return f"stale: {reason}"
     return "locked" if is_hash_locked(path) else "locked (no hashes)"
 
@@ -82,7 +87,7 @@ def state_of(
 def states(settings: Settings) -> list[VariantState]:
     pins = read_pins(settings.pins_path)
     client = engine.connect()
-    return [state_of(variant, settings, client, pins) for variant in declared()]
+    return [state_of(variant, settings, client, pins) for variant in declared_images()]
 
 
 def _age(created: str) -> str:

@@ -237,5 +237,7 @@ def test_info_lists_every_variant(kit_session, cu121_report, docker_client):
     assert rows["cu121-pip"]["tested_image"] == report["image_id"]
     assert rows["cu121-pip"]["image_id"] == docker_client.images.get(f"{CI_IMAGE_NAME}:cu121-pip").id
     assert rows["cu121-conda"]["lock"] == "no lock"
+    assert rows["cu121-pip-dev"]["lock"] == "locked" and rows["cu121-pip-dev"]["recipe_file"] == "env/pip/cu121.dev.txt"
+    assert "cu121-conda-dev" not in rows
     table = run_cli(kit_session, "info")
     assert table.stdout.splitlines()[0].split()[:3] == ["variant", "recipe", "file"]
