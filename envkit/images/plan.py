@@ -14,8 +14,9 @@ from envkit.catalog.variants import indexes as index_data
 from envkit.core import provenance
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import conda_lock, dev_lock, indexes, pip_lock
+from envkit.recipes import dev_lock, indexes
 from envkit.recipes.files import is_hash_locked, read_conda_lock, read_header, read_pip, tamper_reason
+from envkit.recipes.lock import stale_reason
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,7 @@ def recipe_of(variant: Variant) -> tuple[str, bool]:
     lock = ROOT / variant.lock_file
     if lock.is_file():
         check_intact(variant)
-        locker = dev_lock if variant.dev else pip_lock if variant.recipe == "pip" else conda_lock
-        reason = locker.stale_reason(variant)
+        reason = stale_reason(variant)
         if reason:
             raise UsageError(
                 f"{variant.lock_file} is stale: {reason}. Regenerate it with `invoke lock {variant.flags()}`."

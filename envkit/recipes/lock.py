@@ -30,6 +30,14 @@ def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None
     return sorted(chosen, key=lambda v: not pip_lock.is_reference(v)) if recipe == "pip" else chosen
 
 
+def stale_reason(variant: Variant) -> str:
+    """Why the variant's lock (a dev layer's, a pip or a conda one) cannot be
+    used as is; "" when it is fresh."""
+    if variant.dev:
+        return dev_lock.stale_reason(variant)
+    return pip_lock.stale_reason(variant) if variant.recipe == "pip" else conda_lock.stale_reason(variant)
+
+
 def dev_targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
     """`--dev`: the dev layers of the same variants, each locked against its runtime lock."""
     if cuda is not None:

@@ -17,8 +17,8 @@ from envkit.core.errors import UsageError
 from envkit.core.reports import read_test_report
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
-from envkit.recipes import conda_lock, dev_lock, pip_lock
 from envkit.recipes.files import is_hash_locked, read_text, tamper_reason
+from envkit.recipes.lock import stale_reason
 from envkit.release.pins import PinnedImage, read_pins
 
 
@@ -53,9 +53,8 @@ def lock_state(variant: Variant) -> str:
             return f"tampered: {reason}"
     except UsageError as error:
         return f"unreadable: {str(error).splitlines()[0]}"
-    locker = dev_lock if variant.dev else pip_lock if variant.recipe == "pip" else conda_lock
     try:
-        reason = locker.stale_reason(variant)
+        reason = stale_reason(variant)
     except UsageError as error:  # a dev lock whose runtime lock is gone
         reason = str(error).splitlines()[0]
     if reason:
