@@ -52,7 +52,7 @@ from envkit.workspace.devcontainer import write as write_devcontainers
 from envkit.workspace.image import Chosen
 from envkit.workspace.image import for_variant as image_for_variant
 from envkit.workspace.image import given as given_image
-from envkit.workspace.lab import start_lab
+from envkit.workspace.lab import host_port, start_lab
 from envkit.workspace.pull import pull_variants
 from envkit.workspace.session import RunOptions, current_checkout, run_in_image, say
 
@@ -368,8 +368,9 @@ def lab(
 ):
     """JupyterLab in the variant's dev image, as yourself, your checkout at /workspace; prints its URL and token."""
     check_given(port=port)
+    host = host_port(port)
     flags = {**locals(), "port": [], "dev": image is None}
-    code = start_lab(*_session(c, [], flags), port_choice=port)
+    code = start_lab(*_session(c, [], flags), port=host)
     if code:
         raise Exit(code=code)
 

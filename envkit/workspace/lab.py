@@ -82,14 +82,14 @@ def wait_until_serving(url: str, token: str, client: subprocess.Popen[bytes], se
 
 
 def start_lab(
-    chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient, port_choice: str
+    chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient, port: int
 ) -> int:
+    """Serve until Ctrl-C (or the server stops); `port` on the host's loopback (from host_port)."""
     if DEV_LABEL not in chosen.image.labels:
         raise UsageError(
             f"{chosen.reference} is not a dev image (no {DEV_LABEL} label): it has no JupyterLab. "
             "Build the variant's with `invoke build --dev` (after `invoke build` and `invoke test`)."
         )
-    port = host_port(port_choice)
     token = secrets.token_hex(24)
     url = f"http://127.0.0.1:{port}"
     lab = dataclasses.replace(

@@ -152,7 +152,7 @@ def test_lab_ports_and_command():
 def test_lab_refuses_an_image_without_jupyterlab():
     runtime = SimpleNamespace(reference="torch-env:cu121-pip", image=SimpleNamespace(labels={"io.envkit.variant": "x"}))
     with pytest.raises(UsageError, match=r"is not a dev image .* `invoke build --dev`"):
-        lab.start_lab(runtime, None, Settings(), None, "auto")  # type: ignore[arg-type]
+        lab.start_lab(runtime, None, Settings(), None, 8888)  # type: ignore[arg-type]
 
 
 def _parsed(path: Path) -> dict:
