@@ -35,10 +35,11 @@ _BUILDKIT_VERSION = re.compile(r"^Build[kK]it(?: version)?:\s+v?(\d+)\.(\d+)", r
 REPRODUCIBLE_BUILDKIT = (0, 13)
 
 
-def connect() -> docker.DockerClient:
-    """A client for a daemon that answers, or a UsageError saying how to start one."""
+def connect(timeout: int = 30) -> docker.DockerClient:
+    """A client for a daemon that answers, or a UsageError saying how to start one.
+    `timeout`: the longest any one answer may take to come."""
     try:
-        client = docker.from_env(timeout=30)
+        client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as error:  # the SDK raises several types for "no daemon"
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import docker
+import requests
+import urllib3
 from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
@@ -80,13 +82,28 @@ def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, 
     return release
 
 
-def _push(client: docker.DockerClient, repository: str, tag: str) -> str:
-    """Push one tag with Docker's stored login; return the manifest digest."""
+PUSH_QUIET_SECONDS = 900  # the longest the daemon may say nothing about a push in progress
+
+
+def _push(repository: str, tag: str) -> str:
+    """Push one tag with Docker's stored login; return the manifest digest.
+    The daemon may say nothing for minutes while a layer waits on another
+    push of the same layer (another publish on this host), so the push has
+    its own, longer read timeout; past it, the push failed, in one message."""
     digest = ""
-    for line in client.api.push(repository, tag=tag, stream=True, decode=True):
-        if "error" in line:
-            raise PublishFailed(line["error"].strip())
-        digest = line.get("aux", {}).get("Digest", digest)
+    pusher = engine.connect(timeout=PUSH_QUIET_SECONDS)  # the same daemon, as the environment names it
+    try:
+        for line in pusher.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in line:
+                raise PublishFailed(line["error"].strip())
+            digest = line.get("aux", {}).get("Digest", digest)
+    except (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as error:
+        raise PublishFailed(
+            f"the daemon stopped reporting the push ({type(error).__name__}; nothing for {PUSH_QUIET_SECONDS} s, "
+            "or its connection closed)"
+        ) from None
+    finally:
+        pusher.close()
     if not digest:
         raise PublishFailed("the daemon reported no digest")
     return digest
@@ -136,7 +153,7 @@ def publish(
             continue
         release.tag(repository, tag)
         try:
-            pushed.append((tag, _push(client, repository, tag)))
+            pushed.append((tag, _push(repository, tag)))
         except (PublishFailed, docker.errors.APIError) as error:
             _untag(client, f"{repository}:{tag}")
             done = ", ".join(t for t, _ in pushed) or "none"

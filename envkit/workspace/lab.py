@@ -81,9 +81,7 @@ def wait_until_serving(url: str, token: str, client: subprocess.Popen[bytes], se
     raise KitError(f"JupyterLab did not answer on {url} within {seconds:.0f} s; it was stopped.")
 
 
-def start_lab(
-    chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient, port: int
-) -> int:
+def start_lab(chosen: Chosen, options: RunOptions, settings: Settings, client: docker.DockerClient, port: int) -> int:
     """Serve until Ctrl-C (or the server stops); `port` on the host's loopback (from host_port)."""
     if DEV_LABEL not in chosen.image.labels:
         raise UsageError(

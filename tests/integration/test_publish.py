@@ -4,11 +4,14 @@ htpasswd. They share one storage folder, so the second push of the same
 layers finds them there instead of sending 3 GB again; every request of the
 second still goes through its authentication."""
 
+import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import docker
 import pytest
@@ -337,19 +340,44 @@ def test_an_immutable_tag_is_never_overwritten(kit_session, cu121_report, base_i
     assert local_state(kit_session, docker_client) == before
 
 
+def _uploaded_bytes(uploads):
+    """Bytes in the registry's upload folders now; the registry moves and
+    deletes them as uploads finish, so a folder may vanish while it is read."""
+    total = 0
+    for folder, _, files in os.walk(uploads):  # os.walk skips what vanished under it
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += (Path(folder) / name).stat().st_size if name == "data" else 0
+    return total
+
+
+def _wait_for_an_upload_under_way(uploads, process, deadline_seconds=600):
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if _uploaded_bytes(uploads) > 20_000_000:  # some layer is well under way
+            return
+        time.sleep(0.5)
+
+
+def _stop(process):
+    """A publish this test started never outlives it (its push would hold the
+    daemon's upload of those layers for the next test)."""
+    if process.poll() is None:
+        process.kill()
+        process.communicate(timeout=60)
+
+
 def test_a_push_interrupted_halfway_is_not_success(kit_session, cu121_report, fresh_registry, docker_client):
     before = local_state(kit_session, docker_client)
     command = ["publish", "--cuda", "12.1", "--registry", f"{fresh_registry.host}/team"]
     process = start_cli(kit_session, *command)
     uploads = fresh_registry.storage / "docker" / "registry" / "v2" / "repositories" / PATH / "_uploads"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        sizes = [path.stat().st_size for path in uploads.rglob("data")] if uploads.exists() else []
-        if sum(sizes) > 20_000_000:  # some layer is well under way
-            break
-        time.sleep(0.5)
-    fresh_registry.stop()
-    stdout, stderr = process.communicate(timeout=900)
+    try:
+        _wait_for_an_upload_under_way(uploads, process)
+        fresh_registry.stop()
+        stdout, stderr = process.communicate(timeout=900)
+    finally:
+        _stop(process)
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     immutable = cu121_report["tags"]["immutable"]
     assert_failed_cleanly(
@@ -372,13 +400,12 @@ def test_a_publish_interrupted_mid_push(kit_session, cu121_report, fresh_registr
     before = local_state(kit_session, docker_client)
     process = start_cli(kit_session, "publish", "--cuda", "12.1", "--registry", f"{fresh_registry.host}/team")
     uploads = fresh_registry.storage / "docker" / "registry" / "v2" / "repositories" / PATH / "_uploads"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if uploads.exists() and sum(path.stat().st_size for path in uploads.rglob("data")) > 20_000_000:
-            break
-        time.sleep(0.5)
-    process.send_signal(number)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        _wait_for_an_upload_under_way(uploads, process)
+        process.send_signal(number)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        _stop(process)
     assert process.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130}[number], stderr
     assert "stopped, and cleaned up what this task had started" in stderr and "Traceback" not in stderr
     time.sleep(2)  # let the daemon notice the push was dropped
