@@ -85,13 +85,13 @@ def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, 
 PUSH_QUIET_SECONDS = 900  # the longest the daemon may say nothing about a push in progress
 
 
-def _push(repository: str, tag: str) -> str:
+def _push(pusher: docker.DockerClient, repository: str, tag: str) -> str:
     """Push one tag with Docker's stored login; return the manifest digest.
     The daemon may say nothing for minutes while a layer waits on another
-    push of the same layer (another publish on this host), so the push has
-    its own, longer read timeout; past it, the push failed, in one message."""
+    push of the same layer (another publish on this host), so `pusher` is a
+    client with a longer read timeout (PUSH_QUIET_SECONDS); past it, the
+    push failed, in one message."""
     digest = ""
-    pusher = engine.connect(timeout=PUSH_QUIET_SECONDS)  # the same daemon, as the environment names it
     try:
         for line in pusher.api.push(repository, tag=tag, stream=True, decode=True):
             if "error" in line:
@@ -102,8 +102,6 @@ def _push(repository: str, tag: str) -> str:
             f"the daemon stopped reporting the push ({type(error).__name__}; nothing for {PUSH_QUIET_SECONDS} s, "
             "or its connection closed)"
         ) from None
-    finally:
-        pusher.close()
     if not digest:
         raise PublishFailed("the daemon reported no digest")
     return digest
@@ -146,24 +144,26 @@ def publish(
         raise RegistryError(f"cannot push {first}: {error} Nothing was pushed.") from None
     release = release_image(client, approved.image, release_labels(report))
     pushed: list[tuple[str, str]] = []
-    for kind in tags.KINDS:
-        tag = report.tags[kind]
-        if kind == "immutable" and already:
-            pushed.append((tag, already.digest))
-            continue
-        release.tag(repository, tag)
-        try:
-            pushed.append((tag, _push(repository, tag)))
-        except (PublishFailed, docker.errors.APIError) as error:
-            _untag(client, f"{repository}:{tag}")
-            done = ", ".join(t for t, _ in pushed) or "none"
-            raise PublishFailed(
-                f"push of {repository}:{tag} to {target.host} failed: {str(error).strip()[:300]}\n"
-                f"Tags pushed before it: {done}. The release is incomplete; run `invoke publish` again."
-            ) from None
-        except BaseException:  # interrupted: the daemon stops the push with us; the moving tag never moved
-            _untag(client, f"{repository}:{tag}")
-            raise
+    pusher = engine.connect(timeout=PUSH_QUIET_SECONDS)  # the same daemon, as the environment names it
+    with contextlib.closing(pusher):
+        for kind in tags.KINDS:
+            tag = report.tags[kind]
+            if kind == "immutable" and already:
+                pushed.append((tag, already.digest))
+                continue
+            release.tag(repository, tag)
+            try:
+                pushed.append((tag, _push(pusher, repository, tag)))
+            except (PublishFailed, docker.errors.APIError) as error:
+                _untag(client, f"{repository}:{tag}")
+                done = ", ".join(t for t, _ in pushed) or "none"
+                raise PublishFailed(
+                    f"push of {repository}:{tag} to {target.host} failed: {str(error).strip()[:300]}\n"
+                    f"Tags pushed before it: {done}. The release is incomplete; run `invoke publish` again."
+                ) from None
+            except BaseException:  # interrupted: the daemon stops the push with us; the moving tag never moved
+                _untag(client, f"{repository}:{tag}")
+                raise
     rows, immutable = _read_back(registry, path, repository, pushed, already)
     try:
         attached = attach_sbom(registry, path, repository, immutable, approved.sbom.read_text(), report.started_at)

@@ -1,6 +1,7 @@
 """A failed push takes back the tag it made, even when that tag is gone
 already; a push the daemon stops reporting on ends in one message."""
 
+import contextlib
 import http.server
 import json
 import socketserver
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import docker
 import pytest
 
+from envkit.core import engine
 from envkit.release import publish
 from envkit.release.publish import _untag
 
@@ -95,8 +97,12 @@ def test_a_push_the_daemon_stops_reporting_fails_in_one_message(tmp_path, monkey
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
     monkeypatch.setattr(publish, "PUSH_QUIET_SECONDS", 1)
     try:
-        with pytest.raises(publish.PublishFailed, match=r"the daemon stopped reporting the push \(.*nothing for 1 s"):
-            publish._push("127.0.0.1:5000/team/torch-env", "cu121-pip")
+        pusher = engine.connect(timeout=publish.PUSH_QUIET_SECONDS)
+        with (
+            contextlib.closing(pusher),
+            pytest.raises(publish.PublishFailed, match=r"the daemon stopped reporting the push \(.*nothing for 1 s"),
+        ):
+            publish._push(pusher, "127.0.0.1:5000/team/torch-env", "cu121-pip")
     finally:
         server.shutdown()
         server.server_close()
