@@ -24,6 +24,7 @@ from envkit.catalog.data_files import (
     variants_file,
 )
 
+DEV_SUFFIX = "-dev"  # a dev image's name (and, in envkit/checks/tags.py, its tags) ends with it
 _CUDA_FLAG = re.compile(r"(\d{2})\.(\d)")
 
 
@@ -65,7 +66,9 @@ class Variant:
     @property
     def name(self) -> str:
         """The local image tag and report name: `cu121-pip`, `cu121-pip-torch2.5.1`, `cu121-pip-dev`."""
-        return f"{self.platform}-{self.recipe}{self.stem.removeprefix(self.platform)}" + ("-dev" if self.dev else "")
+        return f"{self.platform}-{self.recipe}{self.stem.removeprefix(self.platform)}" + (
+            DEV_SUFFIX if self.dev else ""
+        )
 
     @property
     def runtime(self) -> Variant:

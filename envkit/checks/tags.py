@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from envkit.catalog.variants import DEV_SUFFIX
 from envkit.core.reports import TestReport
 
 TAG_SYNTAX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-DEV_SUFFIX = "-dev"  # Variant.name of a dev image; its tags end the same way
 KINDS = ("immutable", "versioned", "moving")  # also the push order: the moving tag moves last
 
 
