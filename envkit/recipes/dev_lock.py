@@ -40,10 +40,11 @@ def runtime_constraints(variant: Variant) -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))
 
 
-def inputs_digest(variant: Variant) -> str:
+def inputs_digest(variant: Variant, constraints: str | None = None) -> str:
+    """sha256 of what the dev lock is made from; `constraints`: runtime_constraints(variant), when read already."""
     facts = {
         "input": (ROOT / variant.input_file).read_text(),
-        "constraints": runtime_constraints(variant),
+        "constraints": runtime_constraints(variant) if constraints is None else constraints,
         "index": index_data().pypi,
         "python": variant.python,
         "python_platform": lock_settings().python_platform,
@@ -84,7 +85,7 @@ def lock(variant: Variant, settings: Settings) -> Path:
         output = Path(scratch) / "lock.txt"
         failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
         proc.run_or_fail(compile_command(variant, settings, given, output), failure, env=uv_env(settings), cwd=ROOT)
-        fields = {"inputs": inputs_digest(variant), "python": variant.python, "index": index_data().pypi}
+        fields = {"inputs": inputs_digest(variant, constraints), "python": variant.python, "index": index_data().pypi}
         staged = Path(scratch) / "staged.txt"
         # uv names the constraints file in its `# via` comments: name the lock it was made from instead,
         # so that locking again from the same inputs writes the same bytes.
