@@ -43,7 +43,7 @@ from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
 from envkit.release.drift import against_published
 from envkit.release.pins import read_pins
-from envkit.release.publish import publish_variants
+from envkit.release.releases import publish_variants
 from envkit.status.doctor import FAIL, diagnose
 from envkit.status.doctor import report as doctor_report
 from envkit.status.info import states
@@ -67,9 +67,11 @@ VARIANT_HELP = {
     "recipe": "pip (default) or conda",
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
+    "arch": "amd64 (default) or arm64 (--cuda cpu only): the CPU architecture, built and run under "
+    "emulation on a machine of the other",
 }
 DEV_HELP = "the variant's dev image (<variant>-dev)"
-PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key != "recipe"}
+PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key not in ("recipe", "arch")}
 
 
 def _settings(c: Context, **flags: str | None) -> Settings:
@@ -89,17 +91,19 @@ def check_command_line(argv: list[str]) -> None:
         "rebuild": "make the base again even when one from the same suite and mirror exists",
         "mirror": "Debian mirror (config envkit.base_mirror)",
         "suite": "Debian suite (config envkit.base_suite; bookworm gives Python 3.11)",
+        "arch": "amd64 (default) or arm64: another than this machine's runs under QEMU (qemu-user-static)",
     }
 )
 @interruptible
-def base(c, rebuild=False, mirror=None, suite=None):
+def base(c, rebuild=False, mirror=None, suite=None, arch=None):
     """Build a Debian base image with Python from Debian's packages (debootstrap; needs root).
 
     For machines that reach no container registry; pass the result to
     `invoke build --base-image`.
     """
     settings = _settings(c, base_mirror=mirror, base_suite=suite)
-    tag, image_id, seconds = build_base(settings, rebuild=rebuild)
+    check_given(arch=arch)
+    tag, image_id, seconds = build_base(settings, rebuild=rebuild, arch=arch)
     print(f"base image {tag}  {image_id[:19]}  ({seconds:.1f} s)")
 
 
@@ -131,6 +135,7 @@ def build(
     extra_index_url=None,
     build_cache=None,
     dev=False,
+    arch=None,
 ):
     """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1` (`--dev`: its dev image)."""
     settings = _settings(
@@ -141,7 +146,7 @@ def build(
         extra_index_url=extra_index_url,
         build_cache=build_cache,
     )
-    variant = select(cuda, recipe, torch, python, dev)
+    variant = select(cuda, recipe, torch, python, dev, arch)
     if dev and (base_image or wheelhouse):
         raise UsageError("--dev builds on the variant's tested runtime image: leave out --base-image and --wheelhouse.")
     check_given(wheelhouse=wheelhouse)
@@ -161,11 +166,20 @@ def build(
 )
 @interruptible
 def lock(
-    c, cuda=None, recipe="pip", torch=None, python=None, dev=False, ca_cert=None, index_url=None, extra_index_url=None
+    c,
+    cuda=None,
+    recipe="pip",
+    torch=None,
+    python=None,
+    dev=False,
+    ca_cert=None,
+    index_url=None,
+    extra_index_url=None,
+    arch=None,
 ):
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
-    lock_variants(cuda, recipe, torch, python, settings, dev=dev)
+    lock_variants(cuda, recipe, torch, python, settings, dev=dev, arch=arch)
 
 
 @task(
@@ -204,10 +218,10 @@ def wheelhouse(
     },
 )
 @interruptible
-def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None):
+def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None, arch=None):
     """Build a variant twice with no cache and compare its Python environments file by file."""
     settings = _settings(c, base_image=base_image, ca_cert=ca_cert)
-    variant = select(cuda, recipe, torch, python)
+    variant = select(cuda, recipe, torch, python, arch=arch)
     result = compare_rebuilds(variant, settings)
     print(repro_summary(result))
     if not result.identical:
@@ -224,11 +238,11 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
     }
 )
 @interruptible
-def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None, dev=False):
+def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None, dev=False, arch=None):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    image = _image_flag(image, cuda, recipe, torch, python, dev)
-    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev)
+    image = _image_flag(image, cuda, recipe, torch, python, dev, arch)
+    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
     report = run_tests(variant, settings, gpus, image or None)
     print(report_table(report))
     if not report.passed:
@@ -251,7 +265,13 @@ RUN_HELP = {
 
 
 def _image_flag(
-    image: str | None, cuda: str | None, recipe: str, torch: str | None, python: str | None, dev: bool = False
+    image: str | None,
+    cuda: str | None,
+    recipe: str,
+    torch: str | None,
+    python: str | None,
+    dev: bool = False,
+    arch: str | None = None,
 ) -> str:
     """`--image REF`, checked; "" when not given. It names the variant too."""
     if image is None:
@@ -259,8 +279,10 @@ def _image_flag(
     check_given(image=image)
     if problem := reference_problem(image):
         raise UsageError(f"--image {image[:80]!r}: {problem}.")
-    if cuda or torch or python or recipe != "pip" or dev:
-        raise UsageError("--image names the image, and its labels the variant: leave out --cuda, --recipe, --dev, ...")
+    if cuda or torch or python or recipe != "pip" or dev or arch:
+        raise UsageError(
+            "--image names the image, and its labels the variant: leave out --cuda, --recipe, --dev, --arch, ..."
+        )
     return image
 
 
@@ -279,11 +301,13 @@ def _session(c: Context, command: list[str], flags: dict[str, Any]) -> tuple[Cho
         flags["cache_volumes"],
         settings,
     )
-    image = _image_flag(flags["image"], flags["cuda"], flags["recipe"], flags["torch"], flags["python"], flags["dev"])
-    variant = None if image else select(flags["cuda"], flags["recipe"], flags["torch"], flags["python"], flags["dev"])
+    keys = ("cuda", "recipe", "torch", "python", "dev", "arch")
+    cuda, recipe, torch, python, dev, arch = (flags[key] for key in keys)
+    image = _image_flag(flags["image"], cuda, recipe, torch, python, dev, arch)
+    variant = None if image else select(cuda, recipe, torch, python, dev, arch, on_host=True)
     client = connect()
     chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
-    say(f"{chosen.reference}: {chosen.origin}")
+    say(f"{chosen.reference}: {chosen.origin}{chosen.emulation_note(client)}")
     return chosen, options, settings, client
 
 
@@ -322,6 +346,7 @@ def _in_image_task(name: str, doc: str, command_of: Callable[[Context], list[str
         ipc=None,
         cache_volumes=True,
         dev=False,
+        arch=None,
     ):
         code = _run_in_image(c, command_of(c), locals())
         if code:
@@ -344,7 +369,7 @@ shell = _in_image_task(
 
 @task(
     help={
-        **{key: text for key, text in RUN_HELP.items() if key not in ("port", "dev")},
+        **{key: text for key, text in RUN_HELP.items() if key not in ("port", "dev", "arch")},
         "port": "the host port, on 127.0.0.1: auto (a free one) or a number",
         "image": "this dev image (tag or digest) instead of the variant's; pulled when not here",
     },
@@ -369,7 +394,7 @@ def lab(
     """JupyterLab in the variant's dev image, as yourself, your checkout at /workspace; prints its URL and token."""
     check_given(port=port)
     host = host_port(port)
-    flags = {**locals(), "port": [], "dev": image is None}
+    flags = {**locals(), "port": [], "dev": image is None, "arch": None}
     code = start_lab(*_session(c, [], flags), port=host)
     if code:
         raise Exit(code=code)
@@ -399,12 +424,12 @@ def devcontainer(c, workdir=None, check=False):
 
 @task(help={**VARIANT_HELP, "all": "every image pinned in envkit.pins_file (dev images too)", "dev": DEV_HELP})
 @interruptible
-def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False, dev=False):
+def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False, dev=False, arch=None):
     """Pull the team's images: exactly the digests pinned in env/published.json."""
     settings = _settings(c)
-    if all_ and (cuda or torch or python or dev):
-        raise UsageError("--all pulls every pinned image: leave out --cuda, --torch, --python and --dev.")
-    variants = None if all_ else [select(cuda, recipe, torch, python, dev)]
+    if all_ and (cuda or torch or python or dev or arch):
+        raise UsageError("--all pulls every pinned image: leave out --cuda, --torch, --python, --dev and --arch.")
+    variants = None if all_ else [select(cuda, recipe, torch, python, dev, arch, on_host=True)]
     for line in pull_variants(variants, settings):
         print(line)
 
@@ -450,12 +475,20 @@ def publish_(
     dry_run=False,
     ca_cert=None,
     dev=False,
+    arch=None,
 ):
-    """Push a tested image under the tags measured inside it (refuses untested images)."""
+    """Push a tested image under the tags measured inside it (refuses untested images).
+
+    A variant built for several architectures (cpu-pip: amd64 and arm64) is
+    published as one multi-arch tag, each architecture's image tested first;
+    `--arch` pushes one architecture's image under its own immutable tag only.
+    """
     settings = _settings(c, registry=registry, ca_cert=ca_cert)
+    if all_ and arch:
+        raise UsageError("--all publishes every variant on every architecture: leave out --arch.")
     every = [variant for variant in declared_images() if variant.dev == dev]
-    variants = every if all_ else [select(cuda, recipe, torch, python, dev)]
-    skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_)
+    variants = every if all_ else [select(cuda, recipe, torch, python, dev, arch)]
+    skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_, one_arch=arch is not None)
     if skipped:
         print("skipped (no passing test for the image under their tag):", *skipped, sep="\n  ")
         raise Exit(code=1)
@@ -546,10 +579,10 @@ def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
 
 @task(help={**VARIANT_HELP, "if_published": "when the variant has no published image yet, say so and succeed"})
 @interruptible
-def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=False):
+def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=False, arch=None):
     """Compare the local build's packages with the pinned published image's (their SBOMs); fail on a difference."""
     settings = _settings(c)
-    variant = select(cuda, recipe, torch, python)
+    variant = select(cuda, recipe, torch, python, arch=arch)
     if if_published and variant.name not in read_pins(settings.pins_path):
         print(f"{variant.name}: nothing published in {settings.pins_file} yet; no drift to measure")
         return
@@ -559,11 +592,16 @@ def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=Fals
         raise Exit(code=1)
 
 
-@task(help={"gpu": "only the CUDA variants (the GPU runner's jobs)"})
+@task(
+    help={
+        "gpu": "only the CUDA variants (the GPU runner's jobs)",
+        "releases": "one row per release: a variant with its other architectures (the publish jobs)",
+    }
+)
 @interruptible
-def matrix(c, gpu=False):
+def matrix(c, gpu=False, releases=False):
     """The declared variants as a GitHub Actions matrix (JSON): one CI job per variant."""
-    print(variants_matrix(gpu_only=gpu))
+    print(variants_matrix(gpu_only=gpu, releases=releases))
 
 
 ns = Collection(

@@ -5,6 +5,7 @@ reason: a wrong wheel from the wrong index must never get a variant's tag.
 """
 
 import os
+import platform
 import sys
 
 import torch
@@ -25,6 +26,7 @@ def mismatches() -> list[str]:
         "torchaudio": release(torchaudio.__version__),
         "python": "{}.{}".format(*sys.version_info[:2]),
         "cuda": torch.version.cuda,
+        "machine": platform.machine(),
     }
     wanted = {
         "torch": os.environ["TORCH_VERSION"],
@@ -32,6 +34,7 @@ def mismatches() -> list[str]:
         "torchaudio": os.environ["TORCHAUDIO_VERSION"],
         "python": os.environ["PYTHON_VERSION"],
         "cuda": expected_cuda,
+        "machine": os.environ.get("MACHINE", platform.machine()),  # x86_64, aarch64
     }
     return [
         f"{name}: wanted {wanted[name] or 'none (CPU build)'}, found {found[name] or 'none (CPU build)'}"
@@ -47,4 +50,7 @@ if __name__ == "__main__":
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         sys.exit(1)
-    print(f"variant check passed: torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU)'}")
+    print(
+        f"variant check passed: torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU)'}, "
+        f"{platform.machine()}"
+    )

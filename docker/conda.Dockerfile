@@ -64,6 +64,7 @@ ARG TORCHVISION_VERSION=0.19.1
 ARG TORCHAUDIO_VERSION=2.4.1
 ARG PYTHON_VERSION=3.11
 ARG CUDA_VERSION=12.1
+ARG MACHINE=x86_64
 COPY docker/check_variant.py /opt/envkit/check_variant.py
 RUN python /opt/envkit/check_variant.py
 
@@ -84,6 +85,7 @@ CMD ["bash"]
 ARG BASE_IMAGE
 ARG RECIPE=conda
 ARG PLATFORM=cu121
+ARG ARCH=amd64
 ARG SOURCE=unknown
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -96,4 +98,5 @@ LABEL org.opencontainers.image.title="torch-env" \
       org.opencontainers.image.base.name="${BASE_IMAGE}" \
       io.envkit.variant="${VARIANT}" \
       io.envkit.recipe="${RECIPE}" \
-      io.envkit.platform="${PLATFORM}"
+      io.envkit.platform="${PLATFORM}" \
+      io.envkit.arch="${ARCH}"

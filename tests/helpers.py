@@ -267,6 +267,7 @@ MEASURED_CU121 = {
     "cudnn_raw": 90100,
     "gpu_count": 0,
     "gpu_names": [],
+    "machine": "x86_64",
 }
 
 

@@ -71,7 +71,7 @@ def ssl_context(ca_cert: Path | None) -> ssl.SSLContext:
 
 def wheel_tags(python: str, platforms: list[str]) -> list[Tag]:
     """The wheel tags a build installs, best first: CPython `python` on the
-    lock's platforms (env/variants.toml [lock] python_platform)."""
+    lock's platforms (env/variants.toml [arches] python_platform)."""
     version = tuple(int(part) for part in python.split("."))
     return [*cpython_tags(version, platforms=platforms), *compatible_tags(version, platforms=platforms)]
 

@@ -18,6 +18,8 @@ ENV_DIR = ROOT / "env"
 RECIPES = ("pip", "conda")
 PLATFORM = re.compile(r"cpu|cu\d{3}")
 _VERSION = re.compile(r"\d+(\.\d+)+")
+_ARCH = re.compile(r"[a-z0-9]+")  # amd64, arm64: Docker's and Debian's names
+_MACHINE = re.compile(r"[a-z0-9_]+")  # x86_64, aarch64
 _DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
 _CUDA = re.compile(r"\d+\.\d")
@@ -45,8 +47,20 @@ class IndexUrls:
 class LockSettings:
     __pydantic_config__ = STRICT
     exclude_newer: str
-    python_platform: str
     conda_platform: str
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One CPU architecture images are built for ([arches.<name>])."""
+
+    __pydantic_config__ = STRICT
+    docker_platform: str  # linux/arm64
+    machine: str  # aarch64: platform.machine() inside, QEMU's binfmt name
+    python_platform: str  # uv's --python-platform for its locks
+    platforms: tuple[str, ...] = ()  # the builds it has; () for every one the table has
+    recipes: tuple[str, ...] = ()  # () for every recipe
+    torch_from_pypi: bool = False  # PyPI's wheels for it are its only build (aarch64: the CPU one)
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,7 @@ class DeclaredVariant:
     __pydantic_config__ = STRICT
     platform: str
     recipe: str
+    arch: str = ""  # "" for the first of [arches]
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class VariantsFile:
     pins: Pins
     indexes: IndexUrls
     lock: LockSettings
+    arches: dict[str, Arch]
     disk: DiskNeeds
     recipes: RecipeKinds
     variants: tuple[DeclaredVariant, ...]
@@ -199,6 +215,7 @@ def variants_file() -> VariantsFile:
         raise _refuse(name, f"recipes.dev.debian_packages: {bad[0]!r} is not a Debian package name")
     if "{platform}" not in data.indexes.pytorch:
         raise _refuse(name, "indexes.pytorch must contain {platform}")
+    _check_arches(name, data.arches)
     for index, entry in enumerate(data.variants):
         if entry.recipe not in RECIPES:
             raise _refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")
@@ -208,4 +225,27 @@ def variants_file() -> VariantsFile:
                 f"variants[{index}].platform = {entry.platform!r}: torch {data.pins.torch} has no such build "
                 f"(its builds: {', '.join(release.platforms)})",
             )
+        arch = data.arches.get(entry.arch or next(iter(data.arches)))
+        if arch is None:
+            raise _refuse(name, f"variants[{index}].arch = {entry.arch!r}: choose one of {', '.join(data.arches)}")
+        if not arch_has(arch, entry.platform, entry.recipe):
+            raise _refuse(name, f"variants[{index}]: arches.{entry.arch} has no {entry.platform}-{entry.recipe} build")
     return data
+
+
+def arch_has(arch: Arch, platform: str, recipe: str) -> bool:
+    return (not arch.platforms or platform in arch.platforms) and (not arch.recipes or recipe in arch.recipes)
+
+
+def _check_arches(name: str, arches: dict[str, Arch]) -> None:
+    if not arches:
+        raise _refuse(name, "[arches] names no architecture (amd64 at least)")
+    for key, arch in arches.items():
+        if not _ARCH.fullmatch(key) or arch.docker_platform != f"linux/{key}":
+            raise _refuse(name, f"arches.{key}: docker_platform must be linux/{key} (a Docker architecture name)")
+        if not _MACHINE.fullmatch(arch.machine) or not arch.python_platform.startswith(f"{arch.machine}-manylinux_"):
+            raise _refuse(
+                name, f"arches.{key}: machine {arch.machine!r} and python_platform {arch.python_platform!r} disagree"
+            )
+        if bad := [r for r in arch.recipes if r not in RECIPES]:
+            raise _refuse(name, f"arches.{key}.recipes: {bad[0]!r} is not one of {', '.join(RECIPES)}")

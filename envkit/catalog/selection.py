@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from envkit.catalog.data_files import RECIPES
+from envkit.catalog.data_files import RECIPES, arch_has
 from envkit.catalog.variants import (
     Release,
     Variant,
+    arches,
     compat,
     cuda_flag,
     cuda_platform,
+    default_arch,
     default_pins,
+    has_dev,
+    host_arch,
     make,
     platform_cuda,
 )
@@ -90,26 +94,59 @@ def _newest(releases: Iterable[Release]) -> Release:
     return max(releases, key=lambda release: tuple(int(part) for part in release.torch.split(".")))
 
 
+def check_arch(arch: str, platform: str, recipe: str) -> str:
+    """`--arch`: an architecture of env/variants.toml [arches] that has this build."""
+    table = arches()
+    if arch not in table:
+        raise UsageError(
+            f"--arch {arch!r}: not an architecture images are built for; choose one of {', '.join(table)}."
+        )
+    if not arch_has(table[arch], platform, recipe):
+        builds = [f"--cuda {cuda_flag(p)}" for p in table[arch].platforms] or ["every --cuda"]
+        recipes = ", ".join(table[arch].recipes or RECIPES)
+        raise UsageError(
+            f"--arch {arch}: there is no {platform} {recipe} build for {arch}; "
+            f"{arch} has {', '.join(builds)} with --recipe {recipes} (env/variants.toml [arches.{arch}])."
+        )
+    return arch
+
+
 def select(
-    cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None, dev: bool = False
+    cuda: str | None,
+    recipe: str = "pip",
+    torch: str | None = None,
+    python: str | None = None,
+    dev: bool = False,
+    arch: str | None = None,
+    on_host: bool = False,
 ) -> Variant:
     """The variant for these flags; defaults come from env/variants.toml. Any
     combination the table allows is a variant; whether its recipe exists yet
-    is the build's question (it names the `invoke lock` command to run)."""
-    check_given(cuda=cuda, recipe=recipe, torch=torch, python=python)
+    is the build's question (it names the `invoke lock` command to run).
+    Without --arch it is the first architecture's, or with `on_host` (running
+    an image) this machine's where the build exists for it."""
+    check_given(cuda=cuda, recipe=recipe, torch=torch, python=python, arch=arch)
     pins = default_pins()
     torch = pins.torch if torch is None else torch
     python = pins.python if python is None else python
     platform, _ = check_combination(cuda, recipe, torch, python)
-    variant = make(platform, recipe, torch, python)
+    if arch is None:
+        native = host_arch() if on_host else None
+        arch = native if native and arch_has(arches()[native], platform, recipe) else default_arch()
+    variant = make(platform, recipe, torch, python, check_arch(arch, platform, recipe))
     return dev_of(variant) if dev else variant
 
 
 def dev_of(variant: Variant) -> Variant:
-    """`--dev`: the variant's dev image, which pip variants have."""
+    """`--dev`: the variant's dev image, which pip variants of the first architecture have."""
     if variant.recipe != "pip":
         raise UsageError(
             f"--dev: dev images are built on pip variants ({variant.name} is a conda one); "
             f"use `--cuda {variant.cuda_flag} --dev` for the pip variant of the same build."
+        )
+    if not has_dev(variant):
+        raise UsageError(
+            f"--dev: dev images are built for {default_arch()} only, not for {variant.name}; "
+            f"leave out --arch {variant.arch}."
         )
     return variant.with_dev()

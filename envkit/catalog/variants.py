@@ -11,11 +11,13 @@ the defaults, named by `stem`, once `invoke lock` has written them.
 from __future__ import annotations
 
 import dataclasses
+import platform as host_platform
 import re
 from dataclasses import dataclass
 from functools import cache
 
 from envkit.catalog.data_files import (
+    Arch,
     DriverNeeds,
     IndexUrls,
     LockSettings,
@@ -62,6 +64,16 @@ class Variant:
     extra_index_urls: tuple[str, ...] = ()  # pip: PyPI, beside the PyTorch index
     channels: tuple[str, ...] = ()  # conda
     dev: bool = False  # the dev image on top of the runtime image (`--dev`)
+    arch: str = "amd64"  # a key of env/variants.toml [arches]
+
+    @property
+    def arch_data(self) -> Arch:
+        return arches()[self.arch]
+
+    @property
+    def docker_platform(self) -> str:
+        """`linux/arm64`: what BuildKit builds it for and Docker runs it as."""
+        return self.arch_data.docker_platform
 
     @property
     def name(self) -> str:
@@ -73,7 +85,7 @@ class Variant:
     @property
     def runtime(self) -> Variant:
         """The runtime variant a dev variant is built on (itself when it is one)."""
-        return make(self.platform, self.recipe, self.torch, self.python) if self.dev else self
+        return make(self.platform, self.recipe, self.torch, self.python, self.arch) if self.dev else self
 
     def with_dev(self) -> Variant:
         """Its dev image: the same pins, docker/dev.Dockerfile, the dev lock.
@@ -125,6 +137,8 @@ class Variant:
             flags += f" --torch {self.torch}"
         if self.python != pins.python:
             flags += f" --python {self.python}"
+        if self.arch != default_arch():
+            flags += f" --arch {self.arch}"
         return flags + (" --dev" if self.dev else "")
 
 
@@ -179,15 +193,40 @@ def lock_settings() -> LockSettings:
     return variants_file().lock
 
 
-def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
+def arches() -> dict[str, Arch]:
+    return variants_file().arches
+
+
+def default_arch() -> str:
+    """Every variant's architecture unless it names another: the first in [arches]."""
+    return next(iter(arches()))
+
+
+def arch_of_machine(machine: str) -> str | None:
+    """`aarch64` (Linux) or `arm64` (macOS) -> `arm64`; None for one no image is built for."""
+    machine = machine.lower()
+    for name, arch in arches().items():
+        if machine in (arch.machine, name):
+            return name
+    return None
+
+
+def host_arch() -> str | None:
+    """The architecture of the machine the kit runs on."""
+    return arch_of_machine(host_platform.machine())
+
+
+def make(platform: str, recipe: str, torch: str, python: str, arch: str | None = None) -> Variant:
     """The variant for a combination the table allows (selection.py checks that)."""
     kinds = variants_file().recipes
     release = compat()[torch]
     pins = default_pins()
+    arch = arch or default_arch()
     default = (torch, python) == (pins.torch, pins.python)
     stem = platform if default else f"{platform}-torch{torch}" + ("" if python == pins.python else f"-py{python}")
+    stem += "" if arch == default_arch() else f"-{arch}"
     urls = indexes()
-    on_pypi = platform == release.pypi_default
+    on_pypi = platform == release.pypi_default or arches()[arch].torch_from_pypi
     return Variant(
         platform=platform,
         recipe=recipe,
@@ -202,6 +241,7 @@ def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
         index_url=(urls.pypi if on_pypi else urls.pytorch.format(platform=platform)) if recipe == "pip" else "",
         extra_index_urls=() if on_pypi or recipe != "pip" else (urls.pypi,),
         channels=kinds.conda.channels if recipe == "conda" else (),
+        arch=arch,
     )
 
 
@@ -209,12 +249,30 @@ def make(platform: str, recipe: str, torch: str, python: str) -> Variant:
 def declared() -> tuple[Variant, ...]:
     """The team's variants: the default pins on each declared platform and recipe."""
     pins = default_pins()
-    return tuple(make(entry.platform, entry.recipe, pins.torch, pins.python) for entry in variants_file().variants)
+    return tuple(
+        make(entry.platform, entry.recipe, pins.torch, pins.python, entry.arch or None)
+        for entry in variants_file().variants
+    )
+
+
+def has_dev(variant: Variant) -> bool:
+    """Pip variants of the first architecture have a dev image."""
+    return variant.recipe == "pip" and variant.arch == default_arch()
 
 
 def declared_images() -> tuple[Variant, ...]:
     """Every image the team has: the declared variants and each pip one's dev image."""
-    return declared() + tuple(variant.with_dev() for variant in declared() if variant.recipe == "pip")
+    return declared() + tuple(variant.with_dev() for variant in declared() if has_dev(variant))
+
+
+def siblings(variant: Variant) -> tuple[Variant, ...]:
+    """The same variant on every architecture the team declares it for, the
+    first architecture first: one multi-arch tag when there are several."""
+    key = (variant.platform, variant.recipe, variant.torch, variant.python)
+    same = [v for v in declared() if (v.platform, v.recipe, v.torch, v.python) == key]
+    if variant.dev or variant not in same:
+        return (variant,)
+    return tuple(sorted(same, key=lambda v: list(arches()).index(v.arch)))
 
 
 def reference(variant: Variant) -> Variant:

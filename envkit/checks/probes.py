@@ -59,7 +59,7 @@ def verify_install(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         ctx.measured = m = validate_json(Measured, run.stdout, "verify_install.py --json", "")
     except UsageError as error:
         return [CheckRow("verify_install", False, str(error).strip(), run.seconds)]
-    detail = f"torch {m.torch}, CUDA {m.cuda_compiled}, cuDNN {m.cudnn}, {m.gpu_count} GPU(s)"
+    detail = f"torch {m.torch}, CUDA {m.cuda_compiled}, cuDNN {m.cudnn}, {m.gpu_count} GPU(s), {m.machine}"
     return [CheckRow("verify_install", True, detail, run.seconds)]
 
 
@@ -74,6 +74,7 @@ def pins(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         "torchaudio": m.torchaudio.split("+")[0],
         "python": ".".join(m.python.split(".")[:2]),
         "cuda": m.cuda_compiled,
+        "machine": m.machine,
     }
     wanted = {
         "torch": v.torch,
@@ -81,6 +82,7 @@ def pins(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         "torchaudio": v.torchaudio,
         "python": v.python,
         "cuda": v.cuda,
+        "machine": v.arch_data.machine,
     }
     wrong = [f"{key} {found[key]} != {wanted[key]}" for key in wanted if found[key] != wanted[key]]
     return [CheckRow("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}")]

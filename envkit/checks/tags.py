@@ -5,12 +5,15 @@ fragment; the tags are joined from fragments.
 
     versioned   {torch}-{platform}-py{M.m}-{recipe}       2.4.1-cu121-py3.11-pip
     moving      {platform}-{recipe}                       cu121-pip
-    immutable   {torch}-{platform}-cudnn{X}-py{M.m.p}-{recipe}-{YYYYMMDD}-{git sha7}-{image id12}
-                2.4.1-cu121-cudnn9.1.0-py3.11.2-pip-20261127-0a1b2c3-1afbe96d5f35
+    immutable   {torch}-{platform}-cudnn{X}-py{M.m.p}-{recipe}-{arch}-{YYYYMMDD}-{git sha7}-{image id12}
+                2.4.1-cu121-cudnn9.1.0-py3.11.2-pip-amd64-20261127-0a1b2c3-1afbe96d5f35
 
-The immutable tag names the tested image's own id, so it is unique to the
-build and can never be reused for other bits; the CPU platform has no cuDNN
-fragment. Docker limits a tag to 128 characters of [A-Za-z0-9_.-].
+The immutable tag names the tested image's own id and architecture, so it is
+unique to the build and can never be reused for other bits; the CPU platform
+has no cuDNN fragment. The versioned and moving tags are the same on every
+architecture: where a variant is built for several, they name one multi-arch
+index of them all (envkit/release/multiarch.py). Docker limits a tag to 128
+characters of [A-Za-z0-9_.-].
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from envkit.catalog.variants import DEV_SUFFIX
+from envkit.catalog.variants import DEV_SUFFIX, arch_of_machine
 from envkit.core.reports import TestReport
 
 TAG_SYNTAX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -37,6 +40,7 @@ class Measurement:
     revision: str  # the image's org.opencontainers.image.revision label
     image_id: str  # the tested image
     dev: bool = False  # a dev image: every tag ends in -dev, beside its runtime image's
+    machine: str = ""  # platform.machine() inside: x86_64, aarch64
 
     @classmethod
     def from_report(cls, report: TestReport) -> Measurement:
@@ -52,6 +56,7 @@ class Measurement:
             revision=report.facts.revision,
             image_id=report.image_id,
             dev=report.variant.endswith(DEV_SUFFIX),
+            machine=report.measured.machine,
         )
 
 
@@ -82,6 +87,14 @@ def recipe(m: Measurement) -> str:
     return m.recipe
 
 
+def arch(m: Measurement) -> str:
+    """`aarch64` -> `arm64`: Docker's name for the architecture measured."""
+    name = arch_of_machine(m.machine)
+    if name is None:
+        raise ValueError(f"no architecture of env/variants.toml [arches] runs as {m.machine!r}")
+    return name
+
+
 def build_date(m: Measurement) -> str:
     return m.built[:10].replace("-", "")
 
@@ -110,7 +123,9 @@ def _joined(m: Measurement, *taggers: Any) -> str:
 def compute(m: Measurement) -> dict[str, str]:
     """Every tag of a tested image, by kind, in push order."""
     return {
-        "immutable": _joined(m, torch_release, platform, cudnn, python_patch, recipe, build_date, revision, image, dev),
+        "immutable": _joined(
+            m, torch_release, platform, cudnn, python_patch, recipe, arch, build_date, revision, image, dev
+        ),
         "versioned": _joined(m, torch_release, platform, python_minor, recipe, dev),
         "moving": _joined(m, platform, recipe, dev),
     }

@@ -7,6 +7,9 @@ import dataclasses
 import time
 from datetime import UTC, datetime
 
+import docker
+from docker.models.images import Image
+
 from envkit.catalog.variants import Variant, declared_images
 from envkit.checks import manifest, sbom, tags
 from envkit.checks.container import ProbeContainer
@@ -18,7 +21,7 @@ from envkit.core.errors import UsageError
 from envkit.core.gpus import check_choice, host_gpus, use_gpus
 from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writable, test_report_path, write_json
 from envkit.core.settings import Settings
-from envkit.images import plan
+from envkit.images import emulation, plan
 from envkit.images.build import image_tag
 
 VARIANT_LABEL = "io.envkit.variant"  # set by the Dockerfiles; publish keeps it
@@ -37,6 +40,19 @@ def variant_of_image(reference: str, settings: Settings) -> Variant:
     return known[name]
 
 
+def check_runnable(client: docker.DockerClient, image: Image, variant: Variant, tag: str) -> None:
+    """The image is of the variant's architecture, and this engine runs it
+    (natively, or under QEMU: every check then runs emulated, 6-10x slower)."""
+    built_for = image.attrs.get("Architecture", "")
+    if built_for != variant.arch:
+        raise UsageError(
+            f"{tag} is linux/{built_for}, but {variant.name} is {variant.docker_platform}; "
+            f"rebuild it with `invoke build {variant.flags()}`."
+        )
+    if problem := emulation.emulator_problem(variant.arch, emulation.engine_arch(client)):
+        raise UsageError(f"cannot test {tag}: {problem}")
+
+
 def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", reference: str | None = None) -> TestReport:
     """Test the variant's local build, or the image `reference` names (tag or digest)."""
     check_choice(gpus)
@@ -48,6 +64,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     if image is None:
         raise UsageError(f"no image {tag}: build it first with `invoke build {variant.flags()}`.")
     image_id = str(image.id)
+    check_runnable(client, image, variant, tag)
     gpus_on_host = host_gpus()
     with_gpus = use_gpus(gpus, client, gpus_on_host)
     started_at = datetime.now(UTC).isoformat(timespec="microseconds")

@@ -153,6 +153,7 @@ class Measured:
     cudnn_raw: int | None
     gpu_count: int
     gpu_names: tuple[str, ...]
+    machine: str = ""  # platform.machine(): x86_64, aarch64 ("" in reports from before it was measured)
 
 
 @dataclass(frozen=True)

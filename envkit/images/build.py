@@ -9,13 +9,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
+
 from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import engine, proc, provenance
 from envkit.core.errors import CommandFailed, UsageError
 from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
-from envkit.images import dev, plan
+from envkit.images import dev, emulation, plan
 from envkit.images.wheelhouse import check_wheelhouse, wheelhouse_context
 
 _PULL_FAILURES = (
@@ -39,6 +41,7 @@ def build_command(
     iidfile: Path,
     no_cache: bool = False,
     context: Path = ROOT,
+    emulated: bool = False,
 ) -> list[str]:
     # Plain progress: the output is streamed through us, and kept for errors.
     argv = [
@@ -62,10 +65,25 @@ def build_command(
         argv += ["--secret", f"id=ca,src={ca_cert}"]
     if build_plan.wheelhouse:  # the proof that it needs no network
         argv += ["--network", "none"]
+    if emulated:  # another architecture than the engine's: BuildKit runs its steps under QEMU
+        argv += ["--platform", build_plan.variant.docker_platform]
     if no_cache:
         argv.append("--no-cache")
     argv.append(str(context))
     return argv
+
+
+def check_base_arch(client: docker.DockerClient, build_plan: plan.Plan) -> None:
+    """A base image here of another architecture than the variant's would be
+    pulled over or built on wrongly: say which base to use instead."""
+    variant = build_plan.variant
+    base = engine.local_image(client, build_plan.base_image)
+    if base is None or base.attrs.get("Architecture") in (None, "", variant.arch):
+        return
+    raise UsageError(
+        f"--base-image {build_plan.base_image} is linux/{base.attrs['Architecture']}, and {variant.name} is "
+        f"{variant.docker_platform}: give a base of its architecture (`invoke base --arch {variant.arch}` makes one)."
+    )
 
 
 def cache_args(builder: engine.Builder, variant: Variant, settings: Settings) -> list[str]:
@@ -107,6 +125,10 @@ def build_image(
     builder = engine.find_builder(settings.docker_client)
     cache_args(builder, variant, settings)
     client = engine.connect()
+    native = emulation.engine_arch(client)
+    if problem := emulation.emulator_problem(variant.arch, native):
+        raise UsageError(f"{variant.name}: {problem}")
+    check_base_arch(client, build_plan)
     engine.check_free_disk(client, variant.disk_gb, f"building {variant.name}")
     origin = provenance.current(settings.source_url)
     if build_plan.note():
@@ -115,7 +137,8 @@ def build_image(
         if wheelhouse is not None:
             context = wheelhouse_context(context, wheelhouse, Path(scratch) / "context")
         iidfile = Path(scratch) / "iid"
-        argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context)
+        emulated = variant.arch != native
+        argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context, emulated)
         started = time.monotonic()
         try:
             output = proc.stream(argv, env=builder.env)

@@ -148,6 +148,8 @@ def build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
         "RECIPE": variant.recipe,
         "PLATFORM": variant.platform,
         "SOURCE": origin.source,
+        "ARCH": variant.arch,
+        "MACHINE": variant.arch_data.machine,
         "REVISION": origin.revision,
         "CREATED": origin.created,
     }

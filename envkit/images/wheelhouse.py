@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 
 from envkit import ROOT
-from envkit.catalog.variants import Variant, lock_settings
+from envkit.catalog.variants import Variant, arches, default_arch
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
 from envkit.core.proc import run_or_fail
@@ -70,11 +70,13 @@ def _without_index_options(recipe: Path, destination: Path) -> Path:
     return destination
 
 
-def platform_tags() -> list[str]:
-    """The wheel platforms the lock was resolved for (env/variants.toml [lock]
-    python_platform, e.g. x86_64-manylinux_2_28) and every older one, spelled
-    as pip wants them, plus plain linux for the PyTorch index's own wheels."""
-    arch, _, policy = lock_settings().python_platform.partition("-manylinux_2_")
+def platform_tags(python_platform: str | None = None) -> list[str]:
+    """The wheel platforms a lock was resolved for (env/variants.toml [arches]
+    python_platform, e.g. x86_64-manylinux_2_28; the first architecture's when
+    None) and every older one, spelled as pip wants them, plus plain linux for
+    the PyTorch index's own wheels."""
+    python_platform = python_platform or arches()[default_arch()].python_platform
+    arch, _, policy = python_platform.partition("-manylinux_2_")
     tags = [f"manylinux_2_{minor}_{arch}" for minor in range(int(policy), 4, -1)]
     return [*tags, f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}", f"linux_{arch}"]
 
@@ -85,7 +87,7 @@ def download_command(
     # --isolated: none of the user's pip configuration (constraints, find-links) applies.
     argv = [sys.executable, "-m", "pip", "download", "--isolated", "--disable-pip-version-check", "--no-deps"]
     argv += ["--require-hashes", "--only-binary=:all:", "--implementation", "cp", "--python-version", variant.python]
-    for tag in platform_tags():
+    for tag in platform_tags(variant.arch_data.python_platform):
         argv += ["--platform", tag]
     argv += ["--dest", str(dest), "--requirement", str(requirements), "--index-url", urls.index_url]
     for url in urls.extra_index_urls:

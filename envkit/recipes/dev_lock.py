@@ -47,7 +47,7 @@ def inputs_digest(variant: Variant, constraints: str | None = None) -> str:
         "constraints": runtime_constraints(variant) if constraints is None else constraints,
         "index": index_data().pypi,
         "python": variant.python,
-        "python_platform": lock_settings().python_platform,
+        "python_platform": variant.arch_data.python_platform,
         "exclude_newer": lock_settings().exclude_newer,
     }
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()

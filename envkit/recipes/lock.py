@@ -6,23 +6,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from envkit.catalog import selection
-from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, reference
+from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, has_dev, reference
 from envkit.core.cli import check_given
+from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import conda_lock, dev_lock, pip_lock
 
 
-def targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
-    """One variant with --cuda; without it, every declared platform the torch
-    release has (and the release's PyPI build, which the others need)."""
+def targets(
+    cuda: str | None, recipe: str, torch: str | None, python: str | None, arch: str | None = None
+) -> list[Variant]:
+    """One variant with --cuda; without it, every declared platform and
+    architecture the torch release has (and the release's PyPI build, which
+    the others need)."""
     if cuda is not None:
-        chosen = [selection.select(cuda, recipe, torch, python)]
+        chosen = [selection.select(cuda, recipe, torch, python, arch=arch)]
     else:
-        check_given(recipe=recipe, torch=torch, python=python)
+        check_given(recipe=recipe, torch=torch, python=python, arch=arch)
+        if arch is not None:
+            raise UsageError(f"--arch {arch}: give --cuda too; without it every declared architecture is locked.")
         selection.check_recipe(recipe)
         release = selection.release_of(default_pins().torch if torch is None else torch)
-        platforms = [v.platform for v in declared() if v.recipe == recipe and v.platform in release.platforms]
-        chosen = [selection.select(cuda_flag(p), recipe, torch, python) for p in platforms]
+        chosen = [
+            selection.select(cuda_flag(v.platform), recipe, torch, python, arch=v.arch)
+            for v in declared()
+            if v.recipe == recipe and v.platform in release.platforms
+        ]
     if recipe == "pip":
         needed = {reference(v) for v in chosen} - set(chosen)
         missing = [v for v in needed if not pip_lock.lock_exists(v)]
@@ -38,18 +47,26 @@ def stale_reason(variant: Variant) -> str:
     return pip_lock.stale_reason(variant) if variant.recipe == "pip" else conda_lock.stale_reason(variant)
 
 
-def dev_targets(cuda: str | None, recipe: str, torch: str | None, python: str | None) -> list[Variant]:
+def dev_targets(
+    cuda: str | None, recipe: str, torch: str | None, python: str | None, arch: str | None = None
+) -> list[Variant]:
     """`--dev`: the dev layers of the same variants, each locked against its runtime lock."""
     if cuda is not None:
-        return [selection.select(cuda, recipe, torch, python, dev=True)]
-    return [selection.dev_of(v) for v in targets(cuda, recipe, torch, python)]
+        return [selection.select(cuda, recipe, torch, python, dev=True, arch=arch)]
+    return [selection.dev_of(v) for v in targets(cuda, recipe, torch, python, arch) if has_dev(v)]
 
 
 def lock_variants(
-    cuda: str | None, recipe: str, torch: str | None, python: str | None, settings: Settings, dev: bool = False
+    cuda: str | None,
+    recipe: str,
+    torch: str | None,
+    python: str | None,
+    settings: Settings,
+    dev: bool = False,
+    arch: str | None = None,
 ) -> list[Path]:
     written = []
-    chosen = dev_targets(cuda, recipe, torch, python) if dev else targets(cuda, recipe, torch, python)
+    chosen = (dev_targets if dev else targets)(cuda, recipe, torch, python, arch)
     for variant in chosen:
         lock = dev_lock.lock if variant.dev else pip_lock.lock if variant.recipe == "pip" else conda_lock.lock
         written.append(lock(variant, settings))

@@ -1,6 +1,6 @@
 """`invoke lock` for pip recipes: `env/pip/<stem>.txt` from `env/pip/<stem>.in`
-with uv, every package pinned with its hashes, for Linux x86_64 and the
-variant's Python.
+with uv, every package pinned with its hashes, for Linux on the variant's
+architecture and Python.
 
 The PyPI build of a torch release (its "reference") is locked first; its
 shared dependencies go to `env/pip/<reference stem>.shared.txt`, and every
@@ -48,7 +48,7 @@ def is_reference(variant: Variant) -> bool:
 def render_input(variant: Variant) -> str:
     """A new variant's input: its torch family, as the table pairs them, plus
     what every recipe shares (env/pip/common.in)."""
-    local = "" if is_reference(variant) else f"+{variant.platform}"
+    local = "" if variant.index_url == index_data().pypi else f"+{variant.platform}"  # PyPI's wheels have no +local
     pins = "".join(f"{name}=={getattr(variant, name)}{local}\n" for name in TORCH_FAMILY)
     return f"# Input of {variant.lock_file}: `invoke lock {variant.flags()}` locks it.\n{pins}-r common.in\n"
 
@@ -75,7 +75,7 @@ def inputs_digest(variant: Variant) -> str:
         "constraints": "" if is_reference(variant) else (ROOT / shared_file(variant)).read_text(),
         "indexes": list(indexes.upstream(variant).all),
         "python": variant.python,
-        "python_platform": lock_settings().python_platform,
+        "python_platform": variant.arch_data.python_platform,
         "exclude_newer": exclude_newer(variant),
     }
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
@@ -106,7 +106,7 @@ def uv_compile(variant: Variant, index_url: str, output: Path) -> list[str]:
         "--python-version",
         variant.python,
         "--python-platform",
-        lock_settings().python_platform,
+        variant.arch_data.python_platform,
         "--index-url",
         index_url,
         "--no-emit-index-url",

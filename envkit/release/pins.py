@@ -31,6 +31,8 @@ class PinnedImage:
     kit_revision: str
     published_at: str
     sbom: str = ""  # REPOSITORY@DIGEST of the CycloneDX SBOM pushed with it
+    arch: str = "amd64"  # the image's architecture (env/variants.toml [arches])
+    index: str = ""  # REPOSITORY@DIGEST of the multi-arch index it is part of, when its variant has several
 
     def summary(self) -> str:
         return f"torch {self.torch}, CUDA {self.cuda}, Python {self.python}"
@@ -49,7 +51,15 @@ def read_pins(path: Path) -> dict[str, PinnedImage]:
 
 
 def pin(
-    variant: str, repository: str, digest: str, tags: list[str], report: TestReport, path: Path, sbom: str = ""
+    variant: str,
+    repository: str,
+    digest: str,
+    tags: list[str],
+    report: TestReport,
+    path: Path,
+    sbom: str = "",
+    arch: str = "amd64",
+    index: str = "",
 ) -> None:
     """Record (or move) one variant's pin; the other entries stay as they are.
     A file that does not read as pins is refused, not overwritten."""
@@ -66,6 +76,8 @@ def pin(
         kit_revision=report.kit_revision,
         published_at=datetime.now(UTC).isoformat(timespec="seconds"),
         sbom=sbom,
+        arch=arch,
+        index=index,
     )
     text = json.dumps({name: asdict(entry) for name, entry in sorted(pins.items())}, indent=2) + "\n"
     write_atomically(path, text)

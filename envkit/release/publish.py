@@ -20,14 +20,13 @@ import requests
 import urllib3
 from docker.models.images import Image
 
-from envkit.catalog.variants import Variant
 from envkit.checks import tags
 from envkit.core import engine
-from envkit.core.errors import KitError, UsageError
+from envkit.core.errors import KitError
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import TestReport, display, publish_path, write_atomically
+from envkit.core.reports import TestReport, publish_path, write_atomically
 from envkit.core.settings import Settings
-from envkit.release import gate, pins
+from envkit.release import gate
 from envkit.release.attach import Attached, attach_sbom
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
@@ -107,10 +106,12 @@ def _push(pusher: docker.DockerClient, repository: str, tag: str) -> str:
     return digest
 
 
-def describe_push(approved: gate.Approved, target: RegistryTarget, settings: Settings) -> str:
+def describe_push(
+    approved: gate.Approved, target: RegistryTarget, settings: Settings, kinds: tuple[str, ...] = tags.KINDS
+) -> str:
     repository = target.repository(settings.image_name)
     lines = [f"would push {approved.report.image} ({approved.report.image_id[:19]}) as:"]
-    lines += [f"  {repository}:{approved.report.tags[kind]}  ({kind})" for kind in tags.KINDS]
+    lines += [f"  {repository}:{approved.report.tags[kind]}  ({kind})" for kind in kinds]
     lines += ["with labels:"] + [f"  {key}={value}" for key, value in release_labels(approved.report).items()]
     return "\n".join(lines)
 
@@ -131,8 +132,14 @@ def _check_immutable(registry: Registry, path: str, tag: str, report: TestReport
 
 
 def publish(
-    approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
+    approved: gate.Approved,
+    target: RegistryTarget,
+    settings: Settings,
+    client: docker.DockerClient,
+    kinds: tuple[str, ...] = tags.KINDS,
 ) -> tuple[list[Published], Attached]:
+    """Push the release under the tags of `kinds` (the immutable one first),
+    read them back, attach the SBOM, record it; rows in push order."""
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
@@ -146,7 +153,7 @@ def publish(
     pushed: list[tuple[str, str]] = []
     pusher = engine.connect(timeout=PUSH_QUIET_SECONDS)  # the same daemon, as the environment names it
     with contextlib.closing(pusher):
-        for kind in tags.KINDS:
+        for kind in kinds:
             tag = report.tags[kind]
             if kind == "immutable" and already:
                 pushed.append((tag, already.digest))
@@ -216,54 +223,3 @@ def _read_back(
     except RegistryError as error:
         raise PublishFailed(f"pushed, but reading {repository} back failed: {error}") from None
     return rows, remotes[0]
-
-
-def table(rows: list[Published], repository: str) -> str:
-    width = max(len(row.tag) for row in rows)
-    lines = [f"{repository}", f"  {'tag':<{width}}  {'digest':<71}  size"]
-    lines += [
-        f"  {row.tag:<{width}}  {row.digest:<71}  {row.size / 1e9:.2f} GB{'  ' + row.note if row.note else ''}"
-        for row in rows
-    ]
-    return "\n".join(lines)
-
-
-def publish_variants(variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool) -> list[str]:
-    """Publish each variant (or print its plan); return the refusals skipped
-    over. Every gate runs before the first push."""
-    if not settings.registry:
-        raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
-    target = RegistryTarget.parse(settings.registry)
-    pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
-    client = engine.connect()
-    approved, skipped = [], []
-    for variant in variants:
-        try:
-            approved.append(gate.check(variant, settings, client))
-        except gate.Refused as refusal:
-            if not skip_untested:
-                raise
-            skipped.append(f"{variant.name}: {refusal}")
-    repository = target.repository(settings.image_name)
-    for candidate in approved:
-        if dry_run:
-            print(describe_push(candidate, target, settings))
-        else:
-            rows, attached = publish(candidate, target, settings, client)
-            print(table(rows, repository))
-            where = "a referrer of the image and " if attached.referrer else ""
-            print(f"SBOM: {where}{attached.reference} ({attached.digest[:19]})")
-            pins.pin(
-                candidate.variant.name,
-                repository,
-                rows[0].digest,
-                [r.tag for r in rows],
-                candidate.report,
-                settings.pins_path,
-                sbom=f"{attached.reference.rsplit(':', 1)[0]}@{attached.digest}",
-            )
-            print(
-                f"pinned {candidate.variant.name} in {display(settings.pins_path)} as {repository}@{rows[0].digest}: "
-                "commit it to move the team to this image."
-            )
-    return skipped

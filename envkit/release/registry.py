@@ -20,12 +20,12 @@ from docker import auth as docker_auth
 
 from envkit.core.errors import KitError, network_reason
 
-MANIFEST_TYPES = ", ".join(
-    (
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    )
-)
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = f"{DOCKER_MANIFEST}, {OCI_MANIFEST}"
+INDEX_TYPES = f"{DOCKER_MANIFEST_LIST}, {OCI_INDEX}"
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -92,6 +92,14 @@ class Registry:
         return Remote(
             response.headers["Docker-Content-Digest"], body["config"]["digest"], size, media_type, len(response.content)
         )
+
+    def index(self, path: str, tag: str) -> tuple[str, dict[str, Any]] | None:
+        """A multi-arch tag as the registry holds it: its digest and body; None when there is no such tag."""
+        response = self._get(f"{path}/manifests/{tag}", scope=path, headers={"Accept": INDEX_TYPES}, missing_ok=True)
+        if response is None:
+            return None
+        body: dict[str, Any] = response.json()
+        return response.headers["Docker-Content-Digest"], body
 
     def push_blob(self, path: str, content: bytes) -> str:
         """Upload a blob unless the registry has it; its digest."""

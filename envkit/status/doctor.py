@@ -13,13 +13,14 @@ import docker
 import docker.auth
 import requests
 
-from envkit.catalog.variants import declared, driver_needs, platform_cuda
+from envkit.catalog.variants import arch_of_machine, arches, declared, driver_needs, host_arch, platform_cuda, siblings
 from envkit.catalog.variants import indexes as index_urls
 from envkit.core import engine, gpus
 from envkit.core.errors import UsageError, network_reason
 from envkit.core.references import RegistryTarget
 from envkit.core.reports import HostGpu
 from envkit.core.settings import Settings
+from envkit.images import emulation
 from envkit.recipes import indexes
 from envkit.release.pins import read_pins
 
@@ -153,17 +154,41 @@ def check_toolkit(machine: Machine) -> Finding:
 
 
 def check_architecture(machine: Machine) -> Finding:
-    machine_name = platform.machine().lower()
-    if machine_name in ("x86_64", "amd64"):
-        return Finding("architecture", PASS, f"{machine_name}: the images' own (linux/amd64)")
-    if machine_name in ("aarch64", "arm64"):
+    """Which of the team's images run natively on this engine, and which
+    would run emulated (QEMU user emulation: 6-10x slower) or not at all."""
+    name = str(machine.client.info().get("Architecture", "")) if machine.client else platform.machine()
+    native = arch_of_machine(name)
+    if native is None:
         return Finding(
             "architecture",
             WARN,
-            f"{machine_name}: the images are linux/amd64 and run emulated here, several times slower",
-            "use a linux/amd64 machine for real work",
+            f"{name}: no image is built for it (env/variants.toml [arches]: {', '.join(arches())}); "
+            "they may not run here",
+            "use a linux/amd64 or linux/arm64 machine",
         )
-    return Finding("architecture", WARN, f"{machine_name}: the images are linux/amd64 and may not run here")
+    here = f"{name} (linux/{native})"
+    foreign = [v for v in declared() if v.arch != native]
+    without_native = [v.name for v in foreign if all(s.arch != native for s in siblings(v))]
+    no_qemu = sorted({v.docker_platform for v in foreign if not emulation.qemu_registered(v.arch)})
+    if no_qemu and native == host_arch():
+        return Finding(
+            "architecture",
+            WARN,
+            f"{here}: {', '.join(v.name for v in foreign)} cannot run here: no QEMU for {', '.join(no_qemu)}",
+            "install qemu-user-static and binfmt-support (Debian/Ubuntu) to build and run them emulated",
+        )
+    if without_native:
+        native_ones = ", ".join(v.name for v in declared() if v.arch == native) or "none"
+        return Finding(
+            "architecture",
+            WARN,
+            f"{here}: {', '.join(without_native)} have no linux/{native} image and would run emulated under QEMU, "
+            f"6-10x slower; native here: {native_ones}",
+            "use a linux/amd64 machine for the CUDA variants",
+        )
+    emulated = ", ".join(f"{v.name} ({v.docker_platform})" for v in foreign)
+    note = f"; {emulated} would run emulated under QEMU" if emulated else ""
+    return Finding("architecture", PASS, f"{here}: every variant has a native image here{note}")
 
 
 def _registry_hosts(settings: Settings) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envkit.catalog.variants import Variant, compat, declared, default_pins
+from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
 from envkit.core.errors import UsageError
 from envkit.core.reports import display, write_atomically
 from envkit.core.settings import Settings
@@ -55,8 +55,8 @@ def configs() -> list[Config]:
     default_platform = compat()[default_pins().torch].pypi_default  # the Dockerfiles' default variant
     found = []
     for variant in declared():
-        if variant.recipe != "pip":
-            continue  # dev images are built on pip variants
+        if not has_dev(variant):
+            continue  # dev images are built on pip variants of the first architecture
         if variant.platform == default_platform:
             found.append(Config(FOLDER, variant, gpu=False))
         found.append(Config(f"{FOLDER}/{variant.name}", variant, gpu=False))

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import docker
 from docker.models.images import Image
 
-from envkit.catalog.variants import Variant
+from envkit.catalog.variants import Variant, arches
 from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display
 from envkit.core.settings import Settings
+from envkit.images import emulation
 from envkit.images.build import image_tag
 from envkit.release.pins import PinnedImage, read_pins
 from envkit.release.publish import TESTED_LABEL
@@ -28,6 +29,21 @@ class Chosen:
     @property
     def user(self) -> str:
         return str(self.image.attrs["Config"].get("User") or "")
+
+    def emulation_note(self, client: docker.DockerClient) -> str:
+        """What the user should know when the image is not of the engine's architecture."""
+        built_for = self.image.attrs.get("Architecture", "")
+        native = emulation.engine_arch(client)
+        if not built_for or built_for == native:
+            return ""
+        if built_for not in arches():
+            return f"; linux/{built_for}: an architecture the kit builds nothing for, which may not run here"
+        problem = emulation.emulator_problem(built_for, native)
+        return (
+            f"; linux/{built_for}: {problem}"
+            if problem
+            else f"; linux/{built_for}, emulated here under QEMU (6-10x slower)"
+        )
 
 
 def provenance_of(image: Image) -> str:

@@ -47,6 +47,8 @@ def test_cu121_pip_command_in_full():
         "--build-arg", "RECIPE=pip",
         "--build-arg", "PLATFORM=cu121",
         "--build-arg", "SOURCE=https://example.org/kit.git",
+        "--build-arg", "ARCH=amd64",
+        "--build-arg", "MACHINE=x86_64",
         "--build-arg", "REVISION=abc123",
         "--build-arg", "CREATED=2026-11-27T00:00:00+00:00",
         "--build-arg", "REQUIREMENTS=env/pip/cu121.txt",
@@ -69,9 +71,12 @@ def test_each_variant_passes_its_own_data(variant):
     args = args_of(argv)
     assert args["BASE_IMAGE"] == variant.base_image
     assert args["CUDA_VERSION"] == (variant.cuda or "")
+    assert (args["ARCH"], args["MACHINE"]) == (variant.arch, variant.arch_data.machine)
+    assert "--platform" not in argv  # the engine's own architecture
     if variant.recipe == "pip":
         assert args["REQUIREMENTS"] == variant.lock_file
-        assert args["REQUIRE_HASHES"] == ("true" if variant.platform == "cu121" else "false")
+        # Hash-locked where the recipe comes from PyPI: cu121, and the arm64 CPU build.
+        assert args["REQUIRE_HASHES"] == ("true" if variant.index_url == "https://pypi.org/simple" else "false")
         assert "INDEX_URL" not in args  # the recipe's own indexes, named in the file
     else:
         assert args["ENVIRONMENT"] == variant.input_file  # no explicit lock yet
@@ -243,3 +248,13 @@ def test_a_failed_build_names_its_step_its_last_lines_and_the_fix():
     ]
     assert message[5] == "  executor failed running [/bin/bash -o pipefail -c ...]: exit code: 1"
     assert message[6].startswith("A TLS certificate was not trusted inside the build") and "--ca-cert" in message[6]
+
+
+def test_another_architecture_is_built_for_its_platform():
+    """An engine of another architecture runs the build's steps under QEMU: BuildKit is told the platform."""
+    arm64 = select("cpu", arch="arm64")
+    argv = command(arm64, emulated=True)
+    assert argv[argv.index("--platform") + 1] == "linux/arm64"
+    assert argv[argv.index("--tag") + 1] == "torch-env:cpu-pip-arm64"
+    args = args_of(argv)
+    assert (args["REQUIREMENTS"], args["ARCH"], args["MACHINE"]) == ("env/pip/cpu-arm64.txt", "arm64", "aarch64")

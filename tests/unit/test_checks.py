@@ -1,5 +1,6 @@
 """The checks' decisions, fed with what a container would report."""
 
+import dataclasses
 import json
 
 import docker
@@ -47,6 +48,7 @@ def test_pins_pass_when_measured_equals_the_variant():
         ({"cuda_compiled": None}, "cuda None != 12.1"),
         ({"python": "3.12.1"}, "python 3.12 != 3.11"),
         ({"torchvision": "0.19.0"}, "torchvision 0.19.0 != 0.19.1"),
+        ({"machine": "aarch64"}, "machine aarch64 != x86_64"),
     ],
 )
 def test_pins_fail_and_name_the_difference(change, problem):
@@ -63,6 +65,18 @@ def test_cpu_variant_expects_no_cuda():
         "cuda_compiled": None,
     }
     assert probes.pins(None, context("cpu-pip", measured))[0].passed
+
+
+def test_the_arm64_variant_expects_pypis_cpu_torch_on_aarch64():
+    """PyPI's aarch64 wheels are the CPU build and carry no +cpu local version."""
+    measured = {**MEASURED, "torch": "2.4.1", "torchvision": "0.19.1", "torchaudio": "2.4.1", "cuda_compiled": None}
+    arm64 = probes.Context(
+        select("cpu", arch="arm64"), False, validate(Measured, {**measured, "machine": "aarch64"}, "t", "")
+    )
+    [result] = probes.pins(None, arm64)
+    assert result.passed and result.detail == "as pinned for cpu-pip-arm64"
+    emulated_wrongly = dataclasses.replace(arm64, measured=validate(Measured, measured, "t", ""))
+    assert probes.pins(None, emulated_wrongly)[0].detail == "machine x86_64 != aarch64"
 
 
 def test_pins_fail_when_nothing_was_measured():

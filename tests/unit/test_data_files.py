@@ -38,7 +38,27 @@ def replace(old, new):
             replace('platform = "cu118"', 'platform = "cu117"'),
             "variants[1].platform = 'cu117': torch 2.4.1 has no such build",
         ),
-        ("variants.toml", replace('recipe = "conda"', 'recipe = "poetry"'), "variants[3].recipe = 'poetry'"),
+        ("variants.toml", replace('recipe = "conda"', 'recipe = "poetry"'), "variants[4].recipe = 'poetry'"),
+        (
+            "variants.toml",
+            replace('arch = "arm64"', 'arch = "riscv64"'),
+            "variants[3].arch = 'riscv64': choose one of amd64, arm64",
+        ),
+        (
+            "variants.toml",
+            replace('platform = "cpu"\nrecipe = "pip"\narch', 'platform = "cu121"\nrecipe = "pip"\narch'),
+            "variants[3]: arches.arm64 has no cu121-pip build",
+        ),
+        (
+            "variants.toml",
+            replace('docker_platform = "linux/arm64"', 'docker_platform = "linux/aarch64"'),
+            "arches.arm64: docker_platform must be linux/arm64",
+        ),
+        (
+            "variants.toml",
+            replace('python_platform = "aarch64-manylinux_2_28"', 'python_platform = "x86_64-manylinux_2_28"'),
+            "arches.arm64: machine 'aarch64' and python_platform 'x86_64-manylinux_2_28' disagree",
+        ),
         (
             "compat.toml",
             replace('platforms = ["cpu", "cu118", "cu121", "cu124"]', 'platforms = "cu121"'),

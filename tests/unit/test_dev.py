@@ -14,7 +14,7 @@ import pytest
 
 from envkit import ROOT
 from envkit.catalog.selection import select
-from envkit.catalog.variants import declared, declared_images
+from envkit.catalog.variants import declared, declared_images, has_dev
 from envkit.checks import tags
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
@@ -24,7 +24,7 @@ from envkit.release.pins import PinnedImage
 from envkit.workspace import caches, devcontainer, lab
 from tests.helpers import env_layers
 
-PIP_VARIANTS = [variant for variant in declared() if variant.recipe == "pip"]
+PIP_VARIANTS = [variant for variant in declared() if has_dev(variant)]  # pip, first architecture
 
 
 def test_a_dev_variant_is_its_runtime_variant_on_the_dev_dockerfile():
@@ -40,6 +40,10 @@ def test_a_dev_variant_is_its_runtime_variant_on_the_dev_dockerfile():
     assert [v.name for v in declared_images() if v.dev] == [f"{v.name}-dev" for v in PIP_VARIANTS]
     with pytest.raises(UsageError, match="dev images are built on pip variants"):
         select("12.1", "conda", dev=True)
+    with pytest.raises(
+        UsageError, match="--dev: dev images are built for amd64 only, not for cpu-pip-arm64; leave out --arch arm64"
+    ):
+        select("cpu", dev=True, arch="arm64")
 
 
 @pytest.mark.parametrize("variant", PIP_VARIANTS, ids=lambda v: v.name)
@@ -130,7 +134,15 @@ def test_the_dev_layer_may_not_touch_a_runtime_package(venv, monkeypatch, change
 
 def test_every_tag_of_a_dev_image_ends_in_dev():
     measured = tags.Measurement(
-        "2.4.1+cu121", "12.1", "9.1.0", "3.11.2", "pip", "2026-11-28T10:00:00Z", "abc1234def", "sha256:" + "e" * 64
+        "2.4.1+cu121",
+        "12.1",
+        "9.1.0",
+        "3.11.2",
+        "pip",
+        "2026-11-28T10:00:00Z",
+        "abc1234def",
+        "sha256:" + "e" * 64,
+        machine="x86_64",
     )
     runtime, dev = tags.compute(measured), tags.compute(tags.Measurement(**{**measured.__dict__, "dev": True}))
     assert {kind: tag + "-dev" for kind, tag in runtime.items()} == dev

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from envkit.catalog.selection import select
+from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import lock, pip_lock
 
@@ -72,13 +73,21 @@ def names(variants):
 
 
 def test_lock_without_cuda_takes_the_declared_platforms_reference_first():
-    assert names(lock.targets(None, "pip", None, None)) == ["cu121-pip", "cpu-pip", "cu118-pip"]
+    assert names(lock.targets(None, "pip", None, None)) == ["cu121-pip", "cpu-pip", "cu118-pip", "cpu-pip-arm64"]
+    assert names(lock.targets("cpu", "pip", None, None, "arm64")) == ["cpu-pip-arm64"]
+    with pytest.raises(UsageError, match="--arch arm64: give --cuda too"):
+        lock.targets(None, "pip", None, None, "arm64")
+    assert names(lock.dev_targets(None, "pip", None, None)) == ["cu121-pip-dev", "cpu-pip-dev", "cu118-pip-dev"]
     assert names(lock.targets(None, "conda", None, None)) == ["cpu-conda", "cu118-conda", "cu121-conda"]
 
 
 def test_a_new_release_brings_its_pypi_build_along():
     assert names(lock.targets("11.8", "pip", "2.7.1", None)) == ["cu126-pip-torch2.7.1", "cu118-pip-torch2.7.1"]
-    assert names(lock.targets(None, "pip", "2.9.1", None)) == ["cu128-pip-torch2.9.1", "cpu-pip-torch2.9.1"]
+    assert names(lock.targets(None, "pip", "2.9.1", None)) == [
+        "cu128-pip-torch2.9.1",
+        "cpu-pip-torch2.9.1",
+        "cpu-pip-torch2.9.1-arm64",
+    ]
 
 
 def test_an_existing_reference_is_not_locked_again():

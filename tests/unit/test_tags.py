@@ -19,6 +19,7 @@ CU121 = tags.Measurement(
     built="2026-11-27T15:26:00.375262232Z",
     revision="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
     image_id="sha256:1afbe96d5f351c15511ead8fccbb606e17b6e7c7aa01a9e8c0da9412c30dd7b7",
+    machine="x86_64",
 )
 CPU_CONDA = dataclasses.replace(CU121, torch="2.4.1", cuda=None, cudnn=None, python="3.11.10", recipe="conda")
 
@@ -42,6 +43,8 @@ CPU_CONDA = dataclasses.replace(CU121, torch="2.4.1", cuda=None, cudnn=None, pyt
         (tags.revision, dataclasses.replace(CU121, revision="0a1b2c3d4e5f-dirty"), "0a1b2c3-dirty"),
         (tags.revision, dataclasses.replace(CU121, revision="unknown"), "norev"),
         (tags.image, CU121, "1afbe96d5f35"),
+        (tags.arch, CU121, "amd64"),
+        (tags.arch, dataclasses.replace(CPU_CONDA, machine="aarch64"), "arm64"),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
@@ -51,7 +54,7 @@ def test_tagger(tagger, measurement, fragment):
 
 def test_cu121_tags():
     assert tags.compute(CU121) == {
-        "immutable": "2.4.1-cu121-cudnn9.1.0-py3.11.2-pip-20261127-0a1b2c3-1afbe96d5f35",
+        "immutable": "2.4.1-cu121-cudnn9.1.0-py3.11.2-pip-amd64-20261127-0a1b2c3-1afbe96d5f35",
         "versioned": "2.4.1-cu121-py3.11-pip",
         "moving": "cu121-pip",
     }
@@ -59,10 +62,26 @@ def test_cu121_tags():
 
 def test_cpu_conda_tags_have_no_cudnn_fragment():
     assert tags.compute(CPU_CONDA) == {
-        "immutable": "2.4.1-cpu-py3.11.10-conda-20261127-0a1b2c3-1afbe96d5f35",
+        "immutable": "2.4.1-cpu-py3.11.10-conda-amd64-20261127-0a1b2c3-1afbe96d5f35",
         "versioned": "2.4.1-cpu-py3.11-conda",
         "moving": "cpu-conda",
     }
+
+
+def test_the_architectures_share_all_tags_but_the_immutable_one():
+    """An arm64 image of the same release: its own immutable tag, and the
+    versioned and moving tags the multi-arch index of both goes out under."""
+    amd64 = dataclasses.replace(CU121, torch="2.4.1+cpu", cuda=None, cudnn=None)
+    arm64 = dataclasses.replace(amd64, torch="2.4.1", machine="aarch64", image_id="sha256:" + "b" * 64)
+    assert tags.compute(arm64)["immutable"] == "2.4.1-cpu-py3.11.2-pip-arm64-20261127-0a1b2c3-bbbbbbbbbbbb"
+    assert {k: v for k, v in tags.compute(arm64).items() if k != "immutable"} == {
+        k: v for k, v in tags.compute(amd64).items() if k != "immutable"
+    }
+
+
+def test_an_unknown_architecture_is_never_tagged():
+    with pytest.raises(ValueError, match=r"no architecture of env/variants.toml \[arches\] runs as 'riscv64'"):
+        tags.compute(dataclasses.replace(CU121, machine="riscv64"))
 
 
 def test_a_torch_that_is_not_the_pin_is_tagged_as_what_it_is():

@@ -7,15 +7,32 @@ import pytest
 
 from envkit import ROOT
 from envkit.catalog.data_files import Pins
-from envkit.catalog.variants import compat, cuda_platform, declared, default_pins, make, platform_cuda, reference
+from envkit.catalog.variants import (
+    compat,
+    cuda_platform,
+    declared,
+    default_pins,
+    make,
+    platform_cuda,
+    reference,
+    siblings,
+)
 from envkit.recipes.files import is_hash_locked
 
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
 
 
-def test_six_variants_cpu_cu118_cu121_times_pip_conda():
-    names = sorted(variant.name for variant in declared())
+def test_six_variants_cpu_cu118_cu121_times_pip_conda_and_cpu_pip_on_arm64():
+    names = sorted(variant.name for variant in declared() if variant.arch == "amd64")
     assert names == sorted(f"{p}-{r}" for p in ("cpu", "cu118", "cu121") for r in ("pip", "conda"))
+    [arm64] = [variant for variant in declared() if variant.arch != "amd64"]
+    assert (arm64.name, arm64.docker_platform, arm64.lock_file) == (
+        "cpu-pip-arm64",
+        "linux/arm64",
+        "env/pip/cpu-arm64.txt",
+    )
+    assert [v.name for v in siblings(arm64)] == ["cpu-pip", "cpu-pip-arm64"]  # one multi-arch tag
+    assert [v.name for v in siblings(make("cu121", "pip", "2.4.1", "3.11"))] == ["cu121-pip"]
 
 
 def test_default_pins_are_the_mission_set():
@@ -41,18 +58,19 @@ def test_variant_files_exist_and_bases_are_pinned_by_digest(variant):
     assert DIGEST.match(variant.base_image), variant.base_image
 
 
-def test_only_the_pypi_cu121_recipe_is_hash_locked():
+def test_only_the_recipes_from_pypi_are_hash_locked():
     # The pytorch index and the conda channels are unreachable where the recipes were written.
     locked = {v.name for v in declared() if (ROOT / v.lock_file).is_file() and is_hash_locked(ROOT / v.lock_file)}
-    assert locked == {"cu121-pip"}
+    assert locked == {"cu121-pip", "cpu-pip-arm64"}
 
 
 def test_pip_indexes_follow_pypis_default_build():
-    urls = {v.platform: (v.index_url, v.extra_index_urls) for v in declared() if v.recipe == "pip"}
+    urls = {v.name: (v.index_url, v.extra_index_urls) for v in declared() if v.recipe == "pip"}
     assert urls == {
-        "cu121": ("https://pypi.org/simple", ()),
-        "cu118": ("https://download.pytorch.org/whl/cu118", ("https://pypi.org/simple",)),
-        "cpu": ("https://download.pytorch.org/whl/cpu", ("https://pypi.org/simple",)),
+        "cu121-pip": ("https://pypi.org/simple", ()),
+        "cu118-pip": ("https://download.pytorch.org/whl/cu118", ("https://pypi.org/simple",)),
+        "cpu-pip": ("https://download.pytorch.org/whl/cpu", ("https://pypi.org/simple",)),
+        "cpu-pip-arm64": ("https://pypi.org/simple", ()),  # PyPI's aarch64 build is the CPU one
     }
 
 

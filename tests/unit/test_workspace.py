@@ -210,10 +210,31 @@ def test_a_gpu_without_the_container_toolkit_warns(monkeypatch):
     assert finding.state == "warn" and "nvidia-ctk runtime configure" in finding.fix
 
 
-@pytest.mark.parametrize(("arch", "state"), [("x86_64", "pass"), ("aarch64", "warn"), ("arm64", "warn")])
-def test_the_architecture(monkeypatch, arch, state):
+@pytest.mark.parametrize(
+    ("arch", "state", "words"),
+    [
+        ("x86_64", "pass", "x86_64 (linux/amd64): every variant has a native image here; cpu-pip-arm64 (linux/arm64) "
+         "would run emulated under QEMU"),
+        ("aarch64", "warn", "cu118-pip, cu121-pip, cpu-conda, cu118-conda, cu121-conda have no linux/arm64 image and "
+         "would run emulated under QEMU, 6-10x slower; native here: cpu-pip-arm64"),
+        ("arm64", "warn", "arm64 (linux/arm64): cu118-pip"),  # macOS says arm64
+        ("riscv64", "warn", "riscv64: no image is built for it"),
+    ],
+)  # fmt: skip
+def test_the_architecture_names_what_runs_emulated(monkeypatch, arch, state, words):
     monkeypatch.setattr(doctor.platform, "machine", lambda: arch)
-    assert doctor.check_architecture(machine()).state == state
+    monkeypatch.setattr(doctor.emulation, "qemu_registered", lambda name: True)
+    finding = doctor.check_architecture(machine())
+    assert finding.state == state and words in finding.detail
+
+
+def test_the_architecture_says_when_qemu_is_missing(monkeypatch):
+    monkeypatch.setattr(doctor.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(doctor, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(doctor.emulation, "qemu_registered", lambda name: False)
+    finding = doctor.check_architecture(machine())
+    assert finding.state == "warn" and "cpu-pip-arm64 cannot run here: no QEMU for linux/arm64" in finding.detail
+    assert "qemu-user-static" in finding.fix
 
 
 @pytest.mark.parametrize(("free_gb", "state"), [(40, "pass"), (12, "warn"), (5, "fail")])

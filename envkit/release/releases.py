@@ -1,0 +1,143 @@
+"""`invoke publish`: which images go out together, gated before the first
+push, and the pins written after. A variant built for several architectures
+(env/variants.toml [[variants]] arch) goes out as one multi-arch tag; with
+`--arch` one architecture's image goes out alone, under its immutable tag
+only, since the shared tags belong to the index of them all."""
+
+from __future__ import annotations
+
+import docker
+
+from envkit.catalog.variants import Variant, siblings
+from envkit.checks import tags
+from envkit.core import engine
+from envkit.core.errors import UsageError
+from envkit.core.references import RegistryTarget
+from envkit.core.reports import display
+from envkit.core.settings import Settings
+from envkit.release import gate, pins
+from envkit.release.attach import Attached
+from envkit.release.multiarch import publish_multiarch, shared_tags
+from envkit.release.publish import Published, describe_push, publish
+from envkit.release.registry import Registry, is_insecure
+
+
+def table(rows: list[Published], repository: str) -> str:
+    width = max(len(row.tag) for row in rows)
+    lines = [f"{repository}", f"  {'tag':<{width}}  {'digest':<71}  size"]
+    lines += [
+        f"  {row.tag:<{width}}  {row.digest:<71}  {row.size / 1e9:.2f} GB{'  ' + row.note if row.note else ''}"
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def release_groups(variants: list[Variant], one_arch: bool) -> list[tuple[Variant, ...]]:
+    """Each release: a variant with its siblings on the other architectures,
+    or (`--arch`) alone; each once, however often it was asked for."""
+    groups: list[tuple[Variant, ...]] = []
+    for variant in variants:
+        group = (variant,) if one_arch else siblings(variant)
+        if group not in groups:
+            groups.append(group)
+    return groups
+
+
+def kinds_alone(variant: Variant) -> tuple[str, ...]:
+    """The tags one image goes out under alone: all of them, or only its
+    immutable one where the shared tags name a multi-arch index."""
+    return tags.KINDS if len(siblings(variant)) == 1 else ("immutable",)
+
+
+def publish_variants(
+    variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool, one_arch: bool = False
+) -> list[str]:
+    """Publish each release (or print its plan); return the refusals skipped
+    over. Every gate runs before the first push."""
+    if not settings.registry:
+        raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
+    target = RegistryTarget.parse(settings.registry)
+    pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
+    client = engine.connect()
+    approved, skipped = [], []
+    for group in release_groups(variants, one_arch):
+        try:
+            passed = [gate.check(variant, settings, client) for variant in group]
+            if len(passed) > 1:
+                shared_tags(passed)
+            approved.append(passed)
+        except gate.Refused as refusal:
+            if not skip_untested:
+                raise
+            skipped.append(f"{' + '.join(v.name for v in group)}: {refusal}")
+    for release in approved:
+        if dry_run:
+            kinds = kinds_alone(release[0].variant) if len(release) == 1 else ("immutable",)
+            print(*(describe_push(one, target, settings, kinds) for one in release), sep="\n")
+            if len(release) > 1:
+                print(f"then one multi-arch index of them as: {', '.join(shared_tags(release).values())}")
+        elif len(release) == 1:
+            _publish_one(release[0], target, settings, client)
+        else:
+            _publish_index(release, target, settings, client)
+    return skipped
+
+
+def _publish_one(
+    approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
+) -> None:
+    repository = target.repository(settings.image_name)
+    rows, attached = publish(approved, target, settings, client, kinds_alone(approved.variant))
+    print(table(rows, repository))
+    _say_sbom(attached)
+    if len(rows) < len(tags.KINDS):
+        print(
+            f"{approved.variant.name} went out under its immutable tag only: the shared tags name the multi-arch "
+            f"index of {' and '.join(v.name for v in siblings(approved.variant))} "
+            f"(`invoke publish` without --arch, where all are tested)."
+        )
+    _pin(approved, repository, rows, attached, settings)
+
+
+def _publish_index(
+    release: list[gate.Approved], target: RegistryTarget, settings: Settings, client: docker.DockerClient
+) -> None:
+    repository = target.repository(settings.image_name)
+    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
+    done = publish_multiarch(release, target, settings, client, registry)
+    print(table([*(member.rows[0] for member in done.members), *done.shared], repository))
+    for member in done.members:
+        _say_sbom(member.attached)
+        _pin(member.approved, repository, [*member.rows, *done.shared], member.attached, settings, done.index_digest)
+    print(f"multi-arch {repository}@{done.index_digest}: {', '.join(row.tag for row in done.shared)}")
+
+
+def _say_sbom(attached: Attached) -> None:
+    where = "a referrer of the image and " if attached.referrer else ""
+    print(f"SBOM: {where}{attached.reference} ({attached.digest[:19]})")
+
+
+def _pin(
+    approved: gate.Approved,
+    repository: str,
+    rows: list[Published],
+    attached: Attached,
+    settings: Settings,
+    index_digest: str = "",
+) -> None:
+    """Pin the architecture's own image (what `invoke pull` fetches for it), and the index it is part of."""
+    pins.pin(
+        approved.variant.name,
+        repository,
+        rows[0].digest,
+        [row.tag for row in rows],
+        approved.report,
+        settings.pins_path,
+        sbom=f"{attached.reference.rsplit(':', 1)[0]}@{attached.digest}",
+        arch=approved.variant.arch,
+        index=f"{repository}@{index_digest}" if index_digest else "",
+    )
+    print(
+        f"pinned {approved.variant.name} in {display(settings.pins_path)} as {repository}@{rows[0].digest}: "
+        "commit it to move the team to this image."
+    )
