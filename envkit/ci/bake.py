@@ -42,7 +42,7 @@ def target(variant_plan: plan.Plan, settings: Settings) -> dict[str, Any]:
         "dockerfile": variant.dockerfile,
         "args": plan.build_args(variant_plan, ORIGIN),
         "tags": [image_tag(variant, dataclasses.replace(settings, image_name="${IMAGE_NAME}"))],
-        "platforms": ["linux/amd64"],
+        "platforms": [variant.docker_platform],
     }
     if ca_cert := settings.ca_cert_path():
         made["secret"] = [f"id=ca,src={ca_cert}"]

@@ -60,8 +60,13 @@ def test_the_matrix_is_the_declared_variants():
     ]
     jobs = load("images.yml")["jobs"]
     steps = "\n".join(step.get("run", "") for step in jobs["variants"]["steps"])
-    assert "invoke matrix)" in steps and "invoke matrix --gpu)" in steps
-    for job, output in (("test", "all"), ("publish", "all"), ("gpu", "gpu")):
+    assert "invoke matrix)" in steps and "invoke matrix --gpu)" in steps and "invoke matrix --releases)" in steps
+    releases = json.loads(matrix(releases=True))["include"]
+    assert [(row["variant"], row["arches"]) for row in releases if row["arches"] != "amd64"] == [
+        ("cpu-pip", "amd64 arm64")
+    ]  # one publish job per release: cpu-pip's builds both architectures and pushes one multi-arch tag
+    assert {row["runner"] for row in rows if row["arch"] == "arm64"} == {"ubuntu-24.04-arm"}
+    for job, output in (("test", "all"), ("publish", "releases"), ("gpu", "gpu")):
         assert jobs[job]["strategy"]["matrix"] == f"${{{{ fromJSON(needs.variants.outputs.{output}) }}}}"
     used = set(re.findall(r"(?<![.\w])matrix\.(\w+)", (ROOT / ".github" / "workflows" / "images.yml").read_text()))
     assert used <= set(rows[0]), used - set(rows[0])
