@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,11 +51,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # in BuildKit's cache, and later "warm" builds take those: tests comparing
     # layer chains with the session's image must run before any such build.
     # `invoke bench` empties the builder cache: after it every build is cold,
-    # so its tests run last of all.
+    # so its tests run last of all. The arm64 image is built in the background
+    # while the others run (see arm64_chain): its tests come after them.
     items.sort(
         key=lambda item: (
             item.get_closest_marker("empties_build_cache") is not None,
             item.get_closest_marker("nocache_builds") is not None,
+            item.get_closest_marker("arm64") is not None,
         )
     )
 
@@ -143,6 +147,83 @@ def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str,
     """`invoke test --cuda 12.1` on the session's image; returns its JSON report."""
     invoke_cli(kit_session, "test", "--cuda", "12.1")
     report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
+    return report
+
+
+class Arm64Chain:
+    """`invoke base --arch arm64`, then `invoke build --cuda cpu --arch arm64`
+    on it, in the background from the session's start: under QEMU they take
+    about 11 minutes of mostly one core, which the cu121 image's downloads and
+    tests leave idle. Neither starts a container (`invoke test` does: it runs
+    in the foreground, where no test counts containers at the same time)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.base = Settings().base_image_tag() + "-arm64"
+        self.steps = [
+            ("base", "--arch", "arm64"),
+            ("build", "--cuda", "cpu", "--arch", "arm64", "--base-image", self.base),
+        ]
+        self.done: list[tuple[tuple[str, ...], int, str]] = []
+        self.process: subprocess.Popen[str] | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="arm64-chain", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for step in self.steps:
+            if self.stopping:
+                return
+            self.process = start_cli(self.session, *step)
+            out, err = self.process.communicate()
+            self.done.append((step, self.process.returncode, out + err))
+            if self.process.returncode:
+                return
+
+    def wait(self) -> dict[str, Any]:
+        """The build record, once both steps passed; else the failing step's output."""
+        self.thread.join()
+        for step, code, output in self.done:
+            if code:
+                tail = "\n".join(output.splitlines()[-40:])
+                pytest.fail(f"`invoke {' '.join(step)}` exited {code}:\n{tail}", pytrace=False)
+        record: dict[str, Any] = json.loads((self.session.reports / "builds" / "cpu-pip-arm64.json").read_text())
+        return record
+
+    def stop(self) -> None:
+        """The session ended first (interrupted, or no arm64 test ran): the step stops as a user's would."""
+        self.stopping = True
+        if self.thread.is_alive() and self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+        self.thread.join(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def arm64_chain(request: pytest.FixtureRequest, kit_session: Session) -> Iterator[Arm64Chain | None]:
+    """Started with the session's first integration test (tests/integration/conftest.py)
+    when any test marked arm64 is selected."""
+    if not any(item.get_closest_marker("arm64") for item in request.session.items):
+        yield None
+        return
+    chain = Arm64Chain(kit_session)
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(scope="session")
+def arm64_build(arm64_chain: Arm64Chain | None) -> dict[str, Any]:
+    """The session's arm64 CPU image (`invoke build --cuda cpu --arch arm64`), under
+    QEMU on an x86_64 machine; its build record."""
+    if arm64_chain is None:
+        pytest.fail("the arm64 image is built only for tests marked arm64", pytrace=False)
+    return arm64_chain.wait()
+
+
+@pytest.fixture(scope="session")
+def arm64_report(arm64_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda cpu --arch arm64`: every check under QEMU; its JSON report."""
+    invoke_cli(kit_session, "test", "--cuda", "cpu", "--arch", "arm64")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cpu-pip-arm64.json").read_text())
     return report
 
 

@@ -225,11 +225,11 @@ def variants_file() -> VariantsFile:
                 f"variants[{index}].platform = {entry.platform!r}: torch {data.pins.torch} has no such build "
                 f"(its builds: {', '.join(release.platforms)})",
             )
-        arch = data.arches.get(entry.arch or next(iter(data.arches)))
-        if arch is None:
+        arch_name = entry.arch or next(iter(data.arches))
+        if arch_name not in data.arches:
             raise _refuse(name, f"variants[{index}].arch = {entry.arch!r}: choose one of {', '.join(data.arches)}")
-        if not arch_has(arch, entry.platform, entry.recipe):
-            raise _refuse(name, f"variants[{index}]: arches.{entry.arch} has no {entry.platform}-{entry.recipe} build")
+        if not arch_has(data.arches[arch_name], entry.platform, entry.recipe):
+            raise _refuse(name, f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build")
     return data
 
 
@@ -247,5 +247,7 @@ def _check_arches(name: str, arches: dict[str, Arch]) -> None:
             raise _refuse(
                 name, f"arches.{key}: machine {arch.machine!r} and python_platform {arch.python_platform!r} disagree"
             )
+        if bad := [p for p in arch.platforms if not PLATFORM.fullmatch(p)]:
+            raise _refuse(name, f"arches.{key}.platforms: {bad[0]!r} is not cpu or cuXYZ")
         if bad := [r for r in arch.recipes if r not in RECIPES]:
             raise _refuse(name, f"arches.{key}.recipes: {bad[0]!r} is not one of {', '.join(RECIPES)}")

@@ -94,13 +94,19 @@ def _newest(releases: Iterable[Release]) -> Release:
     return max(releases, key=lambda release: tuple(int(part) for part in release.torch.split(".")))
 
 
+def known_arch(arch: str) -> str:
+    """`--arch`: one of env/variants.toml [arches]."""
+    if arch not in arches():
+        raise UsageError(
+            f"--arch {arch!r}: not an architecture images are built for; choose one of {', '.join(arches())}."
+        )
+    return arch
+
+
 def check_arch(arch: str, platform: str, recipe: str) -> str:
     """`--arch`: an architecture of env/variants.toml [arches] that has this build."""
     table = arches()
-    if arch not in table:
-        raise UsageError(
-            f"--arch {arch!r}: not an architecture images are built for; choose one of {', '.join(table)}."
-        )
+    known_arch(arch)
     if not arch_has(table[arch], platform, recipe):
         builds = [f"--cuda {cuda_flag(p)}" for p in table[arch].platforms] or ["every --cuda"]
         recipes = ", ".join(table[arch].recipes or RECIPES)

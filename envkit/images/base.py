@@ -24,7 +24,8 @@ from pathlib import Path
 
 import docker
 
-from envkit.catalog.variants import arches, default_arch
+from envkit.catalog.selection import known_arch
+from envkit.catalog.variants import default_arch
 from envkit.core import engine, proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
@@ -33,9 +34,8 @@ from envkit.images.emulation import emulator_problem
 # What the pip Dockerfile needs from a base: python3 with venv, and CA roots.
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
 LABEL_PREFIX = "io.envkit.base"
-
-
-ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
+# A loaded image has no environment of its own (an imported one had PATH from the daemon).
+IMAGE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
 
 
 def debootstrap_command(settings: Settings, root: Path, arch: str | None = None) -> list[str]:
@@ -66,7 +66,7 @@ def image_config(settings: Settings, arch: str, layer_digest: str, created: str)
         "architecture": arch,
         "os": "linux",
         "created": created,
-        "config": {"Env": list(ENV), "Cmd": ["bash"], "Labels": labels(settings, arch)},
+        "config": {"Env": list(IMAGE_ENV), "Cmd": ["bash"], "Labels": labels(settings, arch)},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         "history": [{"created": created, "created_by": " ".join(debootstrap_command(settings, Path("/"), arch))}],
     }
@@ -96,20 +96,9 @@ def base_tag(settings: Settings, arch: str) -> str:
     return settings.base_image_tag() + ("" if arch == default_arch() else f"-{arch}")
 
 
-def check_arch(arch: str | None) -> str:
-    """`invoke base --arch`: one of env/variants.toml [arches]."""
-    if arch is None:
-        return default_arch()
-    if arch not in arches():
-        raise UsageError(
-            f"--arch {arch!r}: not an architecture images are built for; choose one of {', '.join(arches())}."
-        )
-    return arch
-
-
 def build_base(settings: Settings, rebuild: bool = False, arch: str | None = None) -> tuple[str, str, float]:
     """Return (tag, image id, seconds); reuse a base made from the same inputs."""
-    arch = check_arch(arch)
+    arch = default_arch() if arch is None else known_arch(arch)
     tag = base_tag(settings, arch)
     _check_host(arch)
     client = engine.connect()

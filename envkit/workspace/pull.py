@@ -3,7 +3,7 @@ envkit.pins_file, so that `invoke run`/`shell` use them."""
 
 from __future__ import annotations
 
-from envkit.catalog.variants import Variant, declared_images
+from envkit.catalog.variants import Variant, declared_images, host_arch, siblings
 from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display
@@ -11,11 +11,19 @@ from envkit.core.settings import Settings
 from envkit.release.pins import PinnedImage, read_pins
 
 
+def for_this_machine(variant: Variant) -> Variant:
+    """Of a variant's architectures, the one this machine runs natively, else the first."""
+    family = siblings(variant)
+    return next((v for v in family if v.arch == host_arch()), family[0])
+
+
 def pinned_variants(variants: list[Variant] | None, settings: Settings) -> list[tuple[Variant, PinnedImage]]:
-    """The pins to pull: the variants asked for (each must be pinned), or every pinned one."""
+    """The pins to pull: the variants asked for (each must be pinned), or every
+    pinned one, each in the architecture this machine runs natively where it has one."""
     pins, pins_file = read_pins(settings.pins_path), display(settings.pins_path)
     if variants is None:
-        chosen = [(variant, pins[variant.name]) for variant in declared_images() if variant.name in pins]
+        here = [variant for variant in declared_images() if variant == for_this_machine(variant)]
+        chosen = [(variant, pins[variant.name]) for variant in here if variant.name in pins]
         if not chosen:
             raise UsageError(f"nothing is pinned in {pins_file} yet: `invoke publish` pins what it pushes.")
         return chosen

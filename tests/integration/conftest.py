@@ -107,3 +107,9 @@ def stranger(cu121_build, kit_session, docker_client):
             volume.remove(force=True)
         subprocess.run(["userdel", STRANGER], capture_output=True, check=False)
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def start_arm64_chain(arm64_chain):
+    """The arm64 image's base and build start in the background with the first integration test."""
+    return arm64_chain

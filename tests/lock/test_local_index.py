@@ -72,6 +72,7 @@ def test_reference_first_then_the_pytorch_index_platforms(locked):
         "locked env/pip/cu121.txt",
         "locked env/pip/cpu.txt",
         "locked env/pip/cu118.txt",
+        "locked env/pip/cpu-arm64.txt",
     ]
 
 
@@ -91,6 +92,23 @@ def test_shared_dependencies_agree_across_platforms(locked):
     assert reference == {"filelock": "4.0", "numpy": "2.0.0", "pip": "24.0", "setuptools": "70.0"}
     for platform in ("cu118", "cpu"):
         assert {n: v for n, v in versions(repo, platform).items() if n in shared} == reference, platform
+
+
+def test_the_arm64_cpu_lock_is_pypis_torch_under_the_shared_versions(locked):
+    """PyPI's aarch64 torch is the CPU build: the arm64 lock takes it from PyPI,
+    with the reference's shared versions, and names no PyTorch index."""
+    repo, _ = locked
+    arm64 = versions(repo, "cpu-arm64")
+    assert arm64["torch"] == "2.4.1" and arm64["torchvision"] == "0.19.1"
+    assert {n: v for n, v in arm64.items() if n in ("filelock", "numpy", "pip", "setuptools")} == {
+        "filelock": "4.0",
+        "numpy": "2.0.0",
+        "pip": "24.0",
+        "setuptools": "70.0",
+    }
+    text = (repo / "env" / "pip" / "cpu-arm64.txt").read_text()
+    assert "--index-url" not in text and "download.pytorch.org" not in text
+    assert "invoke lock --cuda cpu --arch arm64" in text
 
 
 def test_every_pin_carries_the_hash_of_the_file_the_index_serves(locked, index):

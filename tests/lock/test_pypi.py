@@ -1,5 +1,6 @@
-"""The real thing: the cu121 lock regenerates bit-identically from its
-inputs on PyPI (uv's --exclude-newer pins the moment PyPI is read at)."""
+"""The real thing: the locks from PyPI (cu121, the arm64 CPU one, the dev
+layers) regenerate bit-identically from their inputs (uv's --exclude-newer
+pins the moment PyPI is read at)."""
 
 from pathlib import Path
 
@@ -19,6 +20,18 @@ def test_cu121_lock_regenerates_bit_identically_from_pypi(tmp_path):
     assert result.returncode == 0, result.stderr
     for name in ("cu121.txt", "cu121.shared.txt"):
         assert (repo / "env" / "pip" / name).read_bytes() == (ROOT / "env" / "pip" / name).read_bytes(), name
+
+
+@pytest.mark.network
+def test_arm64_cpu_lock_regenerates_bit_identically_from_pypi(tmp_path):
+    """PyPI's aarch64 wheels, for aarch64-manylinux_2_28: the CPU torch, no nvidia-* packages."""
+    repo = copy_repo(tmp_path / "kit")
+    ca = ["--ca-cert", str(HOST_CA_BUNDLE)] if HOST_CA_BUNDLE.is_file() else []
+    result = invoke_in(repo, "lock", "--cuda", "cpu", "--arch", "arm64", *ca)
+    assert result.returncode == 0, result.stderr
+    lock = repo / "env" / "pip" / "cpu-arm64.txt"
+    assert lock.read_bytes() == (ROOT / "env" / "pip" / "cpu-arm64.txt").read_bytes()
+    assert "nvidia-" not in lock.read_text() and "triton" not in lock.read_text()
 
 
 @pytest.mark.network

@@ -13,6 +13,7 @@ from envkit.core.errors import UsageError
 from envkit.release import gate, multiarch
 from envkit.release.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Remote
 from envkit.release.releases import kinds_alone, release_groups
+from envkit.workspace import pull
 from envkit.workspace.image import Chosen
 
 
@@ -139,3 +140,11 @@ def test_running_another_architecture_says_so(monkeypatch):
     monkeypatch.setattr("envkit.images.emulation.qemu_registered", lambda arch: False)
     assert "no qemu-aarch64 in binfmt_misc" in Chosen("r", Image("arm64"), "").emulation_note(Client("x86_64"))
     assert "builds nothing for" in Chosen("r", Image("s390x"), "").emulation_note(Client("x86_64"))
+
+
+@pytest.mark.parametrize(("machine", "cpu"), [("x86_64", "cpu-pip"), ("aarch64", "cpu-pip-arm64")])
+def test_pull_all_takes_each_release_in_this_machines_architecture(monkeypatch, machine, cpu):
+    monkeypatch.setattr(variants.host_platform, "machine", lambda: machine)
+    assert pull.for_this_machine(select("cpu")).name == cpu
+    assert pull.for_this_machine(select("cpu", arch="arm64")).name == cpu
+    assert pull.for_this_machine(select("12.1")).name == "cu121-pip"  # no arm64 build: the amd64 one
