@@ -1,4 +1,5 @@
-"""`invoke publish`: push a tested image under the tags its test measured.
+"""One tested image pushed under the tags its test measured (which images go
+out together, and under which of their tags, is envkit/release/releases.py's).
 
 The pushed image is the tested one plus a label-only step (every measured
 version, the recipe's hash, the tested image's id): its filesystem layers are
@@ -20,6 +21,7 @@ import requests
 import urllib3
 from docker.models.images import Image
 
+from envkit.catalog.variants import arch_of_machine
 from envkit.checks import tags
 from envkit.core import engine
 from envkit.core.errors import KitError
@@ -58,6 +60,7 @@ def release_labels(report: TestReport) -> dict[str, str]:
         "io.envkit.cudnn": measured.cudnn or "none",
         "io.envkit.python": measured.python,
         "io.envkit.os": measured.os,
+        "io.envkit.arch": arch_of_machine(measured.machine) or "unknown",  # platform.machine() inside
         "io.envkit.variant": report.variant,
         "io.envkit.recipe": facts.recipe,
         "io.envkit.recipe.sha256": facts.recipe_sha256,

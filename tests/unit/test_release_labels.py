@@ -36,6 +36,7 @@ def test_cpu_image_labels():
         "io.envkit.cudnn": "none",
         "io.envkit.python": "3.11.2",
         "io.envkit.os": "Debian GNU/Linux 12 (bookworm)",
+        "io.envkit.arch": "amd64",
         "io.envkit.variant": "cpu-pip",
         "io.envkit.recipe": "pip",
         "io.envkit.recipe.sha256": "d" * 64,
