@@ -48,6 +48,7 @@ import hashlib
 import html
 import http.server
 import os
+import platform
 import py_compile
 import re
 import shutil
@@ -287,7 +288,7 @@ def _download(url: str, filename: str, pin: str, hashes: set[str], tls: ssl.SSLC
         raise SystemExit(
             f"prefetch: hash mismatch for `{pin}`: {filename} has sha256 {digest}, which the lock does not list"
         )
-    folder = WHEELS / digest if hashes else WHEELS / "unhashed" / pin
+    folder = WHEELS / digest if hashes else WHEELS / "unhashed" / pin / platform.machine()
     folder.mkdir(parents=True, exist_ok=True)
     partial.rename(folder / filename)
     return (folder / filename).stat().st_size
@@ -301,15 +302,26 @@ def _pin(text: str) -> tuple[str, set[str]]:
     return version[1], set(re.findall(r"--hash=sha256:([0-9a-f]{64})", text))
 
 
+def fits_this_machine(wheel: Path) -> bool:
+    """Whether a kept wheel installs on this machine: a pure one, or one built
+    for its architecture. A lock lists the hashes of every platform's wheel of
+    a pin, and the cache mount is shared by the builds of every architecture
+    (an arm64 build under QEMU beside an amd64 one): a kept x86_64 wheel with
+    an allowed hash is no wheel for aarch64."""
+    platform_tags = wheel.name.removesuffix(".whl").split("-")[-1].split(".")
+    return any(tag == "any" or tag.endswith(f"_{platform.machine()}") for tag in platform_tags)
+
+
 def _folder_of(name: str, version: str, hashes: set[str]) -> Path | None:
-    """Where the wheel of a pin is kept, if it is: WHEELS/<sha256>/ for a
-    hash-locked pin (a mirror or a stand-in index may serve another file
-    under the same name: only the digest tells them apart), else
-    WHEELS/unhashed/<name>==<version>/."""
+    """Where the wheel of a pin for this machine is kept, if it is:
+    WHEELS/<sha256>/ for a hash-locked pin (a mirror or a stand-in index may
+    serve another file under the same name: only the digest tells them
+    apart), else WHEELS/unhashed/<name>==<version>/<machine>/."""
     if not hashes:
-        folder = WHEELS / "unhashed" / f"{normalized(name)}=={version}"
+        folder = WHEELS / "unhashed" / f"{normalized(name)}=={version}" / platform.machine()
         return folder if any(folder.glob("*.whl")) else None
-    return next((WHEELS / digest for digest in sorted(hashes) if any((WHEELS / digest).glob("*.whl"))), None)
+    kept = (WHEELS / digest for digest in sorted(hashes))
+    return next((folder for folder in kept if any(map(fits_this_machine, folder.glob("*.whl")))), None)
 
 
 def prefetch(lock: Path) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import docker
 import pytest
@@ -41,6 +41,9 @@ def run_invoke(tmp_path: Path) -> InvokeRunner:
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CI_IMAGE_NAME = "torch-env-ci"  # the suite's own tag, so a developer's torch-env:* stays untouched
+ARM64_BASE = Settings().base_image_tag() + "-arm64"
+# A probe container of the session's cu121 image (the arm64 one is tested in the background beside it).
+CU121_PROBE = "io.envkit.variant=cu121-pip"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -151,44 +154,45 @@ def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str,
 
 
 class Arm64Chain:
-    """`invoke base --arch arm64`, then `invoke build --cuda cpu --arch arm64`
-    on it, in the background from the session's start: under QEMU they take
-    about 11 minutes of mostly one core, which the cu121 image's downloads and
-    tests leave idle. Neither starts a container (`invoke test` does: it runs
-    in the foreground, where no test counts containers at the same time)."""
+    """The session's arm64 image, in the background from the session's start:
+    `invoke base --arch arm64`, `invoke build --cuda cpu --arch arm64` on it,
+    then `invoke test` of it. Under QEMU they take about 16 minutes of mostly
+    one core, which the cu121 image's downloads and tests leave partly idle.
+    Its test's probe container carries the image's `io.envkit.variant`
+    label (cpu-pip-arm64): tests that count probe containers count their own."""
+
+    STEPS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "base": ("base", "--arch", "arm64"),
+        "build": ("build", "--cuda", "cpu", "--arch", "arm64", "--base-image", ARM64_BASE),
+        "test": ("test", "--cuda", "cpu", "--arch", "arm64"),
+    }
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.base = Settings().base_image_tag() + "-arm64"
-        self.steps = [
-            ("base", "--arch", "arm64"),
-            ("build", "--cuda", "cpu", "--arch", "arm64", "--base-image", self.base),
-        ]
-        self.done: list[tuple[tuple[str, ...], int, str]] = []
+        self.done: dict[str, tuple[int, str]] = {}
         self.process: subprocess.Popen[str] | None = None
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="arm64-chain", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        for step in self.steps:
+        for name, step in self.STEPS.items():
             if self.stopping:
                 return
             self.process = start_cli(self.session, *step)
             out, err = self.process.communicate()
-            self.done.append((step, self.process.returncode, out + err))
+            self.done[name] = (self.process.returncode, out + err)
             if self.process.returncode:
                 return
 
-    def wait(self) -> dict[str, Any]:
-        """The build record, once both steps passed; else the failing step's output."""
+    def wait(self, step: str) -> None:
+        """Until the chain is over; then fail with the output of the step, or of one before it, that failed."""
         self.thread.join()
-        for step, code, output in self.done:
+        for name in list(self.STEPS)[: list(self.STEPS).index(step) + 1]:
+            code, output = self.done.get(name, (-1, "not run: the session stopped first"))
             if code:
                 tail = "\n".join(output.splitlines()[-40:])
-                pytest.fail(f"`invoke {' '.join(step)}` exited {code}:\n{tail}", pytrace=False)
-        record: dict[str, Any] = json.loads((self.session.reports / "builds" / "cpu-pip-arm64.json").read_text())
-        return record
+                pytest.fail(f"`invoke {' '.join(self.STEPS[name])}` exited {code}:\n{tail}", pytrace=False)
 
     def stop(self) -> None:
         """The session ended first (interrupted, or no arm64 test ran): the step stops as a user's would."""
@@ -210,19 +214,26 @@ def arm64_chain(request: pytest.FixtureRequest, kit_session: Session) -> Iterato
     chain.stop()
 
 
-@pytest.fixture(scope="session")
-def arm64_build(arm64_chain: Arm64Chain | None) -> dict[str, Any]:
-    """The session's arm64 CPU image (`invoke build --cuda cpu --arch arm64`), under
-    QEMU on an x86_64 machine; its build record."""
+def _chain(arm64_chain: Arm64Chain | None, step: str) -> Arm64Chain:
     if arm64_chain is None:
         pytest.fail("the arm64 image is built only for tests marked arm64", pytrace=False)
-    return arm64_chain.wait()
+    arm64_chain.wait(step)
+    return arm64_chain
 
 
 @pytest.fixture(scope="session")
-def arm64_report(arm64_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+def arm64_build(arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
+    """The session's arm64 CPU image (`invoke build --cuda cpu --arch arm64`), under
+    QEMU on an x86_64 machine; its build record."""
+    _chain(arm64_chain, "build")
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cpu-pip-arm64.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def arm64_report(arm64_build: dict[str, Any], arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
     """`invoke test --cuda cpu --arch arm64`: every check under QEMU; its JSON report."""
-    invoke_cli(kit_session, "test", "--cuda", "cpu", "--arch", "arm64")
+    _chain(arm64_chain, "test")
     report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cpu-pip-arm64.json").read_text())
     return report
 

@@ -8,7 +8,7 @@ from envkit.checks import testrun
 from envkit.checks.container import TEST_LABEL
 from envkit.core import gpus
 from envkit.core.settings import Settings
-from tests.conftest import CI_IMAGE_NAME, run_cli
+from tests.conftest import CI_IMAGE_NAME, CU121_PROBE, run_cli
 
 
 def test_testing_an_image_that_was_never_built(kit_session, docker_client):
@@ -46,7 +46,7 @@ def test_gpus_all_without_a_gpu_runtime_is_a_clear_error(docker_client, cu121_bu
         pytest.skip("this host has GPUs and the NVIDIA container toolkit: --gpus all works here")
 
     def probe_containers():
-        return {box.id for box in docker_client.containers.list(all=True, filters={"label": TEST_LABEL})}
+        return {box.id for box in docker_client.containers.list(all=True, filters={"label": [TEST_LABEL, CU121_PROBE]})}
 
     before = probe_containers()
     with pytest.raises(testrun.UsageError, match=r"cannot give containers GPUs .* --gpus none"):

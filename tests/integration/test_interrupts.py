@@ -16,7 +16,7 @@ import pytest
 from envkit import ROOT
 from envkit.checks.container import TEST_LABEL
 from envkit.core.engine import HELPER_LABEL
-from tests.conftest import CI_IMAGE_NAME
+from tests.conftest import CI_IMAGE_NAME, CU121_PROBE
 from tests.helpers import Watched
 
 EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
@@ -58,7 +58,7 @@ def interrupt(watched, number):
 def assert_nothing_left(scratch, docker_client, *patterns):
     assert sorted(p.name for p in scratch.iterdir()) == [], "scratch files left behind"
     assert not (scratch.parent / "reports" / "tests").exists(), "a report was written"
-    containers = docker_client.containers.list(all=True, filters={"label": TEST_LABEL})
+    containers = docker_client.containers.list(all=True, filters={"label": [TEST_LABEL, CU121_PROBE]})
     containers += docker_client.containers.list(all=True, filters={"label": HELPER_LABEL})
     assert containers == [], "containers left behind"
     for pattern in patterns:
@@ -69,7 +69,7 @@ def assert_nothing_left(scratch, docker_client, *patterns):
 
 
 def probe_running(docker_client):
-    return bool(docker_client.containers.list(filters={"label": TEST_LABEL}))
+    return bool(docker_client.containers.list(filters={"label": [TEST_LABEL, CU121_PROBE]}))
 
 
 @pytest.mark.parametrize(

@@ -320,3 +320,23 @@ def test_each_install_step_records_its_wheels_and_their_digests(tmp_path):
     )
     with pytest.raises(SystemExit, match=re.escape("numpy==2.1.0 was installed from no wheel")):
         module.record_wheels({site / "numpy-2.1.0.dist-info"}, served, record)
+
+
+@pytest.mark.parametrize(("machine", "kept"), [("x86_64", "a" * 64), ("aarch64", None)])
+def test_a_kept_wheel_of_another_architecture_is_not_this_builds(monkeypatch, tmp_path, machine, kept):
+    """The lock lists every platform's hash of torch, and the cache mount is
+    shared by an amd64 build and an arm64 one under QEMU: an aarch64 build
+    that finds only the x86_64 wheel kept must download its own."""
+    layers = env_layers()
+    monkeypatch.setattr(layers, "WHEELS", tmp_path)
+    monkeypatch.setattr(layers.platform, "machine", lambda: machine)
+    (tmp_path / ("a" * 64)).mkdir()
+    (tmp_path / ("a" * 64) / "torch-2.4.1-cp311-cp311-manylinux1_x86_64.whl").write_bytes(b"x")
+    found = layers._folder_of("torch", "2.4.1", {"a" * 64, "b" * 64})
+    assert (found.name if found else None) == kept
+    (tmp_path / ("b" * 64)).mkdir()
+    (tmp_path / ("b" * 64) / "torch-2.4.1-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl").write_bytes(
+        b"y"
+    )
+    assert layers._folder_of("torch", "2.4.1", {"a" * 64, "b" * 64}).name == ("a" if machine == "x86_64" else "b") * 64
+    assert layers.fits_this_machine(Path("filelock-4.3.1-py3-none-any.whl"))
