@@ -20,8 +20,7 @@ from envkit.checks import tags
 from envkit.core.references import RegistryTarget
 from envkit.core.settings import Settings
 from envkit.release import gate
-from envkit.release.attach import Attached
-from envkit.release.publish import Published, PublishFailed, publish
+from envkit.release.publish import Published, PublishFailed, Pushed, publish
 from envkit.release.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, Registry, RegistryError, Remote
 
 SHARED_KINDS = tuple(kind for kind in tags.KINDS if kind != "immutable")
@@ -29,12 +28,10 @@ SHARED_KINDS = tuple(kind for kind in tags.KINDS if kind != "immutable")
 
 @dataclass(frozen=True)
 class Member:
-    """One architecture's image as pushed: its rows (the immutable tag) and SBOM."""
+    """One architecture's image as pushed (under its immutable tag, with its SBOM)."""
 
     approved: gate.Approved
-    rows: list[Published]
-    attached: Attached
-    remote: Remote
+    pushed: Pushed
     platform: dict[str, str]
 
 
@@ -61,15 +58,15 @@ def shared_tags(approved: list[gate.Approved]) -> dict[str, str]:
 
 def index_body(members: list[Member]) -> dict[str, Any]:
     """The index of the members' exact manifests, each with the platform its config says."""
-    docker_only = all(member.remote.media_type == DOCKER_MANIFEST for member in members)
+    docker_only = all(member.pushed.immutable.media_type == DOCKER_MANIFEST for member in members)
     return {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST_LIST if docker_only else OCI_INDEX,
         "manifests": [
             {
-                "mediaType": member.remote.media_type,
-                "digest": member.remote.digest,
-                "size": member.remote.manifest_size,
+                "mediaType": member.pushed.immutable.media_type,
+                "digest": member.pushed.immutable.digest,
+                "size": member.pushed.immutable.manifest_size,
                 "platform": member.platform,
             }
             for member in members
@@ -93,22 +90,19 @@ def publish_multiarch(
     path, repository = target.path(settings.image_name), target.repository(settings.image_name)
     members = []
     for one in approved:
-        rows, attached = publish(one, target, settings, client, kinds=("immutable",))
+        pushed = publish(one, target, settings, client, kinds=("immutable",))
         try:
-            remote = registry.manifest(path, rows[0].tag)
-            if remote is None or remote.digest != rows[0].digest:
-                raise RegistryError(f"{repository}:{rows[0].tag} no longer reads back as {rows[0].digest}.")
-            members.append(Member(one, rows, attached, remote, _platform(registry, path, remote)))
+            members.append(Member(one, pushed, _platform(registry, path, pushed.immutable)))
         except RegistryError as error:
-            raise PublishFailed(f"pushed {rows[0].tag}, but reading it back failed: {error}") from None
+            raise PublishFailed(f"pushed {pushed.rows[0].tag}, but reading its config failed: {error}") from None
     body = index_body(members)
-    pushed: list[Published] = []
+    shared_pushed: list[Published] = []
     for kind in SHARED_KINDS:
         try:
             digest, _ = registry.push_manifest(path, shared[kind], body)
             found = registry.index(path, shared[kind])
         except RegistryError as error:
-            done = ", ".join([*(m.rows[0].tag for m in members), *(p.tag for p in pushed)])
+            done = ", ".join([*(m.pushed.rows[0].tag for m in members), *(p.tag for p in shared_pushed)])
             raise PublishFailed(
                 f"push of the multi-arch {repository}:{shared[kind]} failed: {error}\n"
                 f"Pushed before it: {done}. The release is incomplete; run `invoke publish` again."
@@ -119,7 +113,7 @@ def publish_multiarch(
                 f"registry {registry.host} gives {repository}:{shared[kind]} as {given}, "
                 f"not the pushed index {digest}; the release is not published."
             )
-        size = sum(member.rows[0].size for member in members)
+        size = sum(member.pushed.rows[0].size for member in members)
         arches = "+".join(member.platform["architecture"] for member in members)
-        pushed.append(Published(shared[kind], digest, size, f"multi-arch: {arches}"))
-    return MultiArch(members, pushed[0].digest, pushed)
+        shared_pushed.append(Published(shared[kind], digest, size, f"multi-arch: {arches}"))
+    return MultiArch(members, shared_pushed[0].digest, shared_pushed)

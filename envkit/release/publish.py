@@ -84,6 +84,13 @@ def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, 
     return release
 
 
+@dataclass(frozen=True)
+class Pushed:
+    rows: list[Published]  # in push order, the immutable tag first
+    attached: Attached  # its SBOM
+    immutable: Remote  # the immutable tag as the registry gave it back (what a multi-arch index names)
+
+
 PUSH_QUIET_SECONDS = 900  # the longest the daemon may say nothing about a push in progress
 
 
@@ -140,9 +147,9 @@ def publish(
     settings: Settings,
     client: docker.DockerClient,
     kinds: tuple[str, ...] = tags.KINDS,
-) -> tuple[list[Published], Attached]:
+) -> Pushed:
     """Push the release under the tags of `kinds` (the immutable one first),
-    read them back, attach the SBOM, record it; rows in push order."""
+    read them back, attach the SBOM, record it."""
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
@@ -192,7 +199,7 @@ def publish(
         "sbom": asdict(attached),
     }
     write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
-    return rows, attached
+    return Pushed(rows, attached, immutable)
 
 
 def _untag(client: docker.DockerClient, reference: str) -> None:

@@ -87,7 +87,8 @@ def _publish_one(
     approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
 ) -> None:
     repository = target.repository(settings.image_name)
-    rows, attached = publish(approved, target, settings, client, kinds_alone(approved.variant))
+    pushed = publish(approved, target, settings, client, kinds_alone(approved.variant))
+    rows, attached = pushed.rows, pushed.attached
     print(table(rows, repository))
     _say_sbom(attached)
     if len(rows) < len(tags.KINDS):
@@ -105,10 +106,11 @@ def _publish_index(
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
     done = publish_multiarch(release, target, settings, client, registry)
-    print(table([*(member.rows[0] for member in done.members), *done.shared], repository))
+    print(table([*(member.pushed.rows[0] for member in done.members), *done.shared], repository))
     for member in done.members:
-        _say_sbom(member.attached)
-        _pin(member.approved, repository, [*member.rows, *done.shared], member.attached, settings, done.index_digest)
+        _say_sbom(member.pushed.attached)
+        rows = [*member.pushed.rows, *done.shared]
+        _pin(member.approved, repository, rows, member.pushed.attached, settings, done.index_digest)
     print(f"multi-arch {repository}@{done.index_digest}: {', '.join(row.tag for row in done.shared)}")
 
 

@@ -11,6 +11,7 @@ from envkit.catalog import selection, variants
 from envkit.catalog.selection import select
 from envkit.core.errors import UsageError
 from envkit.release import gate, multiarch
+from envkit.release.publish import Pushed
 from envkit.release.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Remote
 from envkit.release.releases import kinds_alone, release_groups
 from envkit.workspace import pull
@@ -94,7 +95,7 @@ def test_the_architectures_must_have_measured_the_same_release():
 
 def member(arch, media_type, digest):
     remote = Remote(digest, "sha256:" + "c" * 64, 1000, media_type, 529)
-    return multiarch.Member(None, [], None, remote, {"architecture": arch, "os": "linux"})
+    return multiarch.Member(None, Pushed([], None, remote), {"architecture": arch, "os": "linux"})
 
 
 def test_the_index_lists_each_architectures_exact_manifest():
