@@ -160,6 +160,8 @@ def build(
         **VARIANT_HELP,
         "cuda": "one platform (default: every declared platform of --torch)",
         "dev": "lock the dev layers (env/pip/dev.in against each runtime lock) instead of the recipes",
+        "upgrade": "resolve afresh at the cut-off (pip and dev locks keep their current pins where the inputs "
+        "allow unless this is given); every pin that moves is listed",
         **CA_HELP,
         **INDEX_HELP,
     }
@@ -176,10 +178,11 @@ def lock(
     index_url=None,
     extra_index_url=None,
     arch=None,
+    upgrade=False,
 ):
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
-    lock_variants(cuda, recipe, torch, python, settings, dev=dev, arch=arch)
+    lock_variants(cuda, recipe, torch, python, settings, dev=dev, arch=arch, upgrade=upgrade)
 
 
 @task(

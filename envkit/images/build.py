@@ -181,8 +181,9 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
     elif "hash mismatch" in output or "do not match the hashes" in output:
         hint = (
             f"A package does not match its hash in {build_plan.recipe_file}: the recipe was edited by hand, "
-            "or the index serves other files than it did when it was locked. Regenerate it with "
-            f"`invoke lock {build_plan.variant.flags()}` and review the change."
+            "or the index serves other files than it did when it was locked. Resolve it afresh with "
+            f"`invoke lock {build_plan.variant.flags()} --upgrade` (a plain relock keeps the recorded hashes) "
+            "and review the change."
         )
     elif "certificate_verify_failed" in output or "invalid peer certificate" in output:
         hint = (

@@ -23,7 +23,7 @@ from envkit.catalog.variants import indexes as index_data
 from envkit.core import proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import indexes
+from envkit.recipes import indexes, relock
 from envkit.recipes.files import read_header, read_pip, sealed
 from envkit.recipes.pip_lock import uv_compile, uv_env
 
@@ -74,8 +74,9 @@ def compile_command(variant: Variant, settings: Settings, constraints: Path, out
     return argv
 
 
-def lock(variant: Variant, settings: Settings) -> Path:
-    """Write the variant's dev lock, or nothing at all."""
+def lock(variant: Variant, settings: Settings, upgrade: bool = False) -> relock.Written:
+    """Write the variant's dev lock, or nothing at all. The lock it replaces is uv's preferences unless `upgrade`."""
+    relock.check_cutoff(lock_settings().exclude_newer)
     constraints = runtime_constraints(variant)
     indexes.check_reachable((index_url(settings),), settings, f"lock {variant.lock_file}")
     target = ROOT / variant.lock_file
@@ -83,13 +84,17 @@ def lock(variant: Variant, settings: Settings) -> Path:
         given = Path(scratch) / "constraints.txt"
         given.write_text(constraints)
         output = Path(scratch) / "lock.txt"
+        relock.seed(target, output, upgrade)
         failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
-        proc.run_or_fail(compile_command(variant, settings, given, output), failure, env=uv_env(settings), cwd=ROOT)
-        fields = {"inputs": inputs_digest(variant, constraints), "python": variant.python, "index": index_data().pypi}
+        argv = [*compile_command(variant, settings, given, output), *relock.uv_flags(upgrade)]
+        proc.run_or_fail(argv, failure, env=uv_env(settings), cwd=ROOT)
+        digest = inputs_digest(variant, constraints)
+        fields = {"inputs": digest, "python": variant.python, "index": index_data().pypi}
         staged = Path(scratch) / "staged.txt"
         # uv names the constraints file in its `# via` comments: name the lock it was made from instead,
         # so that locking again from the same inputs writes the same bytes.
         compiled = output.read_text().replace(f"-c {given.relative_to(ROOT)}", f"-c {variant.runtime.lock_file}")
         staged.write_text(sealed(fields, compiled, hashes=True))
+        moves = relock.report(target, staged.read_text(), digest, lock_settings().exclude_newer)
         os.replace(staged, target)
-    return target
+    return relock.Written(target, moves)

@@ -10,7 +10,7 @@ from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, 
 from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import conda_lock, dev_lock, pip_lock
+from envkit.recipes import conda_lock, dev_lock, pip_lock, relock
 
 
 def targets(
@@ -64,11 +64,19 @@ def lock_variants(
     settings: Settings,
     dev: bool = False,
     arch: str | None = None,
+    upgrade: bool = False,
 ) -> list[Path]:
+    """Lock the chosen variants in order. A pip or dev lock keeps the pins of the lock it replaces where its
+    inputs allow (see envkit.recipes.relock) unless `upgrade`; conda-lock solves afresh every time."""
     written = []
     chosen = (dev_targets if dev else targets)(cuda, recipe, torch, python, arch)
     for variant in chosen:
-        lock = dev_lock.lock if variant.dev else pip_lock.lock if variant.recipe == "pip" else conda_lock.lock
-        written.append(lock(variant, settings))
+        if variant.recipe == "conda" and not variant.dev:
+            done = relock.Written(conda_lock.lock(variant, settings))
+        else:
+            done = (dev_lock.lock if variant.dev else pip_lock.lock)(variant, settings, upgrade)
+        written.append(done.path)
         print(f"locked {variant.lock_file}")
+        for line in done.moves:
+            print(line)
     return written

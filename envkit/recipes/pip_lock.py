@@ -26,7 +26,7 @@ from envkit.catalog.variants import indexes as index_data
 from envkit.core import proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import indexes
+from envkit.recipes import indexes, relock
 from envkit.recipes.files import input_for_new_lock, parse_pip, read_header, sealed
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
@@ -167,30 +167,34 @@ def _finished(variant: Variant, compiled: str) -> str:
     return sealed(fields, body, hashes=True)  # uv compile --generate-hashes: every pin has its hashes
 
 
-def lock(variant: Variant, settings: Settings) -> Path:
+def lock(variant: Variant, settings: Settings, upgrade: bool = False) -> relock.Written:
     """Write the variant's lock (and, for a reference, its shared file), or
-    nothing at all."""
+    nothing at all. The lock it replaces is uv's preferences unless `upgrade`."""
     if not is_reference(variant) and not (ROOT / reference(variant).lock_file).is_file():
         raise UsageError(
             f"lock {reference(variant).lock_file} first (its shared dependencies are this lock's "
             f"constraints): invoke lock {reference(variant).flags()}"
         )
+    relock.check_cutoff(exclude_newer(variant))
     urls = indexes.effective(variant, settings)
     indexes.check_reachable(urls.all, settings, f"lock {variant.lock_file}")
     with input_for_new_lock(ROOT / variant.input_file, lambda: render_input(variant)):
-        return _compile(variant, settings, urls)
+        return _compile(variant, settings, urls, upgrade)
 
 
-def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes) -> Path:
+def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes, upgrade: bool) -> relock.Written:
     target = ROOT / variant.lock_file
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         output = Path(scratch) / "lock.txt"
+        relock.seed(target, output, upgrade)
         failure = f"cannot lock {variant.lock_file}: uv pip compile failed; nothing was written"
-        proc.run_or_fail(compile_command(variant, settings, output), failure, env=uv_env(settings), cwd=ROOT)
+        argv = [*compile_command(variant, settings, output), *relock.uv_flags(upgrade)]
+        proc.run_or_fail(argv, failure, env=uv_env(settings), cwd=ROOT)
         staged = Path(scratch) / "staged.txt"
         staged.write_text(_finished(variant, output.read_text()))
+        moves = relock.report(target, staged.read_text(), inputs_digest(variant), exclude_newer(variant))
         if is_reference(variant):
             (Path(scratch) / "shared.txt").write_text(_shared(staged.read_text()))
             os.replace(Path(scratch) / "shared.txt", ROOT / shared_file(variant))
         os.replace(staged, target)
-    return target
+    return relock.Written(target, moves)

@@ -55,9 +55,10 @@ def mirrors(index):
 
 @pytest.fixture(scope="module")
 def locked(index, tmp_path_factory):
-    """A kit copy in which `invoke lock` locked every declared pip variant."""
+    """A kit copy in which `invoke lock` locked every declared pip variant afresh (--upgrade: the copy's
+    locks pin PyPI's real files, which uv would keep where the stand-in serves the same version)."""
     repo = copy_repo(tmp_path_factory.mktemp("kit"))
-    result = invoke_in(repo, "lock", env=mirrors(index))
+    result = invoke_in(repo, "lock", "--upgrade", env=mirrors(index))
     assert result.returncode == 0, result.stderr
     return repo, result
 
@@ -68,7 +69,7 @@ def versions(repo, platform):
 
 def test_reference_first_then_the_pytorch_index_platforms(locked):
     _, result = locked
-    assert result.stdout.splitlines() == [
+    assert [line for line in result.stdout.splitlines() if not line.startswith("  ")] == [
         "locked env/pip/cu121.txt",
         "locked env/pip/cpu.txt",
         "locked env/pip/cu118.txt",
@@ -246,3 +247,56 @@ def test_lock_reports_use_no_mirror_credentials_or_urls(locked, index):
     header = read_header(repo / "env" / "pip" / "cu121.txt")
     assert header["inputs"].startswith("sha256:") and header["index"] == "https://pypi.org/simple"
     assert json.dumps(header).count("127.0.0.1") == 0
+
+
+@pytest.fixture
+def growing_index(tmp_path):
+    """A stand-in PyPI with just what the cu121 lock needs; tests add releases to it."""
+    served = LocalIndex(tmp_path / "index")
+    for name, version in (("filelock", "4.0"), ("numpy", "2.0.0"), ("pip", "24.0"), ("setuptools", "70.0")):
+        served.add("pypi", name, version)
+    served.add("pypi", "triton", "3.0.0")
+    served.add("pypi", "nvidia-cuda-runtime-cu12", "12.1.105")
+    served.add("pypi", "torch", "2.4.1", "filelock", "triton==3.0.0", CU12)
+    served.add("pypi", "torchvision", "0.19.1", "torch==2.4.1", "numpy")
+    served.add("pypi", "torchaudio", "2.4.1", "torch==2.4.1")
+    yield served.start()
+    served.stop()
+
+
+def test_a_release_appearing_later_moves_no_pin_until_upgrade_and_then_is_listed(growing_index, tmp_path):
+    """The index's history is not append-only (a file may appear stamped before the cut-off after the lock
+    was made): relocking keeps every pin its inputs allow; --upgrade resolves afresh and names what moved."""
+    repo = copy_repo(tmp_path / "kit")
+    env = {"INVOKE_ENVKIT_MIRRORS": f"https://pypi.org/simple={growing_index.url('pypi')}"}
+    assert invoke_in(repo, "lock", "--cuda", "12.1", "--upgrade", env=env).returncode == 0
+    lock = repo / "env" / "pip" / "cu121.txt"
+    first = lock.read_bytes()
+    growing_index.add("pypi", "filelock", "4.5")
+    again = invoke_in(repo, "lock", "--cuda", "12.1", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == ["locked env/pip/cu121.txt"]
+    assert lock.read_bytes() == first
+    upgraded = invoke_in(repo, "lock", "--cuda", "12.1", "--upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.splitlines()[:2] == ["locked env/pip/cu121.txt", "  filelock 4.0 -> 4.5"]
+    assert "the index now serves files stamped before the cut-off" in upgraded.stdout
+    assert versions(repo, "cu121")["filelock"] == "4.5"
+
+
+def test_a_cutoff_still_to_come_is_refused_before_anything_is_resolved(growing_index, tmp_path):
+    repo = copy_repo(tmp_path / "kit")
+    data = repo / "env" / "variants.toml"
+    data.write_text(
+        data.read_text().replace('exclude_newer = "2026-11-27T00:00:00Z"', 'exclude_newer = "2999-01-01T00:00:00Z"')
+    )
+    before = snapshot(repo)
+    env = {"INVOKE_ENVKIT_MIRRORS": f"https://pypi.org/simple={growing_index.url('pypi')}"}
+    for args in (("--cuda", "12.1"), ("--dev", "--cuda", "cpu")):
+        result = invoke_in(repo, "lock", *args, env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(
+            "env/variants.toml [lock] exclude_newer is 2999-01-01T00:00:00Z, which has not come yet"
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(repo) == before
