@@ -16,7 +16,7 @@ from pathlib import Path
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
-from envkit.core import engine, proc
+from envkit.core import capabilities, engine, proc
 from envkit.core.errors import KitError
 from envkit.core.settings import Settings
 from envkit.images import build, plan
@@ -97,10 +97,10 @@ class Baseline:
         return args
 
     def build(self, context: Path = ROOT, one_pin: OnePin | None = None) -> Built:
-        builder = engine.find_builder(self.settings.docker_client)
+        builder = capabilities.builder_for(engine.connect(), self.settings.docker_client)
         with tempfile.TemporaryDirectory(prefix="envkit-bench-baseline-") as scratch:
             iidfile = Path(scratch) / "iid"
-            argv = [*builder.command(), "--file", str(BASELINE_DOCKERFILE), "--iidfile", str(iidfile)]
+            argv = [*builder.command(), "--file", str(BASELINE_DOCKERFILE), *builder.id_args(iidfile)]
             argv += ["--tag", f"{BENCH_IMAGE}:{self.variant.name}-baseline", "--progress", "plain"]
             for key, value in self.build_args(one_pin).items():
                 argv += ["--build-arg", f"{key}={value}"]
@@ -109,7 +109,7 @@ class Baseline:
             started = time.monotonic()
             output = proc.stream([*argv, str(context)], env=builder.env)
             seconds = time.monotonic() - started
-            return Built(iidfile.read_text().strip(), round(seconds, 1), build.export_seconds(output))
+            return Built(builder.built_id(iidfile), round(seconds, 1), build.export_seconds(output))
 
 
 def bench_settings(settings: Settings, scratch: Path) -> Settings:

@@ -8,6 +8,7 @@ Docker 23+ clients without buildx cannot build with BuildKit at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -33,6 +34,13 @@ _CLIENT_VERSION = re.compile(r"Docker version (\d+)\.")
 _BUILDKIT_VERSION = re.compile(r"^Build[kK]it(?: version)?:\s+v?(\d+)\.(\d+)", re.MULTILINE)
 # The first BuildKit whose exporters take rewrite-timestamp=true (layer file times set to SOURCE_DATE_EPOCH).
 REPRODUCIBLE_BUILDKIT = (0, 13)
+CONTAINERD_STORE = "containerd"
+# buildx 0.10+ attaches a provenance attestation by default: the image id becomes the digest of an index
+# that changes with every build. Attestations are the kit's decision, never the builder's default.
+ATTESTATIONS_OFF = ("--provenance=false", "--sbom=false")
+# The containerd store keeps every layer compressed as well as unpacked: the exporter compresses each layer
+# before it unpacks it. See README, "Performance", for the measured choice.
+CONTAINERD_EXPORT = "type=docker,compression=zstd,compression-level=1,force-compression=true"
 
 
 def connect(timeout: int = 30) -> docker.DockerClient:
@@ -99,6 +107,10 @@ class Builder:
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
     buildkit: tuple[int, int] | None = None  # the builder's BuildKit, where buildx tells it
+    # Filled in from the engine by envkit.core.capabilities.builder_for:
+    store: str = ""  # "containerd" or "classic"; "" where no engine was asked
+    rewrites_timestamps: bool | None = None  # probed; None: judged from the reported BuildKit
+    attestation_flags: bool = False  # buildx takes --provenance/--sbom (and adds provenance unless told not to)
 
     @property
     def is_buildx(self) -> bool:
@@ -106,16 +118,43 @@ class Builder:
 
     @property
     def reproducible(self) -> bool:
-        """Whether builds can be made bit-identical: buildx driving BuildKit 0.13+,
-        with SOURCE_DATE_EPOCH and rewrite-timestamp=true."""
-        return self.is_buildx and self.buildkit is not None and self.buildkit >= REPRODUCIBLE_BUILDKIT
+        """Whether builds can be made bit-identical as they load: buildx driving BuildKit 0.13+ on the
+        classic store, with SOURCE_DATE_EPOCH and rewrite-timestamp=true (the containerd store refuses
+        it on load; verify-repro exports an OCI archive there instead)."""
+        if not self.is_buildx or self.store == CONTAINERD_STORE:
+            return False
+        if self.rewrites_timestamps is not None:
+            return self.rewrites_timestamps
+        return self.buildkit is not None and self.buildkit >= REPRODUCIBLE_BUILDKIT
+
+    def id_args(self, iidfile: Path) -> list[str]:
+        """Where the build records what it made: the iidfile, and buildx's metadata file beside it."""
+        argv = ["--iidfile", str(iidfile)]
+        return [*argv, "--metadata-file", str(iidfile.with_suffix(".json"))] if self.is_buildx else argv
+
+    def built_id(self, iidfile: Path) -> str:
+        """The engine's id of the image just built. The iidfile holds the config digest, which is the id on
+        the classic store; the containerd store's id is the manifest's digest, which buildx's metadata
+        file records (containerimage.digest)."""
+        metadata = iidfile.with_suffix(".json")
+        if self.store == CONTAINERD_STORE and metadata.is_file():
+            digest = json.loads(metadata.read_text()).get("containerimage.digest", "")
+            if isinstance(digest, str) and digest.startswith("sha256:"):
+                return digest
+        return iidfile.read_text().strip()
 
     def command(self) -> list[str]:
         """The build command up to its options: the image lands in the engine's
-        store, its layer times rewritten to SOURCE_DATE_EPOCH where BuildKit can."""
+        store, its layer times rewritten to SOURCE_DATE_EPOCH where BuildKit can,
+        with no attestation the kit did not decide on."""
+        if not self.is_buildx:
+            return list(self.prefix)
+        argv = [*self.prefix, *ATTESTATIONS_OFF] if self.attestation_flags else list(self.prefix)
+        if self.store == CONTAINERD_STORE:
+            return [*argv, "--output", CONTAINERD_EXPORT]
         if self.reproducible:
-            return [*self.prefix, "--output", "type=docker,rewrite-timestamp=true"]
-        return [*self.prefix, "--load"] if self.is_buildx else list(self.prefix)
+            return [*argv, "--output", "type=docker,rewrite-timestamp=true"]
+        return [*argv, "--load"]
 
 
 def buildkit_version(inspect_output: str) -> tuple[int, int] | None:
@@ -143,7 +182,9 @@ def _as_builder(client: str) -> Builder | None:
         if proc.capture([client, "buildx", "version"]).returncode == 0:
             inspected = proc.capture([client, "buildx", "inspect"])
             buildkit = buildkit_version(inspected.stdout) if inspected.returncode == 0 else None
-            return Builder((client, "buildx", "build"), {}, f"{client} buildx", buildkit)
+            # The metadata file names what was built; buildx would add the provenance it took off the image.
+            quiet = {"BUILDX_METADATA_PROVENANCE": "disabled"}
+            return Builder((client, "buildx", "build"), quiet, f"{client} buildx", buildkit)
         version = proc.capture([client, "--version"]).stdout
     except OSError:
         return None

@@ -13,7 +13,7 @@ import docker
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
-from envkit.core import engine, proc, provenance
+from envkit.core import capabilities, engine, proc, provenance
 from envkit.core.errors import CommandFailed, UsageError
 from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
@@ -50,8 +50,7 @@ def build_command(
         str(context / build_plan.variant.dockerfile),
         "--tag",
         image_tag(build_plan.variant, settings),
-        "--iidfile",
-        str(iidfile),
+        *builder.id_args(iidfile),
         "--progress",
         "plain",
     ]
@@ -125,11 +124,12 @@ def build_image(
     builder = engine.find_builder(settings.docker_client)
     cache_args(builder, variant, settings)
     client = engine.connect()
+    builder = capabilities.configure(builder, client)
     native = emulation.engine_arch(client)
     if problem := emulation.emulator_problem(variant.arch, native):
         raise UsageError(f"{variant.name}: {problem}")
     check_base_arch(client, build_plan)
-    engine.check_free_disk(client, variant.disk_gb, f"building {variant.name}")
+    engine.check_free_disk(client, variant.disk_gb(builder.store), f"building {variant.name}")
     origin = provenance.current(settings.source_url)
     if build_plan.note():
         print(build_plan.note())
@@ -145,7 +145,7 @@ def build_image(
         except CommandFailed as failure:
             raise _explained(failure, build_plan, settings) from None
         seconds = time.monotonic() - started
-        image_id = iidfile.read_text().strip()
+        image_id = builder.built_id(iidfile)
     image = client.images.get(image_id)
     if runtime is not None:
         dev.check_layered(image, runtime)

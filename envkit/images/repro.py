@@ -15,7 +15,7 @@ from typing import Any
 import docker
 
 from envkit.catalog.variants import Variant
-from envkit.core import engine
+from envkit.core import capabilities, engine
 from envkit.core.errors import KitError
 from envkit.core.reports import repro_path, write_atomically
 from envkit.core.settings import Settings
@@ -59,6 +59,7 @@ class Comparison:
     image_ids: list[str] = field(default_factory=list)
     # The builder rewrites times to SOURCE_DATE_EPOCH: the image digests must then be equal too.
     digests_expected: bool = False
+    store: str = ""  # the engine's image store
 
     @property
     def digests_equal(self) -> bool:
@@ -92,7 +93,8 @@ def compare_listings(first: dict[str, list[str]], second: dict[str, list[str]]) 
 def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
     root = ENV_ROOTS[variant.recipe]
     client = engine.connect()
-    result = Comparison(variant.name, root, digests_expected=engine.find_builder(settings.docker_client).reproducible)
+    builder = capabilities.builder_for(client, settings.docker_client)
+    result = Comparison(variant.name, root, digests_expected=builder.reproducible, store=builder.store)
     images = []
     try:
         for run in ("a", "b"):
@@ -134,6 +136,11 @@ def repro_summary(result: Comparison) -> str:
         lines.append(
             f"  image digests differ ({', '.join(i[:19] for i in result.image_ids)}), though the builder "
             "rewrites times to SOURCE_DATE_EPOCH: something in a layer is not reproducible"
+        )
+    elif result.store == capabilities.CONTAINERD:
+        lines.append(
+            "  image digests differ, as expected on the containerd image store: its docker exporter refuses "
+            'rewrite-timestamp=true ("conflicts with unpack", moby/buildkit#4230), so layers keep file times'
         )
     else:
         lines.append(

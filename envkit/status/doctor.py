@@ -15,7 +15,7 @@ import requests
 
 from envkit.catalog.variants import arch_of_machine, arches, declared, driver_needs, host_arch, platform_cuda, siblings
 from envkit.catalog.variants import indexes as index_urls
-from envkit.core import engine, gpus
+from envkit.core import capabilities, engine, gpus
 from envkit.core.errors import UsageError, network_reason
 from envkit.core.references import RegistryTarget
 from envkit.core.reports import HostGpu
@@ -58,33 +58,59 @@ def check_engine(machine: Machine) -> Finding:
             machine.engine_error.split(".\n", 1)[0].removeprefix("the Docker daemon is "),
             "start it (`sudo systemctl start docker`, or `sudo dockerd &`) or point DOCKER_HOST at one",
         )
-    version = machine.client.version()
-    return Finding("docker engine", PASS, f"Docker {version.get('Version')} (API {version.get('ApiVersion')})")
+    facts = capabilities.engine_facts(machine.client)
+    if facts.legacy:
+        return Finding(
+            "docker engine",
+            WARN,
+            f"{facts.describe()}: a legacy engine (end of life): it pulls no zstd images and builds no "
+            "identical digests",
+            "upgrade to Docker 25 or newer (Debian 13's docker.io, or Docker's own docker-ce)",
+        )
+    store = "multi-platform images, " if facts.store == capabilities.CONTAINERD else ""
+    return Finding("docker engine", PASS, f"{facts.describe()}: {store}zstd pulls")
 
 
 def check_builder(machine: Machine) -> Finding:
     try:
         builder = engine.find_builder(machine.settings.docker_client)
+        if machine.client is not None:
+            builder = capabilities.configure(builder, machine.client)
     except UsageError as error:
         return Finding(
             "buildkit client",
             WARN,
             "none: `invoke build` cannot run here (pull, run and test can)",
-            str(error).split("). ", 1)[-1],
+            str(error).split("). ", 1)[-1] if "). " in str(error) else str(error),
         )
-    return Finding("buildkit client", PASS, builder.description)
+    return Finding("buildkit client", PASS, f"{builder.description}: {_build_traits(builder)}")
+
+
+def _build_traits(builder: engine.Builder) -> str:
+    """What the builder means for the team's images, in words."""
+    known = builder.buildkit is not None and builder.buildkit > (0, 0)  # Debian's builds say v0.0.0+unknown
+    said = f"BuildKit {'.'.join(map(str, builder.buildkit or ()))}" if known else "BuildKit version unsaid (probed)"
+    if builder.reproducible:
+        digests = "identical digests from identical inputs (rewrite-timestamp)"
+    elif builder.store == capabilities.CONTAINERD:
+        digests = "no identical digests on load (the containerd store refuses rewrite-timestamp)"
+    else:
+        digests = "no identical digests (layers keep file times)"
+    attestations = ", attestations off (the kit's decision)" if builder.attestation_flags else ""
+    return f"{said}; {digests}{attestations}"
 
 
 def check_disk(machine: Machine) -> Finding:
     if machine.client is None:
         return Finding("disk", WARN, "not checked: no engine")
-    root = str(machine.client.info().get("DockerRootDir") or "")
+    info = machine.client.info()
+    root, store = str(info.get("DockerRootDir") or ""), capabilities.store_of(info)
     try:
         free = shutil.disk_usage(root).free / 1e9
     except OSError:
         return Finding("disk", PASS, f"not measured: Docker's root {root or '?'} is not on this machine")
-    build = max(variant.disk_gb for variant in declared())
-    pull = max(variant.pull_disk_gb for variant in declared())
+    build = max(variant.disk_gb(store) for variant in declared())
+    pull = max(variant.pull_disk_gb(store) for variant in declared())
     room = f"{free:.1f} GB free under {root}"
     fix = "make room: `docker builder prune` (BuildKit's cache), `docker image prune` (untagged images)"
     if free < pull:

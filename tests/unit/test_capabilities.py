@@ -1,0 +1,157 @@
+"""What the kit decides from the engine's own answers: the image store, the
+export and attestation options, which image id a build made, and refusing
+a client the engine would refuse. Stand-in engines answer `version` and
+`info` as Docker 20.10, 28.5 (classic and containerd stores) and 29 do."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from envkit.core import capabilities, engine
+from envkit.core.errors import UsageError
+from envkit.release import publish
+from envkit.release.publish import _PUSHED_DIGEST, release_command
+from tests.helpers import make_fake_docker
+
+CONTAINERD_STATUS = [["driver-type", "io.containerd.snapshotter.v1"]]
+
+
+def stand_in(version="28.5.2", api="1.51", min_api="1.24", containerd=False):
+    info = {
+        "Driver": "overlayfs" if containerd else "overlay2",
+        "DriverStatus": CONTAINERD_STATUS if containerd else [],
+    }
+    answers = {"Version": version, "ApiVersion": api, "MinAPIVersion": min_api}
+    return SimpleNamespace(version=lambda: answers, info=lambda: info)
+
+
+BUILDX = engine.Builder(("/usr/bin/docker", "buildx", "build"), {}, "docker buildx", (0, 0))
+LEGACY = engine.Builder(("/usr/bin/docker", "build"), {"DOCKER_BUILDKIT": "1"}, "docker (built-in BuildKit)")
+
+
+@pytest.mark.parametrize(
+    ("engine_answers", "store", "legacy", "zstd", "legacy_clients"),
+    [
+        (stand_in("20.10.24+dfsg1", "1.41", "1.12"), "classic", True, False, True),
+        (stand_in(), "classic", False, True, True),
+        (stand_in(containerd=True), "containerd", False, True, True),
+        (stand_in("29.0.1", "1.52", "1.44", containerd=True), "containerd", False, True, False),
+    ],
+    ids=["20.10", "28.5-classic", "28.5-containerd", "29-floor-1.44"],
+)
+def test_engine_facts(engine_answers, store, legacy, zstd, legacy_clients):
+    facts = capabilities.engine_facts(engine_answers)
+    assert (facts.store, facts.legacy, facts.pulls_zstd, facts.serves_legacy_clients) == (
+        store,
+        legacy,
+        zstd,
+        legacy_clients,
+    )
+
+
+@pytest.mark.parametrize(
+    ("builder", "expected"),
+    [
+        (LEGACY, ["/usr/bin/docker", "build"]),
+        (
+            engine.Builder(BUILDX.prefix, store="classic", rewrites_timestamps=True, attestation_flags=True),
+            [*BUILDX.prefix, "--provenance=false", "--sbom=false", "--output", "type=docker,rewrite-timestamp=true"],
+        ),
+        (
+            engine.Builder(BUILDX.prefix, store="classic", rewrites_timestamps=False, attestation_flags=True),
+            [*BUILDX.prefix, "--provenance=false", "--sbom=false", "--load"],
+        ),
+        (
+            engine.Builder(BUILDX.prefix, store="containerd", rewrites_timestamps=True, attestation_flags=True),
+            [*BUILDX.prefix, "--provenance=false", "--sbom=false", "--output", engine.CONTAINERD_EXPORT],
+        ),
+        (engine.Builder(BUILDX.prefix, store="classic", buildkit=(0, 9)), [*BUILDX.prefix, "--load"]),
+    ],
+    ids=["legacy", "classic-rewrites", "classic-no-rewrite", "containerd", "old-buildx-no-attestation-flags"],
+)
+def test_build_options_follow_the_engine(builder, expected):
+    assert builder.command() == expected
+    assert builder.reproducible == ("rewrite-timestamp=true" in " ".join(expected))
+
+
+def test_the_containerd_store_never_takes_rewrite_timestamp_on_load():
+    """It fails there ("conflicts with unpack"), whatever BuildKit says of itself."""
+    builder = engine.Builder(BUILDX.prefix, buildkit=(0, 28), store="containerd")
+    assert not builder.reproducible and "rewrite-timestamp" not in " ".join(builder.command())
+
+
+def test_the_built_id_is_the_manifest_on_the_containerd_store_and_the_config_on_the_classic(tmp_path):
+    iidfile = tmp_path / "iid"
+    iidfile.write_text("sha256:" + "c" * 64)
+    metadata = {"containerimage.config.digest": "sha256:" + "c" * 64, "containerimage.digest": "sha256:" + "m" * 64}
+    iidfile.with_suffix(".json").write_text(json.dumps(metadata))
+    containerd = engine.Builder(BUILDX.prefix, store="containerd")
+    classic = engine.Builder(BUILDX.prefix, store="classic")
+    assert containerd.built_id(iidfile) == "sha256:" + "m" * 64
+    assert classic.built_id(iidfile) == "sha256:" + "c" * 64
+    assert containerd.id_args(iidfile) == ["--iidfile", str(iidfile), "--metadata-file", str(tmp_path / "iid.json")]
+    assert LEGACY.id_args(iidfile) == ["--iidfile", str(iidfile)]  # 20.10's docker build has no metadata file
+
+
+def test_a_legacy_client_is_refused_by_name_where_the_engine_would_refuse_it(tmp_path, monkeypatch):
+    """Docker 29 serves API 1.44 and newer: Debian 12's 20.10 client (1.41) would get "client version 1.41
+    is too old" halfway through a build; the kit says so first, and names the upgrade."""
+    monkeypatch.setattr(engine, "FALLBACK_DIRS", ())
+    make_fake_docker(tmp_path / "old", "20.10.24+dfsg1")
+    monkeypatch.setenv("PATH", str(tmp_path / "old"))
+    with pytest.raises(UsageError) as refused:
+        capabilities.builder_for(stand_in("29.0.1", "1.52", "1.44", containerd=True))
+    message = str(refused.value)
+    assert "speaks API 1.41, and this engine (Docker 29.0.1 (API 1.52, serves API 1.44+)" in message
+    assert "Install the buildx plugin" in message
+    assert capabilities.builder_for(stand_in("26.1.5", "1.45", "1.24")).store == "classic"  # an older floor serves it
+
+
+def test_the_probe_decides_where_buildkit_does_not_say_its_version(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "FALLBACK_DIRS", ())
+    make_fake_docker(tmp_path / "new", "28.5.2", buildx=True, inspect="BuildKit version: v0.0.0+unknown\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "new"))
+    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: True)
+    assert capabilities.builder_for(stand_in()).reproducible
+    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: False)
+    assert not capabilities.builder_for(stand_in()).reproducible
+    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: pytest.fail("probed"))
+    assert not capabilities.builder_for(stand_in(containerd=True)).reproducible  # known: no probe
+
+
+@pytest.mark.parametrize(
+    ("store", "compression", "output"),
+    [
+        ("containerd", "gzip", "type=docker,compression=gzip,force-compression=true"),
+        ("containerd", "zstd", "type=docker,compression=zstd,compression-level=3,force-compression=true"),
+    ],
+)
+def test_the_label_step_compresses_for_the_registry_on_the_containerd_store(store, compression, output):
+    builder = engine.Builder(BUILDX.prefix, store=store, attestation_flags=True)
+    argv = release_command(builder, SimpleNamespace(publish_compression=compression))
+    assert argv[argv.index("--output") + 1] == output
+    assert "--provenance=false" in argv
+
+
+def test_the_label_step_on_the_classic_store_is_the_build_command():
+    builder = engine.Builder(BUILDX.prefix, store="classic", attestation_flags=True)
+    assert release_command(builder, SimpleNamespace(publish_compression="gzip")) == builder.command()
+
+
+def test_zstd_publishing_needs_the_containerd_store():
+    from envkit.release import releases
+
+    with pytest.raises(UsageError, match="classic store, whose pushes compress with gzip only"):
+        releases.check_compression(SimpleNamespace(publish_compression="zstd"), stand_in())
+    releases.check_compression(SimpleNamespace(publish_compression="zstd"), stand_in(containerd=True))
+    releases.check_compression(SimpleNamespace(publish_compression="gzip"), stand_in())
+
+
+def test_the_push_digest_is_read_from_the_status_line_the_containerd_store_sends():
+    line = "cu121-pip: digest: sha256:" + "a" * 64 + " size: 4097"
+    assert _PUSHED_DIGEST.match(line)[1] == "sha256:" + "a" * 64
+    pusher = SimpleNamespace(
+        api=SimpleNamespace(push=lambda *a, **k: iter([{"status": "Pushed", "id": "x"}, {"status": line}]))
+    )
+    assert publish._push(pusher, "127.0.0.1:5000/team/torch-env", "cu121-pip") == "sha256:" + "a" * 64
