@@ -44,7 +44,7 @@ from envkit.bench.registry import ScratchRegistry, registry_binary
 from envkit.bench.report import Report, Sample, machine, write_report
 from envkit.catalog.variants import Variant
 from envkit.checks.testrun import run_tests
-from envkit.core import engine
+from envkit.core import capabilities, engine
 from envkit.core.errors import KitError, UsageError
 from envkit.core.reports import check_writable
 from envkit.core.settings import Settings
@@ -217,15 +217,20 @@ class Bench:
         return Sample(contender=name, figures=figures)
 
 
+# A Docker image manifest or an OCI one (the bench imports nothing of envkit.release, whose registry knows both).
+MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+
 def manifest_layers(host: str, repository: str, tag: str) -> dict[str, int]:
-    """The compressed layers (digest -> bytes) and config of an image in the registry."""
-    response = requests.get(
-        f"http://{host}/v2/{repository}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-        timeout=30,
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
+    """The compressed layers (digest -> bytes) and config of an image in the registry: a Docker manifest (the
+    classic store pushes those) or an OCI one (the containerd store's)."""
+    where = f"http://{host}/v2/{repository}/manifests/{tag}"
+    try:
+        response = requests.get(where, headers={"Accept": MANIFEST_TYPES}, timeout=30)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+    except (requests.RequestException, ValueError) as error:
+        raise KitError(f"reading the bench registry's manifest {where} failed: {error}") from None
     return {
         body["config"]["digest"]: body["config"]["size"],
         **{layer["digest"]: layer["size"] for layer in body["layers"]},
@@ -258,7 +263,8 @@ def run_bench(variant: Variant, settings: Settings, runs: int, empty_build_cache
         )
     # Both images, the builder cache of one, the registry and a pulled copy at the peak (measured for
     # cu121: about 25 GB); --tiny's stand-in recipe needs no more than one build.
-    need = variant.disk_gb if tiny else 2 * variant.disk_gb
+    store = capabilities.engine_facts(client).store
+    need = variant.disk_gb(store) if tiny else 2 * variant.disk_gb(store)
     engine.check_free_disk(client, need, f"benchmarking {variant.name}")
     one_pin = one_pin_change(variant, settings)
     samples: list[Sample] = []

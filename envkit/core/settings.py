@@ -49,6 +49,9 @@ class Settings:
     cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
     shm_size: str = ""  # /dev/shm of `invoke run`/`shell` (e.g. 8g); empty: half the engine's memory
     build_cache: str = ""  # buildx only: `gha` (the Actions cache) or a registry repository for BuildKit's cache
+    # How `invoke publish` compresses layers: gzip pulls on every engine, zstd (smaller, faster to unpack)
+    # only on Docker 23 and newer; zstd needs the containerd image store to push from.
+    publish_compression: str = "gzip"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
@@ -99,7 +102,7 @@ def _flag(key: str) -> str:
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
     flag = "--" + _flag(key).replace("_", "-")
-    config_only = ("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir")
+    config_only = ("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir", "publish_compression")
     return f"{flag} (or envkit.{key})" if key not in config_only else f"envkit.{key}"
 
 
@@ -219,6 +222,7 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "pins_file": path_problem,
     "cache_dir": path_problem,
     "shm_size": size_problem,
+    "publish_compression": lambda value: "" if value in ("gzip", "zstd") else "choose gzip or zstd",
 }
 
 

@@ -11,10 +11,12 @@ release; every tag is then read back from the registry's HTTP API.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import re
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import docker
 import requests
@@ -23,7 +25,7 @@ from docker.models.images import Image
 
 from envkit.catalog.variants import arch_of_machine
 from envkit.checks import tags
-from envkit.core import engine
+from envkit.core import capabilities, engine, proc
 from envkit.core.errors import KitError
 from envkit.core.references import RegistryTarget
 from envkit.core.reports import TestReport, publish_path, write_atomically
@@ -33,6 +35,10 @@ from envkit.release.attach import Attached, attach_sbom
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
+RELEASE_SOURCE = "envkit-release-source"  # the tested image's name for the label step, while it runs
+# What a published layer is compressed with (envkit.publish_compression): gzip pulls on every engine;
+# zstd only on Docker 23 and newer (smaller, and faster to decompress).
+PUSH_COMPRESSION = {"gzip": "compression=gzip", "zstd": "compression=zstd,compression-level=3"}
 
 
 class PublishFailed(KitError):
@@ -70,18 +76,46 @@ def release_labels(report: TestReport) -> dict[str, str]:
     }
 
 
-def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, str]) -> Image:
+def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, str], settings: Settings) -> Image:
     """The tested image plus the labels, with not one filesystem layer changed.
     An earlier release of the same tested image with the same labels is reused,
-    so publishing again pushes the same digest."""
+    so publishing again pushes the same digest. Built with BuildKit, as every
+    image of the kit (the containerd store takes no legacy builds); there its
+    layers are compressed for the registry here (see release_output)."""
     for candidate in client.images.list(filters={"label": f"{TESTED_LABEL}={tested.id}"}):
         if candidate.labels.items() >= labels.items():
             return candidate
-    dockerfile = f"FROM {tested.id}\nLABEL " + " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
-    release, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True, pull=False)
+    builder = capabilities.configure(engine.find_builder(settings.docker_client), client)
+    source = f"{RELEASE_SOURCE}:{str(tested.id).removeprefix('sha256:')[:32]}"
+    tested.tag(source)  # BuildKit's FROM takes a name, not an image id
+    try:
+        with tempfile.TemporaryDirectory(prefix="envkit-release-") as scratch:
+            labelled = " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
+            Path(scratch, "Dockerfile").write_text(f"FROM {source}\nLABEL {labelled}\n")
+            iidfile = Path(scratch, "iid")
+            argv = [*release_command(builder, settings), *builder.id_args(iidfile), "--quiet", scratch]
+            proc.run_or_fail(
+                argv, "the label step (a LABEL on the tested image) failed; nothing was pushed", env=builder.env
+            )
+            release = client.images.get(builder.built_id(iidfile))
+    finally:
+        _untag(client, source)
     if release.attrs["RootFS"]["Layers"] != tested.attrs["RootFS"]["Layers"]:
         raise KitError(f"the label step changed a filesystem layer of {str(tested.id)[:19]}; nothing was pushed.")
     return release
+
+
+def release_command(builder: engine.Builder, settings: Settings) -> list[str]:
+    """The label step's build: on the containerd store the pushed layers are the
+    store's own blobs, so they are compressed here as the registry's pullers need
+    them (envkit.publish_compression); the classic store's push compresses them
+    itself, with gzip."""
+    if builder.store != capabilities.CONTAINERD:
+        return builder.command()
+    argv = builder.command()
+    at = argv.index("--output") + 1
+    argv[at] = f"type=docker,{PUSH_COMPRESSION[settings.publish_compression]},force-compression=true"
+    return argv
 
 
 @dataclass(frozen=True)
@@ -91,6 +125,8 @@ class Pushed:
     immutable: Remote  # the immutable tag as the registry gave it back (what a multi-arch index names)
 
 
+# The daemon's last line of a push ("TAG: digest: sha256:... size: N"); the classic store also sends it as aux.
+_PUSHED_DIGEST = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$")
 PUSH_QUIET_SECONDS = 900  # the longest the daemon may say nothing about a push in progress
 
 
@@ -106,6 +142,8 @@ def _push(pusher: docker.DockerClient, repository: str, tag: str) -> str:
             if "error" in line:
                 raise PublishFailed(line["error"].strip())
             digest = line.get("aux", {}).get("Digest", digest)
+            if said := _PUSHED_DIGEST.match(str(line.get("status", ""))):  # the containerd store sends no aux
+                digest = digest or said[1]
     except (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as error:
         raise PublishFailed(
             f"the daemon stopped reporting the push ({type(error).__name__}; nothing for {PUSH_QUIET_SECONDS} s, "
@@ -159,7 +197,7 @@ def publish(
         already = _check_immutable(registry, path, report.tags["immutable"], report, repository)
     except RegistryError as error:
         raise RegistryError(f"cannot push {first}: {error} Nothing was pushed.") from None
-    release = release_image(client, approved.image, release_labels(report))
+    release = release_image(client, approved.image, release_labels(report), settings)
     pushed: list[tuple[str, str]] = []
     pusher = engine.connect(timeout=PUSH_QUIET_SECONDS)  # the same daemon, as the environment names it
     with contextlib.closing(pusher):

@@ -10,7 +10,7 @@ import docker
 
 from envkit.catalog.variants import Variant, siblings
 from envkit.checks import tags
-from envkit.core import engine
+from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
 from envkit.core.references import RegistryTarget
 from envkit.core.reports import display
@@ -49,6 +49,15 @@ def kinds_alone(variant: Variant) -> tuple[str, ...]:
     return tags.KINDS if len(siblings(variant)) == 1 else ("immutable",)
 
 
+def check_compression(settings: Settings, client: docker.DockerClient) -> None:
+    """zstd layers are pushed from the containerd store's own blobs; the classic store's push writes gzip."""
+    if settings.publish_compression == "zstd" and capabilities.engine_facts(client).store != capabilities.CONTAINERD:
+        raise UsageError(
+            "envkit.publish_compression zstd: this engine keeps images in the classic store, whose pushes "
+            "compress with gzip only. Publish from an engine with the containerd image store, or set it to gzip."
+        )
+
+
 def publish_variants(
     variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool, one_arch: bool = False
 ) -> list[str]:
@@ -59,6 +68,7 @@ def publish_variants(
     target = RegistryTarget.parse(settings.registry)
     pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
     client = engine.connect()
+    check_compression(settings, client)
     approved, skipped = [], []
     for group in release_groups(variants, one_arch):
         try:
