@@ -105,14 +105,25 @@ class DeclaredVariant:
 
 
 @dataclass(frozen=True)
-class DiskNeeds:
-    """Free GB under Docker's root a build, or a pull, needs by kind of platform."""
+class DiskFigures:
+    """Free GB under Docker's root a build, or a pull, needs by kind of platform, on one image store."""
 
     __pydantic_config__ = STRICT
     cpu: float
     cuda: float
     pull_cpu: float
     pull_cuda: float
+
+
+@dataclass(frozen=True)
+class DiskNeeds(DiskFigures):
+    """The classic store's figures, and the containerd store's ([disk.containerd]), which keeps
+    every layer compressed as well as unpacked."""
+
+    containerd: DiskFigures = DiskFigures(0, 0, 0, 0)
+
+    def on(self, store: str) -> DiskFigures:
+        return self.containerd if store == "containerd" else self
 
 
 @dataclass(frozen=True)

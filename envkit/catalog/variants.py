@@ -115,16 +115,14 @@ class Variant:
             return f"env/pip/{self.stem}.txt"
         return f"env/conda/{self.stem}.{lock_settings().conda_platform}.lock"
 
-    @property
-    def disk_gb(self) -> float:
-        """Free disk under Docker's root its build needs (env/variants.toml [disk])."""
-        needs = variants_file().disk
+    def disk_gb(self, store: str = "classic") -> float:
+        """Free disk under Docker's root its build needs on that image store (env/variants.toml [disk])."""
+        needs = variants_file().disk.on(store)
         return needs.cpu if self.platform == "cpu" else needs.cuda
 
-    @property
-    def pull_disk_gb(self) -> float:
-        """Free disk under Docker's root a pull of its image needs."""
-        needs = variants_file().disk
+    def pull_disk_gb(self, store: str = "classic") -> float:
+        """Free disk under Docker's root a pull of its image needs on that image store."""
+        needs = variants_file().disk.on(store)
         return needs.pull_cpu if self.platform == "cpu" else needs.pull_cuda
 
     def flags(self) -> str:

@@ -4,7 +4,7 @@ envkit.pins_file, so that `invoke run`/`shell` use them."""
 from __future__ import annotations
 
 from envkit.catalog.variants import Variant, declared_images, host_arch, siblings
-from envkit.core import engine
+from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display
 from envkit.core.settings import Settings
@@ -41,11 +41,12 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
     """Pull each pinned image not here yet; one line per variant."""
     chosen = pinned_variants(variants, settings)
     client = engine.connect()
+    store = capabilities.engine_facts(client).store
     lines = []
     for variant, pinned in chosen:
         image = engine.local_image(client, pinned.reference)
         if image is None:
-            engine.check_free_disk(client, variant.pull_disk_gb, f"pulling {variant.name}")
+            engine.check_free_disk(client, variant.pull_disk_gb(store), f"pulling {variant.name}")
             image = engine.pull(client, pinned.reference, settings.docker_client)
             state = "pulled"
         else:

@@ -237,10 +237,18 @@ def test_the_architecture_says_when_qemu_is_missing(monkeypatch):
     assert "qemu-user-static" in finding.fix
 
 
-@pytest.mark.parametrize(("free_gb", "state"), [(40, "pass"), (12, "warn"), (5, "fail")])
-def test_disk_room_for_a_build_and_a_pull(monkeypatch, tmp_path, free_gb, state):
+CONTAINERD_INFO = {"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+
+
+@pytest.mark.parametrize(
+    ("free_gb", "info", "state"),
+    [(40, {}, "pass"), (12, {}, "warn"), (5, {}, "fail"), (18, {}, "pass"), (18, CONTAINERD_INFO, "warn")],
+    ids=["room", "pull-only", "none", "classic-18", "containerd-18"],
+)
+def test_disk_room_for_a_build_and_a_pull(monkeypatch, tmp_path, free_gb, info, state):
+    """The containerd store keeps each layer twice: the same free space builds on the classic store only."""
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: SimpleNamespace(free=free_gb * 1e9))
-    client = SimpleNamespace(info=lambda: {"DockerRootDir": str(tmp_path)})
+    client = SimpleNamespace(info=lambda: {"DockerRootDir": str(tmp_path), **info})
     assert doctor.check_disk(machine(client=client)).state == state
 
 
