@@ -6,7 +6,7 @@ import pytest
 from envkit.catalog.selection import select
 from envkit.checks import testrun
 from envkit.checks.container import TEST_LABEL
-from envkit.core import gpus
+from envkit.core import engine, gpus
 from envkit.core.settings import Settings
 from tests.conftest import CI_IMAGE_NAME, CU121_PROBE, run_cli
 
@@ -20,6 +20,7 @@ def test_testing_an_image_that_was_never_built(kit_session, docker_client):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.compat
 def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
     result = run_cli(
         kit_session,
@@ -31,7 +32,8 @@ def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
         env={"INVOKE_ENVKIT_IMAGE_NAME": "envkit-never-built"},
     )
     assert result.returncode == 1
-    assert "`docker build` failed with exit code 1 (its output is above)" in result.stderr
+    command = "docker buildx" if engine.find_builder().is_buildx else "docker build"
+    assert f"`{command}` failed with exit code 1 (its output is above)" in result.stderr
     assert "build one with `invoke base` and pass --base-image torch-env-base:bookworm" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not docker_client.images.list("envkit-never-built")  # nothing half-tagged

@@ -22,6 +22,7 @@ from pathlib import Path
 import docker
 
 from envkit import ROOT
+from envkit.core import engine
 from envkit.workspace.devcontainer import CACHE_VOLUME
 from envkit.workspace.lab import status
 from envkit.workspace.session import RUN_LABEL
@@ -180,7 +181,9 @@ def test_the_devcontainer_cli_runs_the_dev_image_as_the_caller(stranger, cu121_d
     wrote = stranger.invoke("devcontainer", "--workdir", str(stranger.folder))
     assert wrote.returncode == 0, wrote.stdout + wrote.stderr
     config = stranger.folder / ".devcontainer" / "cu121-pip" / "devcontainer.json"
-    where = ["--workspace-folder", str(stranger.folder), "--config", str(config), "--docker-path", "/usr/bin/docker"]
+    # The CLI builds the uid-changing layer: give it the client the kit builds with (buildx where there is one).
+    client = engine.find_builder().prefix[0]
+    where = ["--workspace-folder", str(stranger.folder), "--config", str(config), "--docker-path", client]
     volume_existed = any(v.name == CACHE_VOLUME for v in docker_client.volumes.list())
     try:
         up = stranger.run(stranger.command(str(DEVCONTAINER_CLI), "up", *where), timeout=900)

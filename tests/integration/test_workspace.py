@@ -114,6 +114,7 @@ def test_caches_in_host_folders_by_setting(stranger):
     assert (caches / "inductor").stat().st_uid == STRANGER_UID
 
 
+@pytest.mark.compat
 def test_the_exit_code_and_quoted_arguments_come_through(kit_session):
     result = run_cli(
         kit_session, "run", "--cuda", "12.1", "--", "python", "-c", "import sys; print('a  b'); sys.exit(3)"
@@ -209,6 +210,7 @@ def test_bad_requests_start_nothing(kit_session, docker_client):
     assert not _running(docker_client)
 
 
+@pytest.mark.compat
 def test_doctor_on_this_machine(kit_session):
     result = run_cli(kit_session, "doctor")
     lines = {
