@@ -14,6 +14,7 @@ from pathlib import Path
 
 import docker
 
+from envkit.core import capabilities
 from envkit.core.reports import write_atomically, write_json
 from envkit.core.settings import Settings
 
@@ -243,13 +244,18 @@ def machine(client: docker.DockerClient) -> dict[str, str]:
     )
     memory = next((line.split()[1] for line in _lines("/proc/meminfo") if line.startswith("MemTotal")), "0")
     engine = str(client.version().get("Version", "unknown"))
+    store = capabilities.store_of(client.info())  # the export's cost, and the sizes, depend on it
     cores = os.cpu_count() or 0
-    summary = f"{cores} cores ({cpu}), {int(memory) / 2**20:.0f} GiB RAM, {platform.machine()}, Docker {engine}"
+    summary = (
+        f"{cores} cores ({cpu}), {int(memory) / 2**20:.0f} GiB RAM, {platform.machine()}, Docker {engine}, "
+        f"{store} image store"
+    )
     return {
         "cpu": cpu,
         "cores": str(cores),
         "memory_kib": memory,
         "docker": engine,
+        "store": store,
         "kernel": platform.release(),
         "summary": summary,
     }

@@ -6,9 +6,10 @@ Every build and export option the kit passes is decided here, from these
 facts, never from a guessed engine version:
 - the image store: the containerd image store (Docker 29's default on fresh
   installs, Docker Desktop's since 4.34) or the classic one (overlay2);
-- whether the docker exporter takes rewrite-timestamp=true (identical
-  digests): BuildKit 0.13+ on the classic store only, since on the
-  containerd store it "conflicts with unpack" (moby/buildkit#4230);
+- whether the exporter takes rewrite-timestamp=true (identical digests):
+  BuildKit 0.13+; loading with it works on the classic store only, since
+  on the containerd store it "conflicts with unpack" (moby/buildkit#4230),
+  so there reproducible builds export an OCI archive and load that;
 - whether buildx adds attestations (buildx 0.10+ attaches a provenance
   manifest by default, so the image id becomes an index digest that moves
   with every build): the kit turns them off, its own decision;
@@ -112,11 +113,17 @@ def _help_has(client: str, flag: str) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _probe_rewrite_timestamp(client: str, engine_key: str) -> bool:
-    """Load an empty image with rewrite-timestamp=true, exactly as builds will; remove it after."""
+    """Export an empty image with rewrite-timestamp=true, exactly as reproducible builds will (loaded on the
+    classic store, an OCI archive on the containerd store); remove what it made."""
     tag = f"envkit-probe:{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory(prefix="envkit-probe-") as context:
         Path(context, "Dockerfile").write_text(f'FROM scratch\nLABEL {engine.HELPER_LABEL}="1"\n')
-        argv = [client, "buildx", "build", "--output", "type=docker,rewrite-timestamp=true", "--tag", tag]
+        output = (
+            f"type=oci,dest={Path(context, 'probe.tar')},rewrite-timestamp=true"
+            if engine_key.endswith(f"/{CONTAINERD}")
+            else "type=docker,rewrite-timestamp=true"
+        )
+        argv = [client, "buildx", "build", "--output", output, "--tag", tag]
         try:
             done = subprocess.run(
                 [*argv, "--quiet", context], capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
@@ -148,13 +155,11 @@ def configure(builder: engine.Builder, client: docker.DockerClient) -> engine.Bu
             )
         return dataclasses.replace(builder, store=facts.store)
     client_path = builder.prefix[0]
-    rewrites = False
-    if facts.store == CLASSIC:
-        reported = builder.buildkit
-        if reported is not None and reported > (0, 0):
-            rewrites = reported >= engine.REPRODUCIBLE_BUILDKIT
-        else:  # v0.0.0+unknown, or not said at all
-            rewrites = _probe_rewrite_timestamp(client_path, f"{facts.version}/{facts.store}")
+    reported = builder.buildkit
+    if reported is not None and reported > (0, 0):
+        rewrites = reported >= engine.REPRODUCIBLE_BUILDKIT
+    else:  # v0.0.0+unknown, or not said at all
+        rewrites = _probe_rewrite_timestamp(client_path, f"{facts.version}/{facts.store}")
     return dataclasses.replace(
         builder,
         store=facts.store,

@@ -42,10 +42,13 @@ def build_command(
     no_cache: bool = False,
     context: Path = ROOT,
     emulated: bool = False,
+    archive: Path | None = None,
 ) -> list[str]:
+    """`archive`: export an OCI archive there with layer times rewritten (the containerd store's way to
+    identical digests) instead of loading the image."""
     # Plain progress: the output is streamed through us, and kept for errors.
     argv = [
-        *builder.command(),
+        *(builder.archive_command(archive) if archive else builder.command()),
         "--file",
         str(context / build_plan.variant.dockerfile),
         "--tag",
@@ -56,7 +59,7 @@ def build_command(
     ]
     for key, value in plan.build_args(build_plan, origin).items():
         argv += ["--build-arg", f"{key}={value}"]
-    if builder.reproducible:  # BuildKit's own argument: image and layer times become the commit's
+    if builder.reproducible or archive:  # BuildKit's own argument: image and layer times become the commit's
         argv += ["--build-arg", f"SOURCE_DATE_EPOCH={origin.epoch}"]
     argv += cache_args(builder, build_plan.variant, settings)
     ca_cert = settings.ca_cert_path()
@@ -103,11 +106,18 @@ def cache_args(builder: engine.Builder, variant: Variant, settings: Settings) ->
 
 
 def build_image(
-    variant: Variant, settings: Settings, no_cache: bool = False, context: Path = ROOT, wheelhouse: Path | None = None
+    variant: Variant,
+    settings: Settings,
+    no_cache: bool = False,
+    context: Path = ROOT,
+    wheelhouse: Path | None = None,
+    reproducible: bool = False,
 ) -> BuildRecord:
     """Build and tag the variant from the checkout at `context` (or, with a
     wheelhouse, with no network at all). Checks flags, recipe, client and
-    daemon before any build starts; on failure the previous image keeps its tag."""
+    daemon before any build starts; on failure the previous image keeps its tag.
+    `reproducible`: on the containerd store, through an OCI archive with layer
+    times rewritten, then loaded (slower: for verify-repro)."""
     settings.ca_cert_path()
     check_writable(settings)
     runtime = None
@@ -138,10 +148,14 @@ def build_image(
             context = wheelhouse_context(context, wheelhouse, Path(scratch) / "context")
         iidfile = Path(scratch) / "iid"
         emulated = variant.arch != native
-        argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context, emulated)
+        archive = Path(scratch) / "image.tar" if reproducible and builder.archive_reproducible else None
+        argv = build_command(builder, build_plan, settings, origin, iidfile, no_cache, context, emulated, archive)
         started = time.monotonic()
         try:
             output = proc.stream(argv, env=builder.env)
+            if archive is not None:
+                with archive.open("rb") as tarball:
+                    client.images.load(tarball)  # tagged as built: the archive names the image
         except CommandFailed as failure:
             raise _explained(failure, build_plan, settings) from None
         seconds = time.monotonic() - started
