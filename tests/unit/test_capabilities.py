@@ -116,8 +116,15 @@ def test_the_probe_decides_where_buildkit_does_not_say_its_version(tmp_path, mon
     assert capabilities.builder_for(stand_in()).reproducible
     monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: False)
     assert not capabilities.builder_for(stand_in()).reproducible
-    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: pytest.fail("probed"))
-    assert not capabilities.builder_for(stand_in(containerd=True)).reproducible  # known: no probe
+    # The containerd store refuses it on load whatever the probe says; an OCI archive takes it.
+    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: key.endswith("/containerd"))
+    on_containerd = capabilities.builder_for(stand_in(containerd=True))
+    assert (on_containerd.reproducible, on_containerd.archive_reproducible) == (False, True)
+    archive = on_containerd.archive_command(tmp_path / "image.tar")
+    assert archive[-2:] == [
+        "--output",
+        f"type=oci,dest={tmp_path}/image.tar,rewrite-timestamp=true,{engine.CONTAINERD_LAYERS}",
+    ]
 
 
 @pytest.mark.parametrize(
