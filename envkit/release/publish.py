@@ -35,6 +35,7 @@ from envkit.release.attach import Attached, attach_sbom
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
 
 TESTED_LABEL = "io.envkit.tested.image"
+COMPRESSION_LABEL = "io.envkit.publish.compression"
 RELEASE_SOURCE = "envkit-release-source"  # the tested image's name for the label step, while it runs
 # What a published layer is compressed with (envkit.publish_compression): gzip pulls on every engine;
 # zstd only on Docker 23 and newer (smaller, and faster to decompress).
@@ -81,7 +82,10 @@ def release_image(client: docker.DockerClient, tested: Image, labels: dict[str, 
     An earlier release of the same tested image with the same labels is reused,
     so publishing again pushes the same digest. Built with BuildKit, as every
     image of the kit (the containerd store takes no legacy builds); there its
-    layers are compressed for the registry here (see release_output)."""
+    layers are compressed for the registry here (see release_command), and the
+    label COMPRESSION_LABEL says with what, so a release made for gzip is never
+    pushed as the zstd one."""
+    labels = {**labels, COMPRESSION_LABEL: settings.publish_compression}
     for candidate in client.images.list(filters={"label": f"{TESTED_LABEL}={tested.id}"}):
         if candidate.labels.items() >= labels.items():
             return candidate

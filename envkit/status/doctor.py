@@ -60,10 +60,12 @@ def check_engine(machine: Machine) -> Finding:
         )
     facts = capabilities.engine_facts(machine.client)
     if facts.legacy:
+        zstd = machine.settings.publish_compression == "zstd"
+        team = " (and envkit.publish_compression is zstd: this host cannot pull the team's images)" if zstd else ""
         return Finding(
             "docker engine",
             WARN,
-            f"{facts.describe()}: a legacy engine (end of life): it pulls no zstd images and builds no "
+            f"{facts.describe()}: a legacy engine (end of life): it pulls no zstd images{team} and builds no "
             "identical digests",
             "upgrade to Docker 25 or newer (Debian 13's docker.io, or Docker's own docker-ce)",
         )

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from envkit import ROOT
-from envkit.core import gpus
+from envkit.core import capabilities, engine, gpus
 from envkit.workspace.caches import CACHE_LABEL, volume_name
 from envkit.workspace.session import RUN_LABEL
 from tests.conftest import CI_IMAGE_NAME, run_cli
@@ -216,7 +216,13 @@ def test_doctor_on_this_machine(kit_session):
     lines = {
         line.split()[1] + " " + line.split()[2]: line for line in result.stdout.splitlines() if len(line.split()) > 2
     }
-    assert lines["docker engine"].startswith("pass")
+    facts = capabilities.engine_facts(engine.connect())
+    store = "containerd image store" if facts.store == "containerd" else "classic store"
+    assert f"Docker {facts.version} (API {facts.api}" in lines["docker engine"] and store in lines["docker engine"]
+    if facts.legacy:  # Docker 20.10: said plainly, with the upgrade
+        assert lines["docker engine"].startswith("warn") and "a legacy engine (end of life)" in lines["docker engine"]
+    else:
+        assert lines["docker engine"].startswith("pass")
     if not gpus.host_gpus():  # a machine without a GPU: a warning, not a failure
         assert result.returncode == 0, result.stdout + result.stderr
         assert lines["nvidia driver"].startswith("warn") and "no NVIDIA GPU" in lines["nvidia driver"]

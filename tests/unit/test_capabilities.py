@@ -162,3 +162,21 @@ def test_the_push_digest_is_read_from_the_status_line_the_containerd_store_sends
         api=SimpleNamespace(push=lambda *a, **k: iter([{"status": "Pushed", "id": "x"}, {"status": line}]))
     )
     assert publish._push(pusher, "127.0.0.1:5000/team/torch-env", "cu121-pip") == "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("answers", "compression", "state", "said"),
+    [
+        (stand_in("20.10.24+dfsg1", "1.41", "1.12"), "gzip", "warn", "a legacy engine (end of life)"),
+        (stand_in("20.10.24+dfsg1", "1.41", "1.12"), "zstd", "warn", "this host cannot pull the team's images"),
+        (stand_in(containerd=True), "zstd", "pass", "containerd image store: multi-platform images, zstd pulls"),
+        (stand_in("29.0.1", "1.52", "1.44"), "gzip", "pass", "(API 1.52, serves API 1.44+), classic store (overlay2)"),
+    ],
+    ids=["legacy", "legacy-zstd-team", "containerd", "docker-29-classic"],
+)
+def test_doctor_says_what_the_engine_means(answers, compression, state, said):
+    from envkit.core.settings import Settings
+    from envkit.status import doctor
+
+    finding = doctor.check_engine(doctor.Machine(answers, Settings(publish_compression=compression), host_gpus=[]))
+    assert finding.state == state and said in finding.detail, finding
