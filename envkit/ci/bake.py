@@ -43,6 +43,8 @@ def target(variant_plan: plan.Plan, settings: Settings) -> dict[str, Any]:
         "args": plan.build_args(variant_plan, ORIGIN),
         "tags": [image_tag(variant, dataclasses.replace(settings, image_name="${IMAGE_NAME}"))],
         "platforms": [variant.docker_platform],
+        # As invoke build: no attestation the kit did not decide on (buildx adds provenance by default).
+        "attest": ["type=provenance,disabled=true", "type=sbom,disabled=true"],
     }
     if ca_cert := settings.ca_cert_path():
         made["secret"] = [f"id=ca,src={ca_cert}"]
