@@ -215,12 +215,18 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
 
 
 _EXPORT = re.compile(r"^#\d+ exporting layers (\d+(?:\.\d+)?)s done$", re.MULTILINE)
+_EXPORT_STEP = re.compile(r"^#(\d+) exporting to (?:image|docker image format|oci image format)$", re.MULTILINE)
 
 
 def export_seconds(output: str) -> float:
-    """From BuildKit's plain progress: how long writing the layers took (0 when
-    every layer came from the cache and nothing was written)."""
-    return sum(float(seconds) for seconds in _EXPORT.findall(output))
+    """From BuildKit's plain progress: how long the export step took, writing
+    the layers and, on the containerd store, unpacking them (0 when every
+    layer came from the cache and nothing was written). Where the step's end
+    is not shown, the time its layers took."""
+    steps = set(_EXPORT_STEP.findall(output))
+    done = [float(m[2]) for m in re.finditer(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$", output, re.MULTILINE) if m[1] in steps]
+    layers = sum(float(seconds) for seconds in _EXPORT.findall(output))
+    return sum(done) if done and layers else layers
 
 
 _STEP = re.compile(r"^#(\d+) (\[.+)$")

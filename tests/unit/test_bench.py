@@ -146,6 +146,13 @@ def test_export_seconds_come_from_buildkits_plain_progress():
     output = "#30 exporting to image\n#30 exporting layers\n#30 exporting layers 16.2s done\n#30 DONE 16.2s\n"
     assert export_seconds(output) == 16.2
     assert export_seconds("#31 exporting layers 0.0s done\n#31 writing image sha256:1 done") == 0.0
+    # The containerd store unpacks after compressing: the whole step counts.
+    containerd = (
+        "#30 exporting to image\n#30 exporting layers\n#30 exporting layers 38.8s done\n"
+        "#30 exporting manifest sha256:a done\n#30 unpacking to docker.io/library/torch-env:cu121-pip\n"
+        "#30 unpacking to docker.io/library/torch-env:cu121-pip 37.0s done\n#30 DONE 75.8s\n#31 DONE 0.1s\n"
+    )
+    assert export_seconds(containerd) == 75.8
 
 
 @pytest.fixture(scope="module")
