@@ -238,6 +238,12 @@ def config_files() -> list[Path]:
     return [path for path in [*found, *([Path(runtime)] if runtime else [])] if path.is_file()]
 
 
+def _one_line(name: object) -> str:
+    """A name read from the file as it fits in a one-line message: control characters escaped."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def check_config_file(path: Path, invoke_sections: set[str], project: bool) -> None:
     """A config file Invoke will read: parseable, a mapping, its envkit section
     made of known keys with string values; a section of this project's own
@@ -256,7 +262,7 @@ def check_config_file(path: Path, invoke_sections: set[str], project: bool) -> N
         close = difflib.get_close_matches(str(section), [SECTION], n=1, cutoff=0.7)
         if section != SECTION and section not in invoke_sections and (project or close):
             hint = f" (did you mean `{SECTION}:`?)" if close else f"; the kit's settings go under `{SECTION}:`"
-            raise UsageError(f"{path}: unknown section `{section}`{hint}.")
+            raise UsageError(f"{path}: unknown section `{_one_line(section)}`{hint}.")
     section = data.get(SECTION)
     if section is None:
         return
@@ -267,6 +273,6 @@ def check_config_file(path: Path, invoke_sections: set[str], project: bool) -> N
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
-            raise UsageError(f"{path}: unknown setting `{SECTION}.{key}`; {hint}")
+            raise UsageError(f"{path}: unknown setting `{SECTION}.{_one_line(key)}`; {hint}")
         if not isinstance(value, str):
-            raise UsageError(f"{path}: `{SECTION}.{key}` must be a string, not {value!r}.")
+            raise UsageError(f"{path}: `{SECTION}.{_one_line(key)}` must be a string, not {value!r}.")

@@ -21,7 +21,7 @@ from unittest import mock
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from invoke import Program
 from invoke.config import Config
@@ -178,6 +178,8 @@ SECTIONS = st.dictionaries(
 
 @FUZZ
 @given(data=st.one_of(SECTIONS, YAML_VALUES), raw=st.one_of(st.none(), st.binary(max_size=40)))
+@example(data={"\x1e\r": None}, raw=None)  # a section named with a line break: still one line
+@example(data={"envkit": {"image_name\n": "x"}}, raw=None)
 def test_any_invoke_yaml_is_taken_or_refused_in_one_message(tmp_path, data, raw):
     path = tmp_path / "invoke.yaml"
     path.write_bytes(raw if raw is not None else yaml.safe_dump(data).encode())
