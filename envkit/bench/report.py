@@ -49,6 +49,15 @@ FIGURES = {
     "pull_bytes": Figure("pull: bytes downloaded", "bytes"),
     "one_pin_pull_s": Figure("pull after the one-pin change", "s"),
     "one_pin_pull_bytes": Figure("pull after the one-pin change: bytes", "bytes"),
+    # The image as `invoke publish` ships it, per layer compression (zstd only from the containerd store).
+    "gzip_release_s": Figure("publish's label step, gzip layers", "s"),
+    "gzip_bytes": Figure("published size, gzip layers", "bytes"),
+    "gzip_push_s": Figure("push, gzip layers", "s"),
+    "gzip_pull_s": Figure("pull, gzip layers", "s"),
+    "zstd_release_s": Figure("publish's label step, zstd layers", "s"),
+    "zstd_bytes": Figure("published size, zstd layers", "bytes"),
+    "zstd_push_s": Figure("push, zstd layers", "s"),
+    "zstd_pull_s": Figure("pull, zstd layers", "s"),
 }
 
 

@@ -12,6 +12,12 @@ first, N times. Per contender and run:
  5. rebuild after a one-pin change (package caches kept), its push
  6. pull into the engine with the contender's images and the builder cache
     gone (only the base image's layers remain), then the one-pin image
+ 7. the kit's image as `invoke publish` ships it, once per layer compression
+    the store can push (gzip; zstd too on the containerd store): the label
+    step that compresses it, its push, its compressed size, and its pull into
+    an engine without the contender's images. (The first push above sends the
+    layers as the build stored them: gzip on the classic store, zstd level 1
+    on the containerd store.)
 The floor of a cold build is its bytes at the rate the network gives the
 locked wheels (measured in the same run) plus its layer export.
 """
@@ -23,6 +29,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,11 @@ from envkit.images import plan
 from envkit.images.wheelhouse import platform_tags
 from envkit.recipes import indexes
 from envkit.recipes.files import read_pip
+from envkit.release.publish import release_image
+
+# The layer compressions a publish can push from each image store (see envkit.release.releases.check_compression).
+PUSHED_COMPRESSIONS = {capabilities.CONTAINERD: ("gzip", "zstd"), capabilities.CLASSIC: ("gzip",)}
+BENCH_RELEASE_LABEL = "io.envkit.bench.release"  # so a user's own release of the same image is never reused
 
 # The package a one-pin change moves, in order of preference: small, pure
 # Python, and in every pip lock (torch depends on both).
@@ -156,6 +168,30 @@ class Bench:
         self.created.add(registry.reference(repository, tag))
         return seconds, measure.pulled_bytes(events, layers)
 
+    def push_releases(self, registry: ScratchRegistry, image_id: str, figures: dict[str, float]) -> list[str]:
+        """Push the image as `invoke publish` would, once per compression this
+        store can push; record the label step, the push and the compressed size;
+        return the repositories pushed to (pulled later, one at a time)."""
+        store = capabilities.engine_facts(self.client).store
+        pushed = []
+        for compression in PUSHED_COMPRESSIONS[store]:
+            started = time.monotonic()
+            release = release_image(
+                self.client,
+                self.client.images.get(image_id),
+                {BENCH_RELEASE_LABEL: compression},
+                replace(self.settings, publish_compression=compression),
+            )
+            figures[f"{compression}_release_s"] = round(time.monotonic() - started, 1)
+            self.tag(str(release.id), f"{self.variant.name}-kit-{compression}")
+            repository = f"bench/kit-{compression}"
+            figures[f"{compression}_push_s"], _ = self.push(registry, str(release.id), repository, "release")
+            if (found := layer_compressions(registry.host, repository, "release")) != {compression}:
+                raise KitError(f"the {compression} release went out with {', '.join(sorted(found))} layers")
+            figures[f"{compression}_bytes"] = sum(manifest_layers(registry.host, repository, "release").values())
+            pushed.append(repository)
+        return pushed
+
     def measure(self, contender: Contender, one_pin: OnePin, rate: measure.DownloadRate) -> Sample:
         figures: dict[str, float] = {}
         name = contender.name
@@ -206,6 +242,7 @@ class Bench:
             figures["one_pin_push_s"], figures["one_pin_push_bytes"] = self.push(
                 registry, pinned.image_id, repository, "one-pin"
             )
+            releases = self.push_releases(registry, cold.image_id, figures) if isinstance(contender, Kit) else []
 
             # An engine without this contender: its images untagged, the builder
             # cache (which keeps their layers) emptied.
@@ -214,6 +251,10 @@ class Bench:
             figures["pull_s"], figures["pull_bytes"] = self.pull(registry, repository, "cold")
             figures["one_pin_pull_s"], figures["one_pin_pull_bytes"] = self.pull(registry, repository, "one-pin")
             self.untag_all()
+            for release in releases:  # each into an engine without the others
+                compression = release.rsplit("-", 1)[1]
+                figures[f"{compression}_pull_s"], _ = self.pull(registry, release, "release")
+                self.untag_all()
         return Sample(contender=name, figures=figures)
 
 
@@ -224,6 +265,24 @@ MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, applicat
 def manifest_layers(host: str, repository: str, tag: str) -> dict[str, int]:
     """The compressed layers (digest -> bytes) and config of an image in the registry: a Docker manifest (the
     classic store pushes those) or an OCI one (the containerd store's)."""
+    body = _manifest(host, repository, tag)
+    return {
+        body["config"]["digest"]: body["config"]["size"],
+        **{layer["digest"]: layer["size"] for layer in body["layers"]},
+    }
+
+
+def layer_compressions(host: str, repository: str, tag: str) -> set[str]:
+    """How the image's layers are compressed, from their media types
+    (`...tar.gzip`, `...tar+gzip`, `...tar+zstd`; "none" for a bare tar)."""
+    found = set()
+    for layer in _manifest(host, repository, tag)["layers"]:
+        media_type = str(layer.get("mediaType", ""))
+        found.add(next((name for name in ("gzip", "zstd") if media_type.endswith(name)), "none"))
+    return found
+
+
+def _manifest(host: str, repository: str, tag: str) -> dict[str, Any]:
     where = f"http://{host}/v2/{repository}/manifests/{tag}"
     try:
         response = requests.get(where, headers={"Accept": MANIFEST_TYPES}, timeout=30)
@@ -231,10 +290,7 @@ def manifest_layers(host: str, repository: str, tag: str) -> dict[str, int]:
         body: dict[str, Any] = response.json()
     except (requests.RequestException, ValueError) as error:
         raise KitError(f"reading the bench registry's manifest {where} failed: {error}") from None
-    return {
-        body["config"]["digest"]: body["config"]["size"],
-        **{layer["digest"]: layer["size"] for layer in body["layers"]},
-    }
+    return body
 
 
 @contextlib.contextmanager
@@ -262,9 +318,10 @@ def run_bench(variant: Variant, settings: Settings, runs: int, empty_build_cache
             "bench leaves none, a killed one may), then rerun."
         )
     # Both images, the builder cache of one, the registry and a pulled copy at the peak (measured for
-    # cu121: about 25 GB); --tiny's stand-in recipe needs no more than one build.
+    # cu121 on the classic store: about 25 GB), and the kit's releases, compressed once per layer compression,
+    # in the store and the registry; --tiny's stand-in recipe needs no more than one build.
     store = capabilities.engine_facts(client).store
-    need = variant.disk_gb(store) if tiny else 2 * variant.disk_gb(store)
+    need = variant.disk_gb(store) if tiny else 2 * variant.disk_gb(store) + variant.pull_disk_gb(store)
     engine.check_free_disk(client, need, f"benchmarking {variant.name}")
     one_pin = one_pin_change(variant, settings)
     samples: list[Sample] = []

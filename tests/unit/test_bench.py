@@ -4,8 +4,10 @@ pushed and pulled, the download rate against a served index, and the
 report's medians, ratios and targets."""
 
 import hashlib
+import http.server
 import json
 import re
+import threading
 from dataclasses import asdict
 from xml.etree import ElementTree
 
@@ -17,7 +19,7 @@ from envkit import ROOT
 from envkit.bench import measure
 from envkit.bench.contenders import OnePin
 from envkit.bench.report import Report, Sample, markdown, report_paths, write_report
-from envkit.bench.run import check_request
+from envkit.bench.run import check_request, layer_compressions, manifest_layers
 from envkit.catalog.selection import select
 from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings
@@ -272,3 +274,58 @@ def test_the_report_is_json_and_markdown_beside_each_other(tmp_path):
     assert markdown_path.read_text() == markdown(report)
     svg = ElementTree.fromstring(chart_path.read_text())  # well-formed, one bar per shared figure
     assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 and "1.25x" in chart_path.read_text()
+
+
+MANIFEST = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c", "size": 7},
+    "layers": [
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": "sha256:a", "size": 100},
+        {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": "sha256:b", "size": 50},
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:d", "size": 20},
+    ],
+}
+
+
+@pytest.fixture
+def registry_host():
+    """A stand-in for the bench's registry: one manifest at bench/kit:release, 404 elsewhere."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # http.server calls it by this name
+            found = self.path == "/v2/bench/kit/manifests/release"
+            body = json.dumps(MANIFEST).encode() if found else b"{}"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_pushed_image_is_read_back_by_its_layers_and_their_compression(registry_host):
+    assert manifest_layers(registry_host, "bench/kit", "release") == {
+        "sha256:c": 7,
+        "sha256:a": 100,
+        "sha256:b": 50,
+        "sha256:d": 20,
+    }
+    assert layer_compressions(registry_host, "bench/kit", "release") == {"zstd", "gzip", "none"}
+    with pytest.raises(KitError, match=r"reading the bench registry.s manifest .* failed: 404"):
+        manifest_layers(registry_host, "bench/kit", "absent")
+
+
+def test_the_published_compressions_are_rows_of_the_kit_only():
+    kit = {"gzip_bytes": 3.11e9, "gzip_pull_s": 80.0, "zstd_bytes": 2.42e9, "zstd_pull_s": 50.0}
+    report = make_report([kit], [{"cold_build_s": 4.0}])
+    text = markdown(report)
+    assert "| published size, gzip layers | 3.11 GB | - | - |" in text
+    assert "| pull, zstd layers | 50.0 s | - | - |" in text
+    assert text.index("gzip layers") < text.index("zstd layers")
