@@ -17,7 +17,8 @@ import docker
 import pytest
 
 from envkit import ROOT
-from envkit.core import engine
+from envkit.catalog.selection import select
+from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from tests.helpers import invoke_in
@@ -73,6 +74,22 @@ class Session:
     reports: Path
     pins: Path  # the session's env/published.json: publishing in a test never edits the checkout's
     env: dict[str, str]
+
+
+@pytest.fixture
+def room_for_a_cu121_build(docker_client: docker.DockerClient) -> None:
+    """Room for one more cu121 build, for the tests that run last: by then, on
+    the containerd store, the session's images (each layer compressed and
+    unpacked) and BuildKit's cache of every build before fill most of a 70 GB
+    disk. Short of room, BuildKit's cache is emptied (as the bench's tests,
+    last of all, do anyway), and the log says so; no tagged image is touched."""
+    need = select("12.1").disk_gb(capabilities.store_of(docker_client.info()))
+    try:
+        engine.check_free_disk(docker_client, need, "the next test's build")
+    except UsageError as short:
+        print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
+        docker_client.api.prune_builds(all=True)
+        docker_client.images.prune(filters={"dangling": True})
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import stat
@@ -12,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import docker
 
 from envkit.core import engine
 
@@ -48,6 +51,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def untag(client: docker.DockerClient, prefix: str) -> None:
+    """Remove every tag starting with `prefix`, keeping the layers. The
+    containerd store lists a pulled image under its digest reference too
+    (`REPOSITORY@sha256:...`), which is no tag and cannot be removed as one."""
+    tags = {tag for image in client.images.list() for tag in image.tags if tag.startswith(prefix) and "@" not in tag}
+    for tag in sorted(tags):
+        with contextlib.suppress(docker.errors.ImageNotFound):  # gone already: listed twice, or removed meanwhile
+            client.images.remove(tag, noprune=True)
 
 
 class LocalRegistry:
@@ -109,11 +122,7 @@ class LocalRegistry:
         engine for it: its port is gone after the run, and the tags would pile
         up on the engine run after run. The layers stay (noprune)."""
         self.stop()
-        client = engine.connect()
-        for image in client.images.list(name=f"{self.host}/*/*"):
-            for tag in image.tags:
-                if tag.startswith(f"{self.host}/"):
-                    client.images.remove(tag, noprune=True)
+        untag(engine.connect(), f"{self.host}/")
 
     def tags(self, repository_path: str, auth: tuple[str, str] | None = None) -> list[str]:
         request = urllib.request.Request(f"http://{self.host}/v2/{repository_path}/tags/list")

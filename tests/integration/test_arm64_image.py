@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import shutil
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ import requests
 
 from envkit import ROOT
 from envkit.checks import tags
-from envkit.core import reports
+from envkit.core import capabilities, engine, reports
 from envkit.core.reports import TestReport, sbom_path
 from envkit.core.settings import Settings
 from envkit.core.validation import validate
@@ -178,9 +179,10 @@ def test_one_multi_arch_tag_for_both_architectures(multiarch_kit, arm64_report, 
             assert pins["cpu-pip"]["index"] == pins["cpu-pip-arm64"]["index"] == f"{host_repository}@{digest}"
 
         for platform, tested in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report["image_id"])):
-            pulled = docker_client.images.pull(host_repository, tag="cpu-pip", platform=platform)
-            assert pulled.labels["io.envkit.tested.image"] == tested
-            assert pulled.attrs["Architecture"] == platform.split("/")[1]
+            docker_client.images.pull(host_repository, tag="cpu-pip", platform=platform)
+            pulled = inspect_platform(docker_client, f"{host_repository}:cpu-pip", platform)
+            assert pulled["Config"]["Labels"]["io.envkit.tested.image"] == tested
+            assert pulled["Architecture"] == platform.split("/")[1]
         by_tag = docker_client.images.pull(host_repository, tag=arm64_report["tags"]["immutable"])
         assert by_tag.labels["io.envkit.tested.image"] == arm64_report["image_id"]
         inside = docker_client.containers.run(
@@ -188,11 +190,16 @@ def test_one_multi_arch_tag_for_both_architectures(multiarch_kit, arm64_report, 
         )
         assert inside.decode().strip() == "2.4.1 False aarch64"
     finally:
-        registry.close()
-        for image in docker_client.images.list(name=host_repository):
-            for tag in image.tags:
-                if tag.startswith(host_repository):
-                    docker_client.images.remove(tag, noprune=True)
+        registry.close()  # and the tags pulled from it
+
+
+def inspect_platform(docker_client, reference, platform):
+    """One platform's image config: on the containerd store a pulled tag names the whole index (and the SDK
+    inspects the host's platform of it), on the classic store the image last pulled for that tag."""
+    if capabilities.store_of(docker_client.info()) != capabilities.CONTAINERD:
+        return docker_client.images.get(reference).attrs
+    argv = [engine.docker_cli(), "image", "inspect", "--platform", platform, reference]
+    return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)[0]
 
 
 def invoke_in_kit(kit, *args):
