@@ -77,19 +77,24 @@ class Session:
 
 
 @pytest.fixture
-def room_for_a_cu121_build(docker_client: docker.DockerClient) -> None:
-    """Room for one more cu121 build, for the tests that run last: by then, on
-    the containerd store, the session's images (each layer compressed and
-    unpacked) and BuildKit's cache of every build before fill most of a 70 GB
-    disk. Short of room, BuildKit's cache is emptied (as the bench's tests,
-    last of all, do anyway), and the log says so; no tagged image is touched."""
-    need = select("12.1").disk_gb(capabilities.store_of(docker_client.info()))
-    try:
-        engine.check_free_disk(docker_client, need, "the next test's build")
-    except UsageError as short:
-        print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
-        docker_client.api.prune_builds(all=True)
-        docker_client.images.prune(filters={"dangling": True})
+def make_room(docker_client: docker.DockerClient) -> Callable[[int], None]:
+    """`make_room(builds)`: room for that many more cu121 builds, for the tests
+    that run last. By then, on the containerd store, the session's images (each
+    layer compressed and unpacked) and BuildKit's cache of every build before
+    fill most of a 70 GB disk. Short of room, BuildKit's cache is emptied (as
+    the bench's tests, last of all, do anyway), and the log says so; no tagged
+    image is touched."""
+
+    def room(builds: int) -> None:
+        need = builds * select("12.1").disk_gb(capabilities.store_of(docker_client.info()))
+        try:
+            engine.check_free_disk(docker_client, need, f"{builds} cu121 build(s)")
+        except UsageError as short:
+            print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
+            docker_client.api.prune_builds(all=True)
+            docker_client.images.prune(filters={"dangling": True})
+
+    return room
 
 
 @pytest.fixture(scope="session")

@@ -96,6 +96,8 @@ def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
     builder = capabilities.builder_for(client, settings.docker_client)
     expected = builder.reproducible or builder.archive_reproducible
     result = Comparison(variant.name, root, digests_expected=expected, store=builder.store)
+    # Each build checks for its own room; the second would find the first's layers and cache in it.
+    engine.check_free_disk(client, 2 * variant.disk_gb(builder.store), f"two --no-cache builds of {variant.name}")
     images = []
     try:
         for run in ("a", "b"):

@@ -15,7 +15,6 @@ the cut-off did not move.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +47,17 @@ def check_cutoff(exclude_newer: str, where: str = "env/variants.toml [lock] excl
 
 
 def seed(target: Path, output: Path, upgrade: bool) -> None:
-    """Put the lock being replaced where uv writes its output: uv reads it as preferences."""
-    if not upgrade and target.is_file():
-        shutil.copyfile(target, output)
+    """Put the pins of the lock being replaced where uv writes its output: uv
+    reads them as preferences. Versions only: uv would keep the hashes it finds
+    there too, and a lock lists the files the index serves now (a mirror may
+    serve other files for the same version), each hash read from the index."""
+    if upgrade or not target.is_file():
+        return
+    try:
+        pins = parse_pip(target.read_text()).versions()
+    except (ValueError, UnicodeDecodeError):
+        return  # a broken lock is replaced whole, with nothing preferred
+    output.write_text("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
 
 
 def uv_flags(upgrade: bool) -> list[str]:

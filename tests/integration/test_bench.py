@@ -23,7 +23,14 @@ from envkit.recipes.indexes import Indexes
 from tests.conftest import HOST_CA_BUNDLE
 from tests.helpers import LocalIndex, copy_repo, invoke_in
 
-pytestmark = [pytest.mark.empties_build_cache, pytest.mark.usefixtures("room_for_a_cu121_build")]
+pytestmark = pytest.mark.empties_build_cache
+
+
+@pytest.fixture(autouse=True)
+def room(make_room):
+    """Each test builds a (stand-in) cu121 image, and the bench asks a cu121 build's room."""
+    make_room(1)
+
 
 STAND_INS = [
     ("torch", "2.4.1", ("filelock", "nvidia-cudnn-cu12", "nvidia-cublas-cu12", "triton==3.0.0")),

@@ -66,10 +66,12 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
 
 
 @pytest.mark.nocache_builds
-@pytest.mark.usefixtures("room_for_a_cu121_build")
-def test_two_builds_from_scratch_hold_identical_environments(kit_session, base_image, cu121_build, docker_client):
+def test_two_builds_from_scratch_hold_identical_environments(
+    kit_session, base_image, cu121_build, docker_client, make_room
+):
     """Identical digests where the engine allows (BuildKit 0.13+: loaded with rewrite-timestamp on the classic
     store, through an OCI archive on the containerd store); identical environments everywhere."""
+    make_room(2)
     builder = capabilities.builder_for(docker_client)
     result = run_cli(kit_session, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -284,6 +284,20 @@ def test_a_release_appearing_later_moves_no_pin_until_upgrade_and_then_is_listed
     assert versions(repo, "cu121")["filelock"] == "4.5"
 
 
+def test_a_relock_keeps_the_replaced_locks_versions_but_takes_the_hashes_the_index_serves(growing_index, tmp_path):
+    """The checkout's cu121 lock names PyPI's files; this index serves other files for the same versions (a
+    mirror of rebuilt wheels does too). The relock keeps torch 2.4.1 and lists only the served files' hashes."""
+    repo = copy_repo(tmp_path / "kit")
+    env = {"INVOKE_ENVKIT_MIRRORS": f"https://pypi.org/simple={growing_index.url('pypi')}"}
+    result = invoke_in(repo, "lock", "--cuda", "12.1", env=env)
+    assert result.returncode == 0, result.stderr
+    served = {hashlib.sha256(path.read_bytes()).hexdigest() for path in growing_index.folder.rglob("*.whl")}
+    pins = parse_pip((repo / "env" / "pip" / "cu121.txt").read_text()).pins
+    assert pins["torch"].version == "2.4.1"
+    for pin in pins.values():
+        assert pin.hashes and {h.removeprefix("sha256:") for h in pin.hashes} <= served, pin
+
+
 def test_a_cutoff_still_to_come_is_refused_before_anything_is_resolved(growing_index, tmp_path):
     repo = copy_repo(tmp_path / "kit")
     data = repo / "env" / "variants.toml"
