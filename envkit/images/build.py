@@ -195,8 +195,8 @@ def _explained(failure: CommandFailed, build_plan: plan.Plan, settings: Settings
     elif "hash mismatch" in output or "do not match the hashes" in output:
         hint = (
             f"A package does not match its hash in {build_plan.recipe_file}: the recipe was edited by hand, "
-            "or the index serves other files than it did when it was locked. Resolve it afresh with "
-            f"`invoke lock {build_plan.variant.flags()} --upgrade` (a plain relock keeps the recorded hashes) "
+            "or the index serves other files than it did when it was locked. Lock it again with "
+            f"`invoke lock {build_plan.variant.flags()}` (its hashes are read from the index) "
             "and review the change."
         )
     elif "certificate_verify_failed" in output or "invalid peer certificate" in output:
