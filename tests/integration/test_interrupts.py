@@ -144,7 +144,8 @@ def test_interrupted_wheelhouse_leaves_no_folder(
 
 @pytest.mark.nocache_builds
 @pytest.mark.parametrize("point", ["during-the-first-build", "after-the-first-build"])
-def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch, point):
+def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch, point, make_room):
+    make_room(2)  # verify-repro asks room for both builds before it starts either
     watched = start(kit_session, scratch, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
     if point == "during-the-first-build":
         watched.wait_for("[system-index", timeout=300)
