@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
+import requests
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import capabilities, engine, proc, provenance
-from envkit.core.errors import CommandFailed, UsageError
+from envkit.core.errors import CommandFailed, KitError, UsageError
 from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
 from envkit.core.settings import Settings
 from envkit.images import dev, emulation, plan
@@ -105,6 +106,23 @@ def cache_args(builder: engine.Builder, variant: Variant, settings: Settings) ->
     return ["--cache-from", where, "--cache-to", f"{where},mode=max"]
 
 
+# Loading a CUDA image's archive (about 3 GB, unpacked into the store as it comes) takes minutes, not the
+# SDK's 30 s.
+LOAD_SECONDS = 1800
+
+
+def _load(archive: Path) -> None:
+    """Load the OCI archive a reproducible build wrote; it is tagged as built (the archive names the image)."""
+    loader = engine.connect(timeout=LOAD_SECONDS)
+    try:
+        with archive.open("rb") as tarball:
+            loader.images.load(tarball)
+    except (docker.errors.APIError, requests.exceptions.RequestException) as error:
+        raise KitError(f"loading the built image's archive into the engine failed: {error}") from None
+    finally:
+        loader.close()
+
+
 def build_image(
     variant: Variant,
     settings: Settings,
@@ -154,8 +172,7 @@ def build_image(
         try:
             output = proc.stream(argv, env=builder.env)
             if archive is not None:
-                with archive.open("rb") as tarball:
-                    client.images.load(tarball)  # tagged as built: the archive names the image
+                _load(archive)
         except CommandFailed as failure:
             raise _explained(failure, build_plan, settings) from None
         seconds = time.monotonic() - started
