@@ -168,10 +168,12 @@ class Bench:
         self.created.add(registry.reference(repository, tag))
         return seconds, measure.pulled_bytes(events, layers)
 
-    def push_releases(self, registry: ScratchRegistry, image_id: str, figures: dict[str, float]) -> list[str]:
+    def push_releases(
+        self, registry: ScratchRegistry, image_id: str, figures: dict[str, float]
+    ) -> list[tuple[str, str]]:
         """Push the image as `invoke publish` would, once per compression this
         store can push; record the label step, the push and the compressed size;
-        return the repositories pushed to (pulled later, one at a time)."""
+        return each compression with the repository it went to (pulled later, one at a time)."""
         store = capabilities.engine_facts(self.client).store
         pushed = []
         for compression in PUSHED_COMPRESSIONS[store]:
@@ -189,7 +191,7 @@ class Bench:
             if (found := layer_compressions(registry.host, repository, "release")) != {compression}:
                 raise KitError(f"the {compression} release went out with {', '.join(sorted(found))} layers")
             figures[f"{compression}_bytes"] = sum(manifest_layers(registry.host, repository, "release").values())
-            pushed.append(repository)
+            pushed.append((compression, repository))
         return pushed
 
     def measure(self, contender: Contender, one_pin: OnePin, rate: measure.DownloadRate) -> Sample:
@@ -251,8 +253,7 @@ class Bench:
             figures["pull_s"], figures["pull_bytes"] = self.pull(registry, repository, "cold")
             figures["one_pin_pull_s"], figures["one_pin_pull_bytes"] = self.pull(registry, repository, "one-pin")
             self.untag_all()
-            for release in releases:  # each into an engine without the others
-                compression = release.rsplit("-", 1)[1]
+            for compression, release in releases:  # each into an engine without the others
                 figures[f"{compression}_pull_s"], _ = self.pull(registry, release, "release")
                 self.untag_all()
         return Sample(contender=name, figures=figures)

@@ -51,13 +51,20 @@ def seed(target: Path, output: Path, upgrade: bool) -> None:
     reads them as preferences. Versions only: uv would keep the hashes it finds
     there too, and a lock lists the files the index serves now (a mirror may
     serve other files for the same version), each hash read from the index."""
-    if upgrade or not target.is_file():
-        return
+    pins = None if upgrade else _versions_in(target)
+    if pins is not None:
+        output.write_text("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
+
+
+def _versions_in(target: Path) -> dict[str, str] | None:
+    """The pinned versions of the lock at `target`; None where there is none, or it does not read (a broken
+    lock is replaced whole: nothing preferred, nothing compared)."""
+    if not target.is_file():
+        return None
     try:
-        pins = parse_pip(target.read_text()).versions()
+        return parse_pip(target.read_text()).versions()
     except (ValueError, UnicodeDecodeError):
-        return  # a broken lock is replaced whole, with nothing preferred
-    output.write_text("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
+        return None
 
 
 def uv_flags(upgrade: bool) -> list[str]:
@@ -67,12 +74,9 @@ def uv_flags(upgrade: bool) -> list[str]:
 
 def moved_pins(target: Path, new_text: str) -> list[str]:
     """`name old -> new` for each pin of the lock at `target` that `new_text` changes (added or dropped too)."""
-    if not target.is_file():
+    old = _versions_in(target)
+    if old is None:
         return []
-    try:
-        old = parse_pip(target.read_text()).versions()
-    except (ValueError, UnicodeDecodeError):
-        return []  # a broken lock is replaced whole; nothing to compare
     new = parse_pip(new_text).versions()
     return [
         f"{name} {old.get(name, '(none)')} -> {new.get(name, '(none)')}"
