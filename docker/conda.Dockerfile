@@ -19,11 +19,14 @@ ARG USER_GID=1000
 # g++: torch.compile's CPU backend compiles C++ kernels, and images without a
 # compiler fail there (pytorch#116696); the conda env's Python carries its own
 # headers. Packages come from the base's Debian suite, fixed by its digest.
-# The same user as the pip images, so bind mounts and tools behave alike.
+# The same user as the pip images, so bind mounts and tools behave alike,
+# and the same care that no file holds the day of the build (see the pip
+# recipe's system step).
 # hadolint ignore=DL3008
 RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=secret,id=ca \
+    --mount=type=bind,source=docker/forget-install-times.sh,target=/opt/envkit-build/forget-install-times.sh \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && if [ -s /run/secrets/ca ]; then \
          echo 'Acquire::https::CAInfo "/run/secrets/ca";' >/etc/apt/apt.conf.d/99envkit-ca; fi \
@@ -32,7 +35,9 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     && rm -f /etc/apt/apt.conf.d/99envkit-ca \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
-    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
+    && chage --lastday -1 "${USER_NAME}" \
+    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace \
+    && sh /opt/envkit-build/forget-install-times.sh
 
 ENV ENV_PREFIX=/opt/env \
     PATH=/opt/env/bin:${PATH} \

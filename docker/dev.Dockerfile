@@ -46,12 +46,14 @@ USER 0:0
 RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,id=envkit-apt-lists,target=/var/lib/apt/lists,sharing=locked \
     --mount=type=secret,id=ca \
+    --mount=type=bind,source=docker/forget-install-times.sh,target=/opt/envkit-build/forget-install-times.sh \
     if [ -s /run/secrets/ca ]; then echo 'Acquire::https::CAInfo "/run/secrets/ca";' >/etc/apt/apt.conf.d/99envkit-ca; fi \
     && rm -f /etc/apt/apt.conf.d/docker-clean \
     && apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${DEV_DEBIAN_PACKAGES} \
     && rm -f /etc/apt/apt.conf.d/99envkit-ca \
-    && install -d -o "${USER_UID}" -g "${USER_GID}" "/home/${USER_NAME}/.cache" "/home/${USER_NAME}/.cache/envkit"
+    && install -d -o "${USER_UID}" -g "${USER_GID}" "/home/${USER_NAME}/.cache" "/home/${USER_NAME}/.cache/envkit" \
+    && sh /opt/envkit-build/forget-install-times.sh
 
 # The dev layer: every wheel fetched at once (hash-checked, onto the cache
 # mount), then installed exactly with uv as the runtime's layers were, and

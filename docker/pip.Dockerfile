@@ -33,7 +33,10 @@ ENV VIRTUAL_ENV=/opt/venv \
 # The system step: g++ and Python's headers for torch.compile, from
 # docker/system-packages.sh (the one list, which `invoke wheelhouse` also
 # downloads for offline builds), less the files docker/dpkg.cfg names,
-# and the non-root user.
+# and the non-root user. Nothing in the layer may hold the day it was built,
+# or a rebuild's digest differs: the install's logs and caches go
+# (docker/forget-install-times.sh), and the user's password has no last-change
+# day (useradd writes today's; the account has no password to age).
 FROM base AS system-index
 ARG PYTHON
 ARG USER_NAME
@@ -44,11 +47,14 @@ RUN --mount=type=cache,id=envkit-apt-cache,target=/var/cache/apt,sharing=locked 
     --mount=type=secret,id=ca \
     --mount=type=bind,source=docker/system-packages.sh,target=/opt/envkit-build/system-packages.sh \
     --mount=type=bind,source=docker/dpkg.cfg,target=/etc/dpkg/dpkg.cfg.d/envkit \
+    --mount=type=bind,source=docker/forget-install-times.sh,target=/opt/envkit-build/forget-install-times.sh \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && PYTHON="${PYTHON}" sh /opt/envkit-build/system-packages.sh install \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
-    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
+    && chage --lastday -1 "${USER_NAME}" \
+    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace \
+    && sh /opt/envkit-build/forget-install-times.sh
 
 # The same packages from the wheelhouse's debs/ (downloaded for this base).
 FROM base AS system-wheelhouse
@@ -57,10 +63,13 @@ ARG USER_UID
 ARG USER_GID
 RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     --mount=type=bind,source=docker/dpkg.cfg,target=/etc/dpkg/dpkg.cfg.d/envkit \
+    --mount=type=bind,source=docker/forget-install-times.sh,target=/opt/envkit-build/forget-install-times.sh \
     DEBIAN_FRONTEND=noninteractive dpkg --install --skip-same-version /wheelhouse/debs/*.deb \
     && groupadd --gid "${USER_GID}" "${USER_NAME}" \
     && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash "${USER_NAME}" \
-    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace
+    && chage --lastday -1 "${USER_NAME}" \
+    && install -d -o "${USER_NAME}" -g "${USER_NAME}" /workspace \
+    && sh /opt/envkit-build/forget-install-times.sh
 
 # The installer: uv, hash-checked from env/pip/installer.txt into a venv of
 # its own that every install step mounts and none leaves in the image. It

@@ -76,10 +76,6 @@ def test_two_builds_from_scratch_hold_identical_environments(
     result = run_cli(kit_session, "verify-repro", "--cuda", "12.1", "--base-image", base_image)
     summary = result.stdout.split("cu121-pip: two --no-cache builds")[-1]
     assert "identical (path, mode, sha256); package set identical" in summary, result.stdout[-3000:] + result.stderr
-    if builder.store == capabilities.CONTAINERD and "something in a layer is not reproducible" in summary:
-        # Open in issue 20 (item 6): with the OCI archive and rewrite-timestamp, two --no-cache cu121 builds
-        # still differ in a layer outside the environment (an empty image's digests are identical).
-        pytest.xfail("the cu121 image's layer digests differ between two builds on the containerd store")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     if builder.reproducible or builder.archive_reproducible:
         assert "image layer digests: identical" in summary and "image digests: identical (sha256:" in summary

@@ -165,6 +165,7 @@ def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
         "docker/check_variant.py",
         "docker/env_layers.py",
         "docker/dpkg.cfg",
+        "docker/forget-install-times.sh",
     ]
     needed += [v.lock_file for v in declared()]  # conda's explicit locks too, once written
     assert all(dockerignore_allows(path) for path in needed), [p for p in needed if not dockerignore_allows(p)]
