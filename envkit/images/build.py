@@ -130,12 +130,15 @@ def build_image(
     context: Path = ROOT,
     wheelhouse: Path | None = None,
     reproducible: bool = False,
+    origin: provenance.Provenance | None = None,
 ) -> BuildRecord:
     """Build and tag the variant from the checkout at `context` (or, with a
     wheelhouse, with no network at all). Checks flags, recipe, client and
     daemon before any build starts; on failure the previous image keeps its tag.
     `reproducible`: on the containerd store, through an OCI archive with layer
-    times rewritten, then loaded (slower: for verify-repro)."""
+    times rewritten, then loaded (slower: for verify-repro). `origin`: the
+    provenance to build from, where builds must share one (a dirty tree's is
+    the time it is read); by default the checkout's now."""
     settings.ca_cert_path()
     check_writable(settings)
     runtime = None
@@ -158,7 +161,7 @@ def build_image(
         raise UsageError(f"{variant.name}: {problem}")
     check_base_arch(client, build_plan)
     engine.check_free_disk(client, variant.disk_gb(builder.store), f"building {variant.name}")
-    origin = provenance.current(settings.source_url)
+    origin = origin or provenance.current(settings.source_url)
     if build_plan.note():
         print(build_plan.note())
     with tempfile.TemporaryDirectory(prefix="envkit-build-") as scratch:

@@ -104,6 +104,13 @@ def test_digests_must_be_equal_only_where_the_builder_can_make_them_so():
     assert "as expected of this builder" in repro_summary(comparison(["sha256:a", "sha256:b"], False))
 
 
+def test_an_identical_environment_is_reported_even_when_the_image_digests_differ():
+    differing_digests = repro_summary(comparison(["sha256:a", "sha256:b"], True))
+    assert "10 entries, identical (path, mode, sha256); package set identical" in differing_digests
+    differing_files = repro_summary(comparison(["sha256:a", "sha256:a"], True, differences=["content differs: x"]))
+    assert "package set identical" not in differing_files and "content differs: x" in differing_files
+
+
 # The vulnerability policy, against pip-audit's own JSON
 
 JINJA_ADVISORY = {
