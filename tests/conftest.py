@@ -96,8 +96,11 @@ def make_room(docker_client: docker.DockerClient) -> Callable[[int], None]:
         except UsageError as short:
             print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
             patient = engine.connect(timeout=PRUNE_SECONDS)  # the session's client gives up after 30 s
-            patient.api.prune_builds(all=True)
-            patient.images.prune(filters={"dangling": True})
+            try:
+                patient.api.prune_builds(all=True)
+                patient.images.prune(filters={"dangling": True})
+            finally:
+                patient.close()
 
     return room
 

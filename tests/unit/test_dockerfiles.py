@@ -132,6 +132,24 @@ def test_the_pip_environment_is_installed_in_the_layers_env_layers_defines():
         assert "REQUIREMENTS" not in steps[install] and "requirements.txt" not in steps[install]
 
 
+def test_every_step_that_installs_debian_packages_forgets_the_install_times_last():
+    """dpkg, apt and ldconfig write the time of the install into the layer, and useradd today's date:
+    a step that installs packages without clearing them gives a new digest on every rebuild."""
+    package_steps = [
+        step
+        for dockerfile in DOCKERFILES
+        for step in instructions(dockerfile)
+        if step.startswith("RUN")
+        and ("system-packages.sh install" in step or "install -y" in step or "dpkg --install" in step)
+    ]
+    assert len(package_steps) == 4  # pip's two system steps, conda's, dev's
+    for step in package_steps:
+        assert step.rstrip().endswith("sh /opt/envkit-build/forget-install-times.sh"), step[:200]
+        assert "source=docker/forget-install-times.sh" in step, step[:200]
+        if "useradd" in step:
+            assert 'chage --lastday -1 "${USER_NAME}"' in step, step[:200]
+
+
 def test_the_benchmark_baseline_is_hadolint_clean():
     baseline = ROOT / "benchmarks" / "baseline.Dockerfile"
     result = subprocess.run([hadolint(), str(baseline)], capture_output=True, text=True, check=False)
