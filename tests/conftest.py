@@ -23,6 +23,8 @@ from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from tests.helpers import invoke_in
 
+pytest_plugins = ("tests.disk_watch",)
+
 InvokeRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -81,18 +83,20 @@ PRUNE_SECONDS = 900
 
 
 @pytest.fixture
-def make_room(docker_client: docker.DockerClient) -> Callable[[int], None]:
-    """`make_room(builds)`: room for that many more cu121 builds, for the tests
-    that run last. By then, on the containerd store, the session's images (each
-    layer compressed and unpacked) and BuildKit's cache of every build before
-    fill most of a 70 GB disk. Short of room, BuildKit's cache is emptied (as
-    the bench's tests, last of all, do anyway), and the log says so; no tagged
-    image is touched."""
+def make_room(docker_client: docker.DockerClient) -> Callable[..., None]:
+    """`make_room(builds, extra_gb)`: room for that many more cu121 builds (and
+    what else the test writes to the same disk), for the tests that build. CI's
+    machines start with as little as 50 GB free, and on the containerd store
+    the session's images (each layer compressed and unpacked) and BuildKit's
+    cache of every build before fill most of it. Short of room, BuildKit's cache
+    is emptied (as the bench's tests, last of all, do anyway), and the log says
+    so; no tagged image is touched."""
 
-    def room(builds: int) -> None:
-        need = builds * select("12.1").disk_gb(capabilities.store_of(docker_client.info()))
+    def room(builds: int, extra_gb: float = 0) -> None:
+        need = builds * select("12.1").disk_gb(capabilities.store_of(docker_client.info())) + extra_gb
+        doing = f"{builds} cu121 build(s)" + (f" and {extra_gb:g} GB of files" if extra_gb else "")
         try:
-            engine.check_free_disk(docker_client, need, f"{builds} cu121 build(s)")
+            engine.check_free_disk(docker_client, need, doing)
         except UsageError as short:
             print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
             patient = engine.connect(timeout=PRUNE_SECONDS)  # the session's client gives up after 30 s

@@ -78,7 +78,8 @@ class DaemonSocket:
 
 
 @pytest.mark.nocache_builds
-def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, docker_client, tmp_path):
+def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, docker_client, tmp_path, make_room):
+    make_room(1)
     name = "torch-env-ci-daemon-gone"
     docker_client.images.get(cu121_build["image_id"]).tag(name, "cu121-pip")
     daemon = DaemonSocket(tmp_path / "docker.sock").start()

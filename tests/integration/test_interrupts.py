@@ -92,8 +92,9 @@ def test_interrupted_test(kit_session, cu121_build, docker_client, scratch, poin
     ids=["at-the-start", "while-installing"],
 )
 def test_interrupted_build_keeps_the_previous_image(
-    kit_session, cu121_build, base_image, docker_client, scratch, marker, number
+    kit_session, cu121_build, base_image, docker_client, scratch, marker, number, make_room
 ):
+    make_room(1)  # the build checks for a whole build's room before it starts
     name = "torch-env-ci-interrupted"
     docker_client.images.get(cu121_build["image_id"]).tag(name, "cu121-pip")
     try:

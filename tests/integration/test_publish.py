@@ -32,7 +32,10 @@ PASSWORD = "envkit-test-pw-5f1c9"  # must never appear in any output, label or f
 
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory):
-    return tmp_path_factory.mktemp("registry-storage")
+    """The open registry's storage (the cu121 image's 3 GB), gone with the module: the tests after need the disk."""
+    folder = tmp_path_factory.mktemp("registry-storage")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
     with pytest.raises(docker.errors.ImageNotFound):
         docker_client.images.get(release_id)
     pulled = {tag: docker_client.images.pull(repository, tag=tag) for tag in cu121_report["tags"].values()}
-    return {
+    yield {
         "output": result.stdout,
         "record": record,
         "repository": repository,
@@ -97,6 +100,10 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
         "release_id": release_id,
         "pins": pins,
     }
+    # The pulled release is the module's own image: what it holds beyond the session's image goes with it.
+    for tag in pulled:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(f"{repository}:{tag}")
 
 
 @pytest.mark.compat

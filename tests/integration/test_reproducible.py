@@ -15,6 +15,8 @@ from envkit.images import build
 from envkit.images.context import copy_context
 from tests.conftest import CI_IMAGE_NAME, run_cli
 
+# The cu121 wheelhouse: about 3 GB of wheels and debs in the test's folder, on the disk the build writes to.
+WHEELHOUSE_GB = 4
 FILELOCK_HASH = "79e43df8e9fe509cd83a3899a7c186c8077cbbe4d200a1ed3705c2f3bb6bc487"
 
 
@@ -85,8 +87,9 @@ def test_two_builds_from_scratch_hold_identical_environments(
 
 
 def test_a_wheelhouse_builds_the_image_with_the_network_off(
-    kit_session, base_image, cu121_build, tmp_path, docker_client
+    kit_session, base_image, cu121_build, tmp_path, docker_client, make_room
 ):
+    make_room(1, extra_gb=WHEELHOUSE_GB)
     wheelhouse = tmp_path / "wheelhouse"
     theirs = tmp_path / "wheelhouse.partial" / "keep.txt"  # a user's folder where older kits staged theirs
     theirs.parent.mkdir()
