@@ -106,11 +106,13 @@ class DeclaredVariant:
 
 @dataclass(frozen=True)
 class DiskFigures:
-    """Free GB under Docker's root a build, or a pull, needs by kind of platform, on one image store."""
+    """Free GB under Docker's root a build, or a pull, needs by kind of platform, on one image store;
+    `dev`: a dev image's build, its one layer on the runtime image."""
 
     __pydantic_config__ = STRICT
     cpu: float
     cuda: float
+    dev: float
     pull_cpu: float
     pull_cuda: float
 
@@ -120,7 +122,7 @@ class DiskNeeds(DiskFigures):
     """The classic store's figures, and the containerd store's ([disk.containerd]), which keeps
     every layer compressed as well as unpacked."""
 
-    containerd: DiskFigures = DiskFigures(0, 0, 0, 0)
+    containerd: DiskFigures = DiskFigures(0, 0, 0, 0, 0)
 
     def on(self, store: str) -> DiskFigures:
         return self.containerd if store == "containerd" else self

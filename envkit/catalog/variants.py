@@ -118,6 +118,8 @@ class Variant:
     def disk_gb(self, store: str = "classic") -> float:
         """Free disk under Docker's root its build needs on that image store (env/variants.toml [disk])."""
         needs = variants_file().disk.on(store)
+        if self.dev:
+            return needs.dev
         return needs.cpu if self.platform == "cpu" else needs.cuda
 
     def pull_disk_gb(self, store: str = "classic") -> float:

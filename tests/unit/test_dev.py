@@ -14,7 +14,7 @@ import pytest
 
 from envkit import ROOT
 from envkit.catalog.selection import select
-from envkit.catalog.variants import declared, declared_images, has_dev
+from envkit.catalog.variants import declared, declared_images, has_dev, variants_file
 from envkit.checks import tags
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
@@ -44,6 +44,13 @@ def test_a_dev_variant_is_its_runtime_variant_on_the_dev_dockerfile():
         UsageError, match="--dev: dev images are built for amd64 only, not for cpu-pip-arm64; leave out --arch arm64"
     ):
         select("cpu", dev=True, arch="arm64")
+
+
+@pytest.mark.parametrize("store", ["classic", "containerd"])
+def test_a_dev_build_asks_room_for_its_layer_not_for_a_whole_torch_install(store):
+    """It builds on the runtime image already there: its need is [disk] dev, on every store."""
+    figures = variants_file().disk.on(store)
+    assert select("12.1", dev=True).disk_gb(store) == figures.dev < figures.cuda == select("12.1").disk_gb(store)
 
 
 @pytest.mark.parametrize("variant", PIP_VARIANTS, ids=lambda v: v.name)
