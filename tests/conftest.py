@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,16 +54,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.docker)
-    # A --no-cache build that completes leaves newer results for the same steps
-    # in BuildKit's cache, and later "warm" builds take those: tests comparing
-    # layer chains with the session's image must run before any such build.
-    # `invoke bench` empties the builder cache: after it every build is cold,
-    # so its tests run last of all. The arm64 image is built in the background
-    # while the others run (see arm64_chain): its tests come after them.
+    # Tests that build a torch layer of their own (cold_builds: --no-cache,
+    # another torch, a wheelhouse) run after the warm ones: a --no-cache build
+    # leaves newer results for the same steps in BuildKit's cache, which later
+    # warm builds would take, and the cache is emptied after each of them
+    # (tests/integration/conftest.py) so that the next has the disk. `invoke
+    # bench` empties it too: its tests run last of all. The arm64 image is built
+    # in the background while the others run (see arm64_chain): its tests come
+    # after them.
     items.sort(
         key=lambda item: (
             item.get_closest_marker("empties_build_cache") is not None,
-            item.get_closest_marker("nocache_builds") is not None,
+            item.get_closest_marker("cold_builds") is not None,
             item.get_closest_marker("arm64") is not None,
         )
     )
@@ -80,31 +83,66 @@ class Session:
 
 # Emptying BuildKit's cache of a whole session's builds (tens of GB) took longer than 30 s in CI.
 PRUNE_SECONDS = 900
+# What the kit says when it refuses a job for room (envkit/core/engine.py, check_free_disk).
+ROOM_REFUSED = re.compile(r"only [0-9.]+ GB free under \S+; .* needs about [0-9.]+ GB")
+
+
+def empty_build_cache(*, keep_layers: bool) -> None:
+    """BuildKit's cache and untagged images. `keep_layers`: only the download
+    caches (cache mounts), so that a warm rebuild still reuses every step."""
+    patient = engine.connect(timeout=PRUNE_SECONDS)  # the session's client gives up after 30 s
+    try:
+        if keep_layers:
+            patient.api.prune_builds(filters={"type": "exec.cachemount"}, all=True)
+        else:
+            patient.api.prune_builds(all=True)
+        patient.images.prune(filters={"dangling": True})
+    finally:
+        patient.close()
+
+
+def skip_if_refused_for_room(result: subprocess.CompletedProcess[str], doing: str) -> None:
+    """A machine with too little disk for a job is told by the kit before the job
+    starts: the test that needs the job is skipped with the kit's words, never failed."""
+    if result.returncode == 2 and (short := ROOM_REFUSED.search(result.stderr)):
+        pytest.skip(f"{doing}: this machine has too little disk ({short.group(0)})")
 
 
 @pytest.fixture
 def make_room(docker_client: docker.DockerClient) -> Callable[..., None]:
-    """`make_room(builds, extra_gb)`: room for that many more cu121 builds (and
-    what else the test writes to the same disk), for the tests that build. CI's
-    machines start with as little as 50 GB free, and on the containerd store
-    the session's images (each layer compressed and unpacked) and BuildKit's
-    cache of every build before fill most of it. Short of room, BuildKit's cache
-    is emptied (as the bench's tests, last of all, do anyway), and the log says
-    so; no tagged image is touched."""
+    """`make_room(builds, extra_gb, pulls=0, warm=False)`: room for that many
+    cu121 builds and pulls (and what else the test writes to the same disk),
+    as the kit counts it, for the tests that build or pull. CI's machines
+    start with anything from about 30 to 80 GB free, and on the containerd
+    store the session's images (each layer compressed and unpacked) and
+    BuildKit's cache of the builds before fill most of it. Short of room,
+    BuildKit's cache is emptied: only its download caches for a `warm` test
+    (one that reuses the session's cached steps), all of it for the others;
+    no tagged image is touched. Still short, the test is skipped and says so."""
 
-    def room(builds: int, extra_gb: float = 0) -> None:
-        need = builds * select("12.1").disk_gb(capabilities.store_of(docker_client.info())) + extra_gb
-        doing = f"{builds} cu121 build(s)" + (f" and {extra_gb:g} GB of files" if extra_gb else "")
+    def room(builds: int, extra_gb: float = 0, *, pulls: int = 0, warm: bool = False) -> None:
+        store = capabilities.store_of(docker_client.info())
+        cu121 = select("12.1")
+        need = builds * cu121.disk_gb(store) + pulls * cu121.pull_disk_gb(store) + extra_gb
+        doing = ", ".join(
+            part
+            for part in (
+                f"{builds} cu121 build(s)" if builds else "",
+                f"{pulls} pull(s)" if pulls else "",
+                f"{extra_gb:g} GB of files" if extra_gb else "",
+            )
+            if part
+        )
+        try:
+            engine.check_free_disk(docker_client, need, doing)
+            return
+        except UsageError as short:
+            print(f"{short}\nemptying BuildKit's {'download caches' if warm else 'cache'} for it", file=sys.stderr)
+        empty_build_cache(keep_layers=warm)
         try:
             engine.check_free_disk(docker_client, need, doing)
         except UsageError as short:
-            print(f"{short}\nemptying BuildKit's cache for it", file=sys.stderr)
-            patient = engine.connect(timeout=PRUNE_SECONDS)  # the session's client gives up after 30 s
-            try:
-                patient.api.prune_builds(all=True)
-                patient.images.prune(filters={"dangling": True})
-            finally:
-                patient.close()
+            pytest.skip(f"this machine has too little disk, BuildKit's cache emptied: {short}".split(" Make room")[0])
 
     return room
 
@@ -155,8 +193,10 @@ def run_cli(
 
 
 def invoke_cli(session: Session, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    """run_cli, failing the test with the output's tail unless it succeeds."""
+    """run_cli, failing the test with the output's tail unless it succeeds
+    (or skipping it, where the kit refused the job for room)."""
     result = run_cli(session, *args, timeout=timeout)
+    skip_if_refused_for_room(result, f"`invoke {' '.join(args)}`")
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         pytest.fail(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{tail}", pytrace=False)
@@ -203,7 +243,7 @@ class Arm64Chain:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.done: dict[str, tuple[int, str]] = {}
+        self.done: dict[str, subprocess.CompletedProcess[str]] = {}
         self.process: subprocess.Popen[str] | None = None
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="arm64-chain", daemon=True)
@@ -215,18 +255,21 @@ class Arm64Chain:
                 return
             self.process = start_cli(self.session, *step)
             out, err = self.process.communicate()
-            self.done[name] = (self.process.returncode, out + err)
+            self.done[name] = subprocess.CompletedProcess(step, self.process.returncode, out, err)
             if self.process.returncode:
                 return
 
     def wait(self, step: str) -> None:
-        """Until the chain is over; then fail with the output of the step, or of one before it, that failed."""
+        """Until the chain is over; then fail with the output of the step, or of one before it, that failed
+        (skip, where the kit refused it for room)."""
         self.thread.join()
         for name in list(self.STEPS)[: list(self.STEPS).index(step) + 1]:
-            code, output = self.done.get(name, (-1, "not run: the session stopped first"))
-            if code:
-                tail = "\n".join(output.splitlines()[-40:])
-                pytest.fail(f"`invoke {' '.join(self.STEPS[name])}` exited {code}:\n{tail}", pytrace=False)
+            doing = f"`invoke {' '.join(self.STEPS[name])}`"
+            result = self.done.get(name, subprocess.CompletedProcess((), -1, "", "not run: the session stopped first"))
+            skip_if_refused_for_room(result, doing)
+            if result.returncode:
+                tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+                pytest.fail(f"{doing} exited {result.returncode}:\n{tail}", pytrace=False)
 
     def stop(self) -> None:
         """The session ended first (interrupted, or no arm64 test ran): the step stops as a user's would."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from envkit import ROOT
+from tests.conftest import empty_build_cache
 
 STRANGER = "envkit-stranger"
 STRANGER_UID = 42421  # no image of ours has it
@@ -113,3 +114,13 @@ def stranger(cu121_build, kit_session, docker_client):
 def start_arm64_chain(arm64_chain):
     """The arm64 image's base and build start in the background with the first integration test."""
     return arm64_chain
+
+
+@pytest.fixture(autouse=True)
+def empty_the_cache_after_a_cold_build(request):
+    """What a cold_builds test leaves in BuildKit's cache (a torch layer of its
+    own, 7 GB or more on the containerd store) no later test reuses: it goes,
+    so that the next cold build has the disk (see tests/conftest.py)."""
+    yield
+    if request.node.get_closest_marker("cold_builds") is not None:
+        empty_build_cache(keep_layers=False)

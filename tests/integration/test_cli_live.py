@@ -21,7 +21,8 @@ def test_testing_an_image_that_was_never_built(kit_session, docker_client):
 
 
 @pytest.mark.compat
-def test_missing_base_image_says_how_to_make_one(kit_session, docker_client):
+def test_missing_base_image_says_how_to_make_one(kit_session, docker_client, make_room):
+    make_room(1, warm=True)  # the kit checks the room before BuildKit looks for the base
     result = run_cli(
         kit_session,
         "build",

@@ -77,7 +77,7 @@ class DaemonSocket:
         return f"unix://{self.path}"
 
 
-@pytest.mark.nocache_builds
+@pytest.mark.cold_builds
 def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, docker_client, tmp_path, make_room):
     make_room(1)
     name = "torch-env-ci-daemon-gone"
@@ -124,7 +124,8 @@ def test_too_little_disk_is_refused_before_the_build(kit_session, base_image, do
     assert result.stdout == "" and docker_client.images.list("envkit-no-room") == []
 
 
-def test_two_variants_built_and_tested_at_once(kit_session, cu121_report, cu121_build, base_image, tmp_path):
+@pytest.mark.cold_builds
+def test_two_variants_built_and_tested_at_once(kit_session, cu121_report, cu121_build, base_image, tmp_path, make_room):
     """Two builds of different variants at once (torch 2.4.0, locked from
     PyPI in a copy of the kit, beside cu121-pip under an image name of its
     own), and `invoke test` of the session's image beside them, all over one
@@ -132,6 +133,7 @@ def test_two_variants_built_and_tested_at_once(kit_session, cu121_report, cu121_
     image, and none is corrupt."""
     import docker
 
+    make_room(2)  # the session's steps may be gone from BuildKit's cache by now: both builds cold
     client = docker.from_env()
     reports = tmp_path / "reports"
     env = {**kit_session.env, "INVOKE_ENVKIT_REPORTS_DIR": str(reports)}

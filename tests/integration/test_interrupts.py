@@ -85,7 +85,7 @@ def test_interrupted_test(kit_session, cu121_build, docker_client, scratch, poin
     assert_nothing_left(scratch, docker_client)
 
 
-@pytest.mark.nocache_builds
+@pytest.mark.cold_builds
 @pytest.mark.parametrize(
     ("marker", "number"),
     [("load build definition", signal.SIGINT), ("env_layers.py install", signal.SIGTERM)],
@@ -143,7 +143,7 @@ def test_interrupted_wheelhouse_leaves_no_folder(
     assert_nothing_left(scratch, docker_client, f"pip download.*{tmp_path}")
 
 
-@pytest.mark.nocache_builds
+@pytest.mark.cold_builds
 @pytest.mark.parametrize("point", ["during-the-first-build", "after-the-first-build"])
 def test_interrupted_verify_repro(kit_session, base_image, docker_client, scratch, point, make_room):
     make_room(2)  # verify-repro asks room for both builds before it starts either

@@ -276,8 +276,9 @@ def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry, docke
 
 
 def test_untested_and_rebuilt_images_are_refused(
-    kit_session, cu121_report, cu121_build, base_image, fresh_registry, tmp_path, docker_client
+    kit_session, cu121_report, cu121_build, base_image, fresh_registry, tmp_path, docker_client, make_room
 ):
+    make_room(1, warm=True)  # its rebuild, with an edited example
     reports = tmp_path / "reports"
     never = publish(kit_session, fresh_registry.host, env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
     assert_failed_cleanly(never, f"{CI_IMAGE_NAME}:cu121-pip (", "has never been tested: run `invoke test")
@@ -483,9 +484,12 @@ def test_a_publish_interrupted_before_the_first_push(kit_session, cu121_report, 
 
 
 @pytest.mark.compat
-def test_the_team_pulls_and_runs_the_pinned_digest(published, kit_session, cu121_report, docker_client, tmp_path):
+def test_the_team_pulls_and_runs_the_pinned_digest(
+    published, kit_session, cu121_report, docker_client, tmp_path, make_room
+):
     """What a team member who never builds does: `invoke pull`, then `invoke
     run`, which uses exactly the digest `invoke publish` pinned."""
+    make_room(0, pulls=1, warm=True)
     digest = published["record"]["tags"][0]["digest"]
     reference = f"{published['repository']}@{digest}"
     pin = json.loads(published["pins"].read_text())["cu121-pip"]

@@ -29,7 +29,8 @@ def settings_for(kit_session, base_image, image_name):
     )
 
 
-def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image, cu121_build):
+def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image, cu121_build, make_room):
+    make_room(1, warm=True)  # the kit asks a whole build's room of every build
     settings = settings_for(kit_session, base_image, "torch-env-ci-rebuild")
     try:
         again = build.build_image(select("12.1"), settings)
@@ -40,9 +41,10 @@ def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image,
         docker_client.images.remove("torch-env-ci-rebuild:cu121-pip", noprune=True)
 
 
-def test_a_rebuild_with_nothing_changed_keeps_its_test_and_publishes(kit_session, base_image, cu121_report):
+def test_a_rebuild_with_nothing_changed_keeps_its_test_and_publishes(kit_session, base_image, cu121_report, make_room):
     """`invoke build` again, as a user would after a pull of the repository that changed nothing: the
     tested image comes back under the same id, its build record is newer, and the gate lets it out."""
+    make_room(1, warm=True)
     rebuilt = run_cli(kit_session, "build", "--cuda", "12.1", "--base-image", base_image)
     assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr
     record = json.loads((kit_session.reports / "builds" / "cu121-pip.json").read_text())
@@ -53,7 +55,10 @@ def test_a_rebuild_with_nothing_changed_keeps_its_test_and_publishes(kit_session
     assert plan.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report['image_id'][:19]}) as:")
 
 
-def test_editing_examples_keeps_the_torch_layer(docker_client, kit_session, base_image, cu121_build, tmp_path):
+def test_editing_examples_keeps_the_torch_layer(
+    docker_client, kit_session, base_image, cu121_build, tmp_path, make_room
+):
+    make_room(1, warm=True)
     copy_context(tmp_path)
     # A fresh edit each run: BuildKit's cache outlives the run, and a cache hit
     # on an edit seen before brings back that build's whole layer chain, which

@@ -20,7 +20,10 @@ WHEELHOUSE_GB = 4
 FILELOCK_HASH = "79e43df8e9fe509cd83a3899a7c186c8077cbbe4d200a1ed3705c2f3bb6bc487"
 
 
-def test_a_tampered_hash_fails_the_build_with_uvs_error(kit_session, base_image, cu121_build, tmp_path, docker_client):
+def test_a_tampered_hash_fails_the_build_with_uvs_error(
+    kit_session, base_image, cu121_build, tmp_path, docker_client, make_room
+):
+    make_room(1, warm=True)
     context = copy_context(tmp_path / "context")
     lock = context / "env" / "pip" / "cu121.txt"
     assert FILELOCK_HASH in lock.read_text()
@@ -67,7 +70,7 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
     assert not report.passed and not report.tags
 
 
-@pytest.mark.nocache_builds
+@pytest.mark.cold_builds
 def test_two_builds_from_scratch_hold_identical_environments(
     kit_session, base_image, cu121_build, docker_client, make_room
 ):
@@ -86,6 +89,7 @@ def test_two_builds_from_scratch_hold_identical_environments(
         assert "image digests differ, as expected of this builder: it keeps file times in layers" in summary
 
 
+@pytest.mark.cold_builds
 def test_a_wheelhouse_builds_the_image_with_the_network_off(
     kit_session, base_image, cu121_build, tmp_path, docker_client, make_room
 ):

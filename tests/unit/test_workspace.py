@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from envkit.core import gpus
+from envkit.catalog.variants import variants_file
+from envkit.core import engine, gpus
 from envkit.core.cli import refuse_repeated_flags, words_after_dashes
 from envkit.core.errors import UsageError
 from envkit.core.reports import HostGpu, TestReport
@@ -21,6 +22,7 @@ from envkit.release import pins
 from envkit.status import doctor, info
 from envkit.workspace import identity
 from envkit.workspace.session import Port, RunOptions, default_shm
+from tests.conftest import ROOM_REFUSED
 from tests.helpers import report_data
 
 PASSWD = (
@@ -238,18 +240,35 @@ def test_the_architecture_says_when_qemu_is_missing(monkeypatch):
 
 
 CONTAINERD_INFO = {"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+# Enough for a CUDA build on the classic store and not on the containerd store, whatever env/variants.toml says.
+BETWEEN_STORES = (variants_file().disk.on("classic").cuda + variants_file().disk.on("containerd").cuda) / 2
 
 
 @pytest.mark.parametrize(
     ("free_gb", "info", "state"),
-    [(40, {}, "pass"), (12, {}, "warn"), (5, {}, "fail"), (18, {}, "pass"), (18, CONTAINERD_INFO, "warn")],
-    ids=["room", "pull-only", "none", "classic-18", "containerd-18"],
+    [
+        (40, {}, "pass"),
+        (12, {}, "warn"),
+        (5, {}, "fail"),
+        (BETWEEN_STORES, {}, "pass"),
+        (BETWEEN_STORES, CONTAINERD_INFO, "warn"),
+    ],
+    ids=["room", "pull-only", "none", "classic", "containerd"],
 )
 def test_disk_room_for_a_build_and_a_pull(monkeypatch, tmp_path, free_gb, info, state):
     """The containerd store keeps each layer twice: the same free space builds on the classic store only."""
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: SimpleNamespace(free=free_gb * 1e9))
     client = SimpleNamespace(info=lambda: {"DockerRootDir": str(tmp_path), **info})
     assert doctor.check_disk(machine(client=client)).state == state
+
+
+def test_the_suite_knows_the_kits_refusal_for_room(tmp_path):
+    """The integration tests skip (never fail) a job the kit refused for room: by its words, which must match."""
+    client = SimpleNamespace(info=lambda: {"DockerRootDir": str(tmp_path)})
+    with pytest.raises(UsageError) as refused:
+        engine.check_free_disk(client, 100000, "building cu121-pip")
+    assert ROOM_REFUSED.search(str(refused.value))
+    assert not ROOM_REFUSED.search("only 3 GB of the wheelhouse were written")
 
 
 def test_a_login_for_each_registry_in_use(monkeypatch, tmp_path):
