@@ -6,10 +6,12 @@ Every build and export option the kit passes is decided here, from these
 facts, never from a guessed engine version:
 - the image store: the containerd image store (Docker 29's default on fresh
   installs, Docker Desktop's since 4.34) or the classic one (overlay2);
-- whether the exporter takes rewrite-timestamp=true (identical digests):
-  BuildKit 0.13+; loading with it works on the classic store only, since
-  on the containerd store it "conflicts with unpack" (moby/buildkit#4230),
-  so there reproducible builds export an OCI archive and load that;
+- whether the exporter applies rewrite-timestamp=true (identical digests):
+  BuildKit 0.13+ takes the option, but only a probe shows whether the times
+  come out rewritten (the docker exporter on Docker 28.5's classic store
+  takes it and leaves them); loading with it fails on the containerd store
+  ("conflicts with unpack", moby/buildkit#4230), so there reproducible builds
+  export an OCI archive and load that;
 - whether buildx adds attestations (buildx 0.10+ attaches a provenance
   manifest by default, so the image id becomes an index digest that moves
   with every build): the kit turns them off, its own decision;
@@ -23,6 +25,7 @@ import dataclasses
 import functools
 import logging
 import subprocess
+import tarfile
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -111,29 +114,63 @@ def _help_has(client: str, flag: str) -> bool:
     return shown.returncode == 0 and flag in shown.stdout
 
 
+# The probe's SOURCE_DATE_EPOCH (2001-09-09): older than the file it copies, so a rewrite shows.
+PROBE_EPOCH = 1_000_000_000
+PROBE_FILE = "envkit-probe.txt"
+
+
+def layer_file_time(archive: Path, name: str) -> int | None:
+    """The time a file carries in an image archive's layers (an OCI layout or
+    `docker image save`'s: every blob that opens as a tar, compressed or not,
+    is a layer), or None where no layer holds it."""
+    with tarfile.open(archive) as outer:
+        for blob in outer:
+            handle = outer.extractfile(blob) if blob.isfile() else None
+            if handle is None:
+                continue
+            try:
+                with tarfile.open(fileobj=handle, mode="r:*") as layer:
+                    member = next((entry for entry in layer if entry.name.lstrip("./") == name), None)
+            except tarfile.ReadError:  # a manifest, a config, an index
+                continue
+            if member is not None:
+                return int(member.mtime)
+    return None
+
+
 @functools.lru_cache(maxsize=8)
 def _probe_rewrite_timestamp(client: str, engine_key: str) -> bool:
-    """Export an empty image with rewrite-timestamp=true, exactly as reproducible builds will (loaded on the
-    classic store, an OCI archive on the containerd store); remove what it made."""
+    """Whether layer times come out as SOURCE_DATE_EPOCH: build a one-file
+    image with rewrite-timestamp=true, exported as reproducible builds are
+    (loaded on the classic store, an OCI archive on the containerd store), and
+    read the file's time in its layer. Accepting the option is not enough:
+    Docker 28.5's docker exporter on the classic store takes it and leaves the
+    times as they were (measured). Removes what it made."""
     tag = f"envkit-probe:{uuid.uuid4().hex[:12]}"
-    with tempfile.TemporaryDirectory(prefix="envkit-probe-") as context:
-        Path(context, "Dockerfile").write_text(f'FROM scratch\nLABEL {engine.HELPER_LABEL}="1"\n')
+    containerd = engine_key.endswith(f"/{CONTAINERD}")
+    with tempfile.TemporaryDirectory(prefix="envkit-probe-") as scratch:
+        context, archive = Path(scratch, "context"), Path(scratch, "probe.tar")
+        context.mkdir()
+        Path(context, "Dockerfile").write_text(f'FROM scratch\nCOPY {PROBE_FILE} /\nLABEL {engine.HELPER_LABEL}="1"\n')
+        Path(context, PROBE_FILE).write_text("envkit\n")  # its time is now, after PROBE_EPOCH
         output = (
-            f"type=oci,dest={Path(context, 'probe.tar')},rewrite-timestamp=true"
-            if engine_key.endswith(f"/{CONTAINERD}")
-            else "type=docker,rewrite-timestamp=true"
+            f"type=oci,dest={archive},rewrite-timestamp=true" if containerd else "type=docker,rewrite-timestamp=true"
         )
-        argv = [client, "buildx", "build", "--output", output, "--tag", tag]
+        build = [client, "buildx", "build", "--output", output, "--tag", tag]
+        build += ["--build-arg", f"SOURCE_DATE_EPOCH={PROBE_EPOCH}", "--quiet", str(context)]
+        steps = [build] if containerd else [build, [client, "image", "save", "--output", str(archive), tag]]
         try:
-            done = subprocess.run(
-                [*argv, "--quiet", context], capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+            done = all(
+                subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False).returncode == 0
+                for argv in steps
             )
-        except (OSError, subprocess.TimeoutExpired):
-            return False
+            rewrites = done and layer_file_time(archive, PROBE_FILE) == PROBE_EPOCH
+        except (OSError, subprocess.TimeoutExpired, tarfile.TarError):
+            rewrites = False
         finally:
             subprocess.run([client, "image", "rm", "--force", tag], capture_output=True, check=False)
-    LOGGER.debug("rewrite-timestamp probe on %s: %s", engine_key, done.returncode == 0)
-    return done.returncode == 0
+    LOGGER.debug("rewrite-timestamp probe on %s: %s", engine_key, rewrites)
+    return rewrites
 
 
 def builder_for(client: docker.DockerClient, configured: str = "") -> engine.Builder:
@@ -156,9 +193,9 @@ def configure(builder: engine.Builder, client: docker.DockerClient) -> engine.Bu
         return dataclasses.replace(builder, store=facts.store)
     client_path = builder.prefix[0]
     reported = builder.buildkit
-    if reported is not None and reported > (0, 0):
-        rewrites = reported >= engine.REPRODUCIBLE_BUILDKIT
-    else:  # v0.0.0+unknown, or not said at all
+    if reported is not None and (0, 0) < reported < engine.REPRODUCIBLE_BUILDKIT:
+        rewrites = False  # it has no such option
+    else:  # it has the option (or does not say its version): whether the times come out rewritten
         rewrites = _probe_rewrite_timestamp(client_path, f"{facts.version}/{facts.store}")
     return dataclasses.replace(
         builder,

@@ -3,7 +3,10 @@ export and attestation options, which image id a build made, and refusing
 a client the engine would refuse. Stand-in engines answer `version` and
 `info` as Docker 20.10, 28.5 (classic and containerd stores) and 29 do."""
 
+import dataclasses
+import io
 import json
+import tarfile
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +15,7 @@ from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
 from envkit.release import publish
 from envkit.release.publish import _PUSHED_DIGEST, release_command
+from envkit.status import doctor
 from tests.helpers import make_fake_docker
 
 CONTAINERD_STATUS = [["driver-type", "io.containerd.snapshotter.v1"]]
@@ -180,3 +184,73 @@ def test_doctor_says_what_the_engine_means(answers, compression, state, said):
 
     finding = doctor.check_engine(doctor.Machine(answers, Settings(publish_compression=compression), host_gpus=[]))
     assert finding.state == state and said in finding.detail, finding
+
+
+def _layer(entries: dict[str, int], compress: str = "") -> bytes:
+    """A layer tar (gzip'd where asked) holding those files at those times."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=f"w:{compress}") as layer:
+        for name, mtime in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = 7, mtime
+            layer.addfile(info, io.BytesIO(b"envkit\n"))
+    return buffer.getvalue()
+
+
+def _archive(path, blobs: dict[str, bytes]):
+    with tarfile.open(path, "w") as outer:
+        for name, data in blobs.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            outer.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_probe_reads_a_files_time_in_either_archive_format(tmp_path):
+    """An OCI layout (gzip'd layers under blobs/) and `docker image save`'s (plain tars beside JSON)."""
+    name = capabilities.PROBE_FILE
+    oci = _archive(
+        tmp_path / "oci.tar",
+        {
+            "index.json": b'{"manifests": []}',
+            "blobs/sha256/" + "a" * 64: _layer({"other": 5}, "gz"),
+            "blobs/sha256/" + "b" * 64: _layer({name: capabilities.PROBE_EPOCH}, "gz"),
+        },
+    )
+    saved = _archive(
+        tmp_path / "saved.tar", {"manifest.json": b"[]", "blobs/sha256/" + "c" * 64: _layer({f"./{name}": 1764806400})}
+    )
+    assert capabilities.layer_file_time(oci, name) == capabilities.PROBE_EPOCH
+    assert capabilities.layer_file_time(saved, name) == 1764806400  # left as it was: no rewrite
+    assert capabilities.layer_file_time(_archive(tmp_path / "none.tar", {"index.json": b"{}"}), name) is None
+
+
+@pytest.mark.parametrize(("buildkit", "probed"), [((0, 25), True), ((0, 12), False)], ids=["0.25", "0.12"])
+def test_a_reported_buildkit_that_takes_the_option_is_probed_for_its_effect(tmp_path, monkeypatch, buildkit, probed):
+    """Taking rewrite-timestamp is not applying it (Docker 28.5's classic store): only the probe says."""
+    asked = []
+    monkeypatch.setattr(capabilities, "_probe_rewrite_timestamp", lambda client, key: asked.append(key) or False)
+    monkeypatch.setattr(capabilities, "_help_has", lambda client, flag: True)
+    builder = capabilities.configure(engine.Builder(BUILDX.prefix, buildkit=buildkit), stand_in())
+    assert not builder.reproducible and "--load" in builder.command()
+    assert asked == (["28.5.2/classic"] if probed else [])
+
+
+@pytest.mark.parametrize(
+    ("builder", "said"),
+    [
+        (engine.Builder(BUILDX.prefix, store="classic", rewrites_timestamps=True), "identical digests from identical"),
+        (
+            engine.Builder(BUILDX.prefix, store="classic", rewrites_timestamps=False),
+            "no identical digests (probed: its exporter takes rewrite-timestamp and leaves file times)",
+        ),
+        (
+            engine.Builder(BUILDX.prefix, store="containerd", rewrites_timestamps=True),
+            "refuses rewrite-timestamp), identical through verify-repro's OCI archive",
+        ),
+        (dataclasses.replace(LEGACY, store="classic"), "no identical digests (layers keep file times)"),
+    ],
+    ids=["classic-rewrites", "classic-leaves-times", "containerd", "legacy"],
+)
+def test_doctor_says_what_the_probe_found_of_identical_digests(builder, said):
+    assert said in doctor._build_traits(builder)
