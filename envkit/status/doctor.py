@@ -96,6 +96,10 @@ def _build_traits(builder: engine.Builder) -> str:
         digests = "identical digests from identical inputs (rewrite-timestamp)"
     elif builder.store == capabilities.CONTAINERD:
         digests = "no identical digests on load (the containerd store refuses rewrite-timestamp)"
+        if builder.archive_reproducible:
+            digests += ", identical through verify-repro's OCI archive"
+    elif builder.is_buildx and builder.rewrites_timestamps is False:
+        digests = "no identical digests (probed: its exporter takes rewrite-timestamp and leaves file times)"
     else:
         digests = "no identical digests (layers keep file times)"
     attestations = ", attestations off (the kit's decision)" if builder.attestation_flags else ""

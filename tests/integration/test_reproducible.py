@@ -86,7 +86,7 @@ def test_two_builds_from_scratch_hold_identical_environments(
         assert "image layer digests: identical" in summary and "image digests: identical (sha256:" in summary
     else:
         assert "image layer digests: differ" in summary
-        assert "image digests differ, as expected of this builder: it keeps file times in layers" in summary
+        assert "image digests differ, as expected of this builder:" in summary
 
 
 @pytest.mark.cold_builds
