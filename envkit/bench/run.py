@@ -205,7 +205,7 @@ class Bench:
         figures["cold_build_s"] = cold.seconds
         figures["cold_download_bytes"] = measure.received_bytes(interface) - received
         figures["export_s"] = cold.export_seconds
-        figures["size_bytes"] = int(self.client.images.get(cold.image_id).attrs["Size"])
+        figures["size_bytes"] = engine.unpacked_size(self.client, self.client.images.get(cold.image_id))
         if rate.bytes_per_second:  # what no build on this network could beat
             figures["floor_s"] = figures["cold_download_bytes"] / rate.bytes_per_second + cold.export_seconds
         self.tag(cold.image_id, f"{self.variant.name}-{name}-cold")

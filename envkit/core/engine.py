@@ -40,7 +40,8 @@ CONTAINERD_STORE = "containerd"
 ATTESTATIONS_OFF = ("--provenance=false", "--sbom=false")
 # The containerd store keeps every layer compressed as well as unpacked: the exporter compresses each layer
 # before it unpacks it. See README, "Performance", for the measured choice.
-CONTAINERD_LAYERS = "compression=zstd,compression-level=1,force-compression=true"
+LOCAL_ZSTD_LEVEL = 1
+CONTAINERD_LAYERS = f"compression=zstd,compression-level={LOCAL_ZSTD_LEVEL},force-compression=true"
 CONTAINERD_EXPORT = f"type=docker,{CONTAINERD_LAYERS}"
 
 
@@ -224,6 +225,22 @@ def local_image(client: docker.DockerClient, reference: str) -> Image | None:
         return client.images.get(reference)
     except docker.errors.ImageNotFound:
         return None
+
+
+def unpacked_size(client: docker.DockerClient, image: Image) -> int:
+    """The bytes the image's layers take unpacked, on either store. The classic store's `Size` is that; the
+    containerd store's is its compressed layers' (up to Docker 28.5: moby/moby#53398), and its image list
+    (API 1.47+) gives each platform manifest's unpacked size, which is read for the image's platform."""
+    listing = client.api._result(client.api._get(client.api._url("/images/json"), params={"manifests": 1}), True)
+    for entry in listing:
+        if entry.get("Id") != image.id or not entry.get("Manifests"):
+            continue
+        for manifest in entry["Manifests"]:
+            data = manifest.get("ImageData") or {}
+            platform = data.get("Platform") or {}
+            if manifest.get("Kind") == "image" and platform.get("architecture") == image.attrs.get("Architecture"):
+                return int(data["Size"]["Unpacked"])
+    return int(image.attrs["Size"])
 
 
 def pull(client: docker.DockerClient, reference: str, configured_client: str = "") -> Image:

@@ -187,7 +187,7 @@ def build_image(
         variant=variant.name,
         tag=image_tag(variant, settings),
         image_id=image_id,
-        size_bytes=int(image.attrs["Size"]),
+        size_bytes=engine.unpacked_size(client, image),
         seconds=round(seconds, 1),
         finished_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         base_image=build_plan.base_image,

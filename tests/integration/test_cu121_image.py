@@ -108,6 +108,15 @@ def test_image_user_workdir_env_and_labels(docker_client, cu121_build):
     assert labels["org.opencontainers.image.base.name"] == "torch-env-base:bookworm"
 
 
+def test_the_recorded_size_is_what_the_files_take_unpacked_on_either_store(box, cu121_build):
+    # The containerd store's inspect Size is its compressed layers' (about 55% of the files here); the build
+    # record and the bench say the unpacked size on both stores. du: apparent bytes, the root file system only
+    # (what the user may not read, such as /root, is a few kB).
+    run = box.exec(["sh", "-c", "du -sbx / 2>/dev/null; true"])
+    visible = int(run.stdout.split()[0])
+    assert 0.95 <= visible / cu121_build["size_bytes"] <= 1.05, (visible, cu121_build["size_bytes"])
+
+
 def test_runs_as_the_non_root_user_with_a_writable_workspace(box):
     run = box.exec(["sh", "-c", "id -u && id -g && touch /workspace/probe && pwd"])
     assert run.ok and run.stdout.split() == ["1000", "1000", "/workspace"], run.stdout + run.stderr
