@@ -49,8 +49,8 @@ class Settings:
     cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
     shm_size: str = ""  # /dev/shm of `invoke run`/`shell` (e.g. 8g); empty: half the engine's memory
     build_cache: str = ""  # buildx only: `gha` (the Actions cache) or a registry repository for BuildKit's cache
-    # How `invoke publish` compresses layers: gzip pulls on every engine, zstd (smaller, faster to unpack)
-    # only on Docker 23 and newer; zstd needs the containerd image store to push from.
+    # How `invoke publish` compresses layers: gzip pulls on every engine, zstd (the build's own layers, faster
+    # to unpack) only on Docker 23 and newer; zstd needs the containerd image store to push from.
     publish_compression: str = "gzip"
 
     @classmethod

@@ -135,7 +135,7 @@ def test_the_probe_decides_where_buildkit_does_not_say_its_version(tmp_path, mon
     ("store", "compression", "output"),
     [
         ("containerd", "gzip", "type=docker,compression=gzip,force-compression=true"),
-        ("containerd", "zstd", "type=docker,compression=zstd,compression-level=3,force-compression=true"),
+        ("containerd", "zstd", "type=docker,compression=zstd,compression-level=1,force-compression=true"),
     ],
 )
 def test_the_label_step_compresses_for_the_registry_on_the_containerd_store(store, compression, output):
