@@ -231,6 +231,7 @@ def unpacked_size(client: docker.DockerClient, image: Image) -> int:
     """The bytes the image's layers take unpacked, on either store. The classic store's `Size` is that; the
     containerd store's is its compressed layers' (up to Docker 28.5: moby/moby#53398), and its image list
     (API 1.47+) gives each platform manifest's unpacked size, which is read for the image's platform."""
+    # The SDK's images() takes no `manifests` flag; its own request helpers send it (older daemons ignore it).
     listing = client.api._result(client.api._get(client.api._url("/images/json"), params={"manifests": 1}), True)
     for entry in listing:
         if entry.get("Id") != image.id or not entry.get("Manifests"):
