@@ -231,8 +231,10 @@ def unpacked_size(client: docker.DockerClient, image: Image) -> int:
     """The bytes the image's layers take unpacked, on either store. The classic store's `Size` is that; the
     containerd store's is its compressed layers' (up to Docker 28.5: moby/moby#53398), and its image list
     (API 1.47+) gives each platform manifest's unpacked size, which is read for the image's platform."""
-    # The SDK's images() takes no `manifests` flag; its own request helpers send it (older daemons ignore it).
-    listing = client.api._result(client.api._get(client.api._url("/images/json"), params={"manifests": 1}), True)
+    # The SDK's images() takes no `manifests` flag, so this asks the daemon itself (older ones ignore it).
+    api = client.api
+    response = api.get(f"{api.base_url}/v{api.api_version}/images/json", params={"manifests": 1})
+    listing = response.json() if response.ok else []
     for entry in listing:
         if entry.get("Id") != image.id or not entry.get("Manifests"):
             continue
