@@ -42,7 +42,7 @@ def _changed_paths(porcelain: str) -> list[str]:
         entry = fields[i]
         if len(entry) > 3:
             paths.append(entry[3:])
-            if entry[0] in "RC":
+            if {"R", "C"} & set(entry[:2]):
                 i += 1  # the old path: gone from the tree, its directory's time counts
                 paths.append(fields[i])
         i += 1
@@ -50,11 +50,12 @@ def _changed_paths(porcelain: str) -> list[str]:
 
 
 def _newest_change(root: Path, paths: list[str]) -> float:
-    """When the newest uncommitted change was made: each changed file's time, or its directory's where the
-    file was deleted (a deletion changes the directory). 0 where none of them can be read."""
+    """When the newest uncommitted change was made: each changed file's time, or, where it was deleted, the
+    time of the nearest folder still there (a deletion changes the folder it was in; a deleted folder, the
+    one above). 0 where none of them can be read."""
     times = []
     for path in paths:
-        for candidate in (root / path, (root / path).parent):
+        for candidate in (root / path, *(root / path).parents):  # the tree's root exists: the walk ends there
             try:
                 times.append(candidate.stat().st_mtime)
                 break

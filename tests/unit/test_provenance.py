@@ -64,6 +64,13 @@ def test_a_deleted_file_counts_its_directory_and_a_rename_both_ends(repo):
     assert datetime.fromisoformat(provenance.current(root=repo).created).timestamp() == LATER + 5
 
 
+def test_a_deleted_folder_counts_the_folder_that_held_it(repo):
+    (repo / "docker" / "pip.Dockerfile").unlink()
+    (repo / "docker").rmdir()
+    os.utime(repo, (LATER + 7, LATER + 7))
+    assert datetime.fromisoformat(provenance.current(root=repo).created).timestamp() == LATER + 7
+
+
 def test_a_change_older_than_the_commit_is_dated_no_earlier_than_the_commit(repo):
     edited = repo / "a file -> with arrows"
     edited.write_text("restored from an old copy\n")
