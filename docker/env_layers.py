@@ -302,14 +302,39 @@ def _pin(text: str) -> tuple[str, set[str]]:
     return version[1], set(re.findall(r"--hash=sha256:([0-9a-f]{64})", text))
 
 
+PYTHON = sys.version_info[:2]  # the interpreter this step runs: the base's (or the installer's, the same)
+
+
 def fits_this_machine(wheel: Path) -> bool:
-    """Whether a kept wheel installs on this machine: a pure one, or one built
-    for its architecture. A lock lists the hashes of every platform's wheel of
-    a pin, and the cache mount is shared by the builds of every architecture
-    (an arm64 build under QEMU beside an amd64 one): a kept x86_64 wheel with
-    an allowed hash is no wheel for aarch64."""
-    platform_tags = wheel.name.removesuffix(".whl").split("-")[-1].split(".")
-    return any(tag == "any" or tag.endswith(f"_{platform.machine()}") for tag in platform_tags)
+    """Whether a kept wheel installs here: built for this architecture (or
+    pure) and for this Python. A lock lists the hashes of every platform's and
+    every Python's wheel of a pin, and the cache mount is shared by the builds
+    of every architecture (an arm64 build under QEMU beside an amd64 one) and
+    every Python (a 3.11 line beside a 3.13 one): a kept x86_64 or cp311 wheel
+    with an allowed hash is no wheel for aarch64 or for 3.13."""
+    python_tags, abi_tags, platform_tags = (part.split(".") for part in wheel.name.removesuffix(".whl").split("-")[-3:])
+    machine = any(tag == "any" or tag.endswith(f"_{platform.machine()}") for tag in platform_tags)
+    return machine and _fits_this_python(python_tags, abi_tags)
+
+
+def _fits_this_python(python_tags: list[str], abi_tags: list[str]) -> bool:
+    """PEP 425 tags against this CPython: its own ABI (cp313), the stable ABI
+    of an older or equal CPython (cp39-abi3), or none (py3, cp313-none)."""
+    major, minor = PYTHON
+    ours = f"cp{major}{minor}"
+
+    def cpython(tag: str) -> tuple[int, int] | None:
+        digits = tag.removeprefix("cp")
+        return (int(digits[0]), int(digits[1:])) if tag.startswith("cp") and digits.isdigit() else None
+
+    for abi in abi_tags:
+        if abi == ours:
+            return True
+        if abi == "abi3" and any((found := cpython(tag)) and found <= PYTHON for tag in python_tags):
+            return True
+        if abi == "none" and any(tag in (ours, f"py{major}", f"py{major}{minor}") for tag in python_tags):
+            return True
+    return False
 
 
 def _folder_of(name: str, version: str, hashes: set[str]) -> Path | None:

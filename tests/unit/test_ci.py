@@ -349,3 +349,23 @@ def test_a_kept_wheel_of_another_architecture_is_not_this_builds(monkeypatch, tm
     )
     assert layers._folder_of("torch", "2.4.1", {"a" * 64, "b" * 64}).name == ("a" if machine == "x86_64" else "b") * 64
     assert layers.fits_this_machine(Path("filelock-4.3.1-py3-none-any.whl"))
+
+
+@pytest.mark.parametrize(
+    ("python", "wheel", "fits"),
+    [
+        ((3, 11), "markupsafe-3.0.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", True),
+        # the cache mount is shared with a 3.13 line's builds: its kept cp311 wheel is not one for 3.13
+        ((3, 13), "markupsafe-3.0.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", False),
+        ((3, 13), "markupsafe-3.0.4-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", True),
+        ((3, 13), "cuda_bindings-13.5.0-cp39-abi3-manylinux_2_28_x86_64.whl", True),  # the stable ABI of 3.9 and up
+        ((3, 11), "thing-1.0-cp312-abi3-manylinux_2_28_x86_64.whl", False),
+        ((3, 13), "filelock-4.3.1-py3-none-any.whl", True),
+        ((3, 13), "numpy-2.5.5-cp313-cp313t-manylinux_2_28_x86_64.whl", False),  # the free-threaded build
+    ],
+)
+def test_a_kept_wheel_fits_only_the_python_it_was_built_for(monkeypatch, python, wheel, fits):
+    layers = env_layers()
+    monkeypatch.setattr(layers.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(layers, "PYTHON", python)
+    assert layers.fits_this_machine(Path(wheel)) is fits
