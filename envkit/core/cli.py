@@ -30,6 +30,8 @@ def path_problem(value: str) -> str:
         return ""
     except (OSError, ValueError) as error:
         return f"not a usable path ({getattr(error, 'strerror', None) or error})"
+    except RuntimeError:  # pathlib's answer to `~name` for a user this machine does not have
+        return f"{value.split('/')[0]} names no user's home folder on this machine"
     return ""
 
 

@@ -24,6 +24,7 @@ import docker
 from docker.types import DeviceRequest, Mount
 
 from envkit.core import engine, gpus, proc
+from envkit.core.cli import path_problem
 from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings, size_bytes
 from envkit.workspace import caches, identity
@@ -81,6 +82,8 @@ class RunOptions:
         cache_volumes: bool,
         settings: Settings,
     ) -> RunOptions:
+        if workdir and (problem := path_problem(workdir)):
+            raise UsageError(f"--workdir {workdir[:80]!r}: {problem}.")
         folder = Path(workdir).expanduser().resolve() if workdir else current_checkout()
         if not folder.is_dir():
             raise UsageError(f"--workdir {workdir!r}: not a folder; give the folder to mount at {WORKSPACE}.")
