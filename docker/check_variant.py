@@ -9,8 +9,12 @@ import platform
 import sys
 
 import torch
-import torchaudio
 import torchvision
+
+try:
+    import torchaudio
+except ImportError:  # a line with no torchaudio release (TORCHAUDIO_VERSION="") installs none
+    torchaudio = None
 
 
 def release(version: str) -> str:
@@ -23,7 +27,7 @@ def mismatches() -> list[str]:
     found = {
         "torch": release(torch.__version__),
         "torchvision": release(torchvision.__version__),
-        "torchaudio": release(torchaudio.__version__),
+        "torchaudio": release(torchaudio.__version__) if torchaudio else "",
         "python": "{}.{}".format(*sys.version_info[:2]),
         "cuda": torch.version.cuda,
         "machine": platform.machine(),
@@ -36,8 +40,9 @@ def mismatches() -> list[str]:
         "cuda": expected_cuda,
         "machine": os.environ.get("MACHINE", platform.machine()),  # x86_64, aarch64
     }
+    nothing = {"cuda": "none (CPU build)", "torchaudio": "none (not installed)"}
     return [
-        f"{name}: wanted {wanted[name] or 'none (CPU build)'}, found {found[name] or 'none (CPU build)'}"
+        f"{name}: wanted {wanted[name] or nothing.get(name)}, found {found[name] or nothing.get(name)}"
         for name in wanted
         if wanted[name] != found[name]
     ]

@@ -150,8 +150,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true", help="also run the GPU checks")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="CHECK", help="leave out a check that does not apply"
+    )
     args = parser.parse_args(argv)
-    checks = CPU_CHECKS + (GPU_CHECKS if args.gpu else [])
+    checks = [check for check in CPU_CHECKS + (GPU_CHECKS if args.gpu else []) if check.__name__ not in args.skip]
+    if unknown := set(args.skip) - {check.__name__ for check in CPU_CHECKS + GPU_CHECKS}:
+        parser.error(f"--skip: no check named {', '.join(sorted(unknown))}")
     results = [run(check) for check in checks]
     if args.json:
         print(json.dumps(results, indent=2))

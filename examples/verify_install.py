@@ -50,8 +50,12 @@ def os_name():
 
 def collect():
     import torch
-    import torchaudio
     import torchvision
+
+    try:
+        import torchaudio
+    except ImportError:  # torch 2.12 and later: no torchaudio release pairs with them
+        torchaudio = None
 
     available = torch.cuda.is_available()
     count = torch.cuda.device_count() if available else 0
@@ -59,7 +63,7 @@ def collect():
     return {
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
-        "torchaudio": torchaudio.__version__,
+        "torchaudio": torchaudio.__version__ if torchaudio else None,
         "python": platform.python_version(),
         "os": os_name(),
         "machine": platform.machine(),
@@ -80,7 +84,7 @@ def print_summary(facts):
         ("OS", facts["os"]),
         ("Machine", facts["machine"]),
         ("torchvision", facts["torchvision"]),
-        ("torchaudio", facts["torchaudio"]),
+        ("torchaudio", facts["torchaudio"] or "none (not installed)"),
         ("CUDA available", facts["cuda_available"]),
         ("CUDA (compiled)", facts["cuda_compiled"] or "none (CPU build)"),
         ("cuDNN", facts["cudnn"] or "none"),

@@ -37,6 +37,20 @@ class Pins:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A newer torch for the CUDA builds the seed's pins cannot serve ([lines.<name>]):
+    `--cuda` of one of its platforms selects its pins without `--torch`."""
+
+    __pydantic_config__ = STRICT
+    torch: str
+    torchvision: str
+    python: str
+    platforms: tuple[str, ...]
+    about: str  # what the line is for, in the words `invoke info` and the README use
+    torchaudio: str | None = None  # None: no torchaudio release pairs with this torch
+
+
+@dataclass(frozen=True)
 class IndexUrls:
     __pydantic_config__ = STRICT
     pypi: str
@@ -60,7 +74,9 @@ class Arch:
     python_platform: str  # uv's --python-platform for its locks
     platforms: tuple[str, ...] = ()  # the builds it has; () for every one the table has
     recipes: tuple[str, ...] = ()  # () for every recipe
-    torch_from_pypi: bool = False  # PyPI's wheels for it are its only build (aarch64: the CPU one)
+    # PyPI's wheel for it is its only build: the CPU one up to torch 2.10, a CUDA 13
+    # one from 2.11 (env/compat.toml, pypi_arch_builds).
+    torch_from_pypi: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class VariantsFile:
     disk: DiskNeeds
     recipes: RecipeKinds
     variants: tuple[DeclaredVariant, ...]
+    lines: dict[str, Line] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,6 +171,9 @@ class CompatRow:
     conda_cuda: tuple[str, ...]
     torchaudio: str | None = None
     cudnn: dict[str, str] = field(default_factory=dict)
+    # The build of PyPI's wheel on an architecture other than the first, where it
+    # is not the CPU one: `{ arm64 = "cu130" }` from torch 2.11.
+    pypi_arch_builds: dict[str, str] = field(default_factory=dict)
     notes: str = ""
 
 
@@ -163,7 +183,7 @@ class DriverNeeds:
 
     __pydantic_config__ = STRICT
     minimum: str  # with CUDA minor-version compatibility
-    release: str  # the driver the toolkit release shipped with
+    release: str = ""  # the driver the toolkit release shipped with ("": not recorded)
 
 
 @dataclass(frozen=True)
@@ -202,10 +222,12 @@ def compat_file() -> CompatFile:
             raise _refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
         if bad := [p for p in row.pythons if not _PYTHON.fullmatch(p)]:
             raise _refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
+        if bad := [p for p in row.pypi_arch_builds.values() if p not in row.platforms]:
+            raise _refuse(name, f"{where}.pypi_arch_builds: {bad[0]!r} is not one of its platforms")
     for cuda, needs in table.drivers.items():
         if not _CUDA.fullmatch(cuda):
             raise _refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')
-        if bad := [v for v in (needs.minimum, needs.release) if not _DRIVER.fullmatch(v)]:
+        if bad := [v for v in (needs.minimum, needs.release or needs.minimum) if not _DRIVER.fullmatch(v)]:
             raise _refuse(name, f'drivers."{cuda}": {bad[0]!r} is not a driver version (e.g. "525.60.13")')
     return table
 
@@ -229,21 +251,70 @@ def variants_file() -> VariantsFile:
     if "{platform}" not in data.indexes.pytorch:
         raise _refuse(name, "indexes.pytorch must contain {platform}")
     _check_arches(name, data.arches)
+    _check_lines(name, data.lines, release)
+    first_arch = next(iter(data.arches))
     for index, entry in enumerate(data.variants):
         if entry.recipe not in RECIPES:
             raise _refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")
-        if entry.platform not in release.platforms:
+        line = next((line for line in data.lines.values() if entry.platform in line.platforms), None)
+        torch = line.torch if line else data.pins.torch
+        if line is None and entry.platform not in release.platforms:
             raise _refuse(
                 name,
                 f"variants[{index}].platform = {entry.platform!r}: torch {data.pins.torch} has no such build "
-                f"(its builds: {', '.join(release.platforms)})",
+                f"(its builds: {', '.join(release.platforms)}) and no [lines] entry names it",
             )
-        arch_name = entry.arch or next(iter(data.arches))
+        arch_name = entry.arch or first_arch
         if arch_name not in data.arches:
             raise _refuse(name, f"variants[{index}].arch = {entry.arch!r}: choose one of {', '.join(data.arches)}")
-        if not arch_has(data.arches[arch_name], entry.platform, entry.recipe):
+        arch = data.arches[arch_name]
+        if entry.platform not in arch_builds(arch_name, arch, releases[torch], first_arch):
+            raise _refuse(
+                name,
+                f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build of torch {torch}",
+            )
+        if not arch_has(arch, entry.platform, entry.recipe):
             raise _refuse(name, f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build")
     return data
+
+
+def _check_lines(name: str, lines: dict[str, Line], seed: CompatRow) -> None:
+    """Each line is a release of the table, paired as the table pairs it, and
+    the only one for its platforms: `--cuda` alone must name one set of pins."""
+    claimed: dict[str, str] = {platform: "pins" for platform in seed.platforms}
+    for key, line in lines.items():
+        where = f"lines.{key}"
+        row = compat_file().torch.get(line.torch)
+        if row is None:
+            raise _refuse(name, f"{where}.torch = {line.torch!r} is not a release in env/compat.toml")
+        for field_name in ("torchvision", "torchaudio"):
+            if getattr(line, field_name) != getattr(row, field_name):
+                raise _refuse(
+                    name,
+                    f"{where}.{field_name} = {getattr(line, field_name)!r}, "
+                    f"but torch {line.torch} pairs {getattr(row, field_name) or 'none (leave the key out)'}",
+                )
+        if line.python not in row.pythons:
+            raise _refuse(name, f"{where}.python = {line.python!r}: torch {line.torch} has no wheels for it")
+        if not line.about.strip():
+            raise _refuse(name, f"{where}.about: say in words what the line is for")
+        if not line.platforms:
+            raise _refuse(name, f"{where}.platforms: name the builds (cuXYZ) whose `--cuda` selects it")
+        for platform in line.platforms:
+            if platform not in row.platforms:
+                raise _refuse(name, f"{where}.platforms: torch {line.torch} has no {platform!r} build")
+            if platform in claimed:
+                owner = "[pins] (the seed's torch has that build)" if claimed[platform] == "pins" else claimed[platform]
+                raise _refuse(name, f"{where}.platforms: {platform} is already selected by {owner}")
+            claimed[platform] = f"lines.{key}"
+
+
+def arch_builds(name: str, arch: Arch, release: CompatRow, first_arch: str) -> tuple[str, ...]:
+    """The builds of a torch release an architecture has: PyPI's own wheel where
+    that is its only source (aarch64), every one of the table's otherwise."""
+    if arch.torch_from_pypi and name != first_arch:
+        return (release.pypi_arch_builds.get(name, "cpu"),)
+    return release.platforms
 
 
 def arch_has(arch: Arch, platform: str, recipe: str) -> bool:

@@ -12,14 +12,15 @@ from envkit.catalog.variants import (
     Release,
     Variant,
     arches,
+    builds_on,
     compat,
     cuda_flag,
     cuda_platform,
     default_arch,
-    default_pins,
     has_dev,
     host_arch,
     make,
+    pins_for,
     platform_cuda,
 )
 from envkit.core.cli import check_given
@@ -64,12 +65,6 @@ def check_combination(cuda: str | None, recipe: str, torch: str, python: str) ->
             f"--python {python}: torch {torch} has no wheels for Python {python}; "
             f"choose one of {', '.join(release.pythons)}."
         )
-    if release.torchaudio is None:
-        last = _newest(r for r in compat().values() if r.torchaudio)
-        raise UsageError(
-            f"--torch {torch}: no torchaudio release pairs with it, and every image carries "
-            f"torchaudio; choose torch {last.torch} or older."
-        )
     if recipe == "conda":
         check_conda(release, platform)
     return platform, release
@@ -103,16 +98,22 @@ def known_arch(arch: str) -> str:
     return arch
 
 
-def check_arch(arch: str, platform: str, recipe: str) -> str:
+def check_arch(arch: str, platform: str, recipe: str, release: Release) -> str:
     """`--arch`: an architecture of env/variants.toml [arches] that has this build."""
     table = arches()
     known_arch(arch)
+    builds = builds_on(arch, release)
+    if platform not in builds:
+        raise UsageError(
+            f"--arch {arch}: torch {release.torch} for {arch} comes from PyPI's wheel only, a "
+            f"{builds[0]} build; use --cuda {cuda_flag(builds[0])} for it."
+        )
     if not arch_has(table[arch], platform, recipe):
-        builds = [f"--cuda {cuda_flag(p)}" for p in table[arch].platforms] or ["every --cuda"]
+        choices = [f"--cuda {cuda_flag(p)}" for p in table[arch].platforms] or ["every --cuda"]
         recipes = ", ".join(table[arch].recipes or RECIPES)
         raise UsageError(
             f"--arch {arch}: there is no {platform} {recipe} build for {arch}; "
-            f"{arch} has {', '.join(builds)} with --recipe {recipes} (env/variants.toml [arches.{arch}])."
+            f"{arch} has {', '.join(choices)} with --recipe {recipes} (env/variants.toml [arches.{arch}])."
         )
     return arch
 
@@ -132,14 +133,15 @@ def select(
     Without --arch it is the first architecture's, or with `on_host` (running
     an image) this machine's where the build exists for it."""
     check_given(cuda=cuda, recipe=recipe, torch=torch, python=python, arch=arch)
-    pins = default_pins()
+    pins = pins_for(cuda_platform(cuda) if cuda else None)  # --cuda 13.2: the current line's
     torch = pins.torch if torch is None else torch
     python = pins.python if python is None else python
-    platform, _ = check_combination(cuda, recipe, torch, python)
+    platform, release = check_combination(cuda, recipe, torch, python)
     if arch is None:
         native = host_arch() if on_host else None
-        arch = native if native and arch_has(arches()[native], platform, recipe) else default_arch()
-    variant = make(platform, recipe, torch, python, check_arch(arch, platform, recipe))
+        has_it = native and arch_has(arches()[native], platform, recipe) and platform in builds_on(native, release)
+        arch = native if native and has_it else default_arch()
+    variant = make(platform, recipe, torch, python, check_arch(arch, platform, recipe, release))
     return dev_of(variant) if dev else variant
 
 

@@ -20,8 +20,10 @@ from envkit.catalog.data_files import (
     Arch,
     DriverNeeds,
     IndexUrls,
+    Line,
     LockSettings,
     Pins,
+    arch_builds,
     compat_file,
     variants_file,
 )
@@ -42,7 +44,21 @@ class Release:
     pythons: tuple[str, ...]
     conda_cuda: tuple[str, ...]
     cudnn: tuple[tuple[str, str], ...] = ()
+    pypi_arch_builds: tuple[tuple[str, str], ...] = ()
     notes: str = ""
+
+
+@dataclass(frozen=True)
+class LinePins:
+    """The torch and Python `--cuda` alone selects for a platform: the seed's
+    [pins], or the line of env/variants.toml [lines] that names the platform."""
+
+    line: str  # "seed" for [pins]
+    torch: str
+    python: str
+
+
+SEED = "seed"
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class Variant:
     recipe: str
     torch: str
     torchvision: str
-    torchaudio: str
+    torchaudio: str  # "" where no torchaudio release pairs with the torch (none is installed)
     python: str
     dockerfile: str
     base_image: str  # "" when env/variants.toml pins none for this Python
@@ -132,7 +148,7 @@ class Variant:
         flags = f"--cuda {self.cuda_flag}"
         if self.recipe != "pip":
             flags += f" --recipe {self.recipe}"
-        pins = default_pins()
+        pins = pins_for(self.platform)
         if self.torch != pins.torch:
             flags += f" --torch {self.torch}"
         if self.python != pins.python:
@@ -175,6 +191,7 @@ def compat() -> dict[str, Release]:
             pythons=row.pythons,
             conda_cuda=row.conda_cuda,
             cudnn=tuple(sorted(row.cudnn.items())),
+            pypi_arch_builds=tuple(sorted(row.pypi_arch_builds.items())),
             notes=row.notes,
         )
         for torch, row in compat_file().torch.items()
@@ -183,6 +200,24 @@ def compat() -> dict[str, Release]:
 
 def default_pins() -> Pins:
     return variants_file().pins
+
+
+def lines() -> dict[str, Line]:
+    return variants_file().lines
+
+
+def pins_for(platform: str | None) -> LinePins:
+    """`--cuda 13.2` without `--torch`: the line that names cu132, else the seed's pins."""
+    for name, line in lines().items():
+        if platform in line.platforms:
+            return LinePins(name, line.torch, line.python)
+    pins = default_pins()
+    return LinePins(SEED, pins.torch, pins.python)
+
+
+def builds_on(arch: str, release: Release) -> tuple[str, ...]:
+    """The builds of a release an architecture has (aarch64: PyPI's wheel only)."""
+    return arch_builds(arch, arches()[arch], compat_file().torch[release.torch], default_arch())
 
 
 def indexes() -> IndexUrls:
@@ -220,7 +255,7 @@ def make(platform: str, recipe: str, torch: str, python: str, arch: str | None =
     """The variant for a combination the table allows (selection.py checks that)."""
     kinds = variants_file().recipes
     release = compat()[torch]
-    pins = default_pins()
+    pins = pins_for(platform)
     arch = arch or default_arch()
     default = (torch, python) == (pins.torch, pins.python)
     stem = platform if default else f"{platform}-torch{torch}" + ("" if python == pins.python else f"-py{python}")
@@ -247,10 +282,16 @@ def make(platform: str, recipe: str, torch: str, python: str, arch: str | None =
 
 @cache
 def declared() -> tuple[Variant, ...]:
-    """The team's variants: the default pins on each declared platform and recipe."""
-    pins = default_pins()
+    """The team's variants: each declared platform and recipe with the pins
+    `--cuda` selects for it (the seed's, or its line's)."""
     return tuple(
-        make(entry.platform, entry.recipe, pins.torch, pins.python, entry.arch or None)
+        make(
+            entry.platform,
+            entry.recipe,
+            pins_for(entry.platform).torch,
+            pins_for(entry.platform).python,
+            entry.arch or None,
+        )
         for entry in variants_file().variants
     )
 

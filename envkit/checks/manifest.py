@@ -42,7 +42,7 @@ def render(report: TestReport, settings: Settings) -> str:
     lines += ["", "## Test results", ""]
     lines += _table(
         ("check", "result", "seconds", "detail"),
-        [(c.name, "pass" if c.passed else "FAIL", c.seconds, c.detail) for c in report.checks],
+        [(c.name, c.verdict, c.seconds, c.detail) for c in report.checks],
     )
     for title, packages in (("Python packages", facts.packages), ("Debian packages", facts.debian_packages)):
         lines += ["", f"## {title}", "", "```", *(packages or ["(not measured)"]), "```"]

@@ -101,7 +101,7 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
 
 
 def report_table(report: TestReport) -> str:
-    rows = [(c.name, "pass" if c.passed else "FAIL", f"{c.seconds:.1f}s", c.detail) for c in report.checks]
+    rows = [(c.name, c.verdict, f"{c.seconds:.1f}s", c.detail) for c in report.checks]
     width = max(len(row[0]) for row in rows)
     lines = [f"{name:<{width}}  {result:<4}  {seconds:>7}  {detail[:100]}" for name, result, seconds, detail in rows]
     failed = len(report.failed_checks)

@@ -134,6 +134,13 @@ class CheckRow:
     passed: bool
     detail: str
     seconds: float = 0.0
+    # The check does not apply to this variant (the detail says why, from env/): it
+    # neither passes nor fails, and it is shown as n/a, never left out.
+    not_applicable: bool = False
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.not_applicable else "pass" if self.passed else "FAIL"
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ class Measured:
     __pydantic_config__ = STRICT
     torch: str
     torchvision: str
-    torchaudio: str
+    torchaudio: str | None  # None: not installed (a line with no torchaudio release)
     python: str
     os: str
     cuda_compiled: str | None

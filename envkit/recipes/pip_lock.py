@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from envkit import ROOT
-from envkit.catalog.variants import Variant, compat, lock_settings, reference
+from envkit.catalog.variants import Variant, compat, default_arch, lock_settings, reference
 from envkit.catalog.variants import indexes as index_data
 from envkit.core import proc
 from envkit.core.errors import UsageError
@@ -42,14 +42,17 @@ def lock_exists(variant: Variant) -> bool:
 
 
 def is_reference(variant: Variant) -> bool:
-    return variant.platform == compat()[variant.torch].pypi_default
+    """The first architecture's PyPI build; aarch64's PyPI wheel (CUDA from torch
+    2.11) is locked under its shared file like every other build."""
+    return variant.platform == compat()[variant.torch].pypi_default and variant.arch == default_arch()
 
 
 def render_input(variant: Variant) -> str:
     """A new variant's input: its torch family, as the table pairs them, plus
     what every recipe shares (env/pip/common.in)."""
     local = "" if variant.index_url == index_data().pypi else f"+{variant.platform}"  # PyPI's wheels have no +local
-    pins = "".join(f"{name}=={getattr(variant, name)}{local}\n" for name in TORCH_FAMILY)
+    # A torch with no torchaudio release (variant.torchaudio == "") installs none.
+    pins = "".join(f"{name}=={getattr(variant, name)}{local}\n" for name in TORCH_FAMILY if getattr(variant, name))
     return f"# Input of {variant.lock_file}: `invoke lock {variant.flags()}` locks it.\n{pins}-r common.in\n"
 
 
@@ -142,12 +145,13 @@ def compile_command(variant: Variant, settings: Settings, output: Path) -> list[
 
 def _shared(lock_text: str) -> str:
     """The reference lock's packages that other platforms share: not the torch
-    family, not the CUDA libraries (nvidia-*, triton), which each build pins itself."""
+    family, not the CUDA libraries (nvidia-*, cuda-toolkit and its cuda-*
+    helpers from torch 2.10, triton), which each build pins itself."""
     versions = parse_pip(lock_text).versions()
     lines = [
         f"{name}=={version}"
         for name, version in sorted(versions.items())
-        if name not in TORCH_FAMILY and not name.startswith("nvidia-") and name != "triton"
+        if name not in TORCH_FAMILY and not name.startswith(("nvidia-", "cuda-")) and name != "triton"
     ]
     return (
         "# Shared dependencies of this torch release's PyPI lock, written by invoke lock:\n"

@@ -64,7 +64,7 @@ def release_labels(report: TestReport) -> dict[str, str]:
     return {
         "io.envkit.torch": measured.torch,
         "io.envkit.torchvision": measured.torchvision,
-        "io.envkit.torchaudio": measured.torchaudio,
+        "io.envkit.torchaudio": measured.torchaudio or "none",
         "io.envkit.cuda": measured.cuda_compiled or "none",
         "io.envkit.cudnn": measured.cudnn or "none",
         "io.envkit.python": measured.python,

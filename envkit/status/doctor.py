@@ -147,7 +147,7 @@ def check_driver(machine: Machine) -> Finding:
         need = needs.get(cuda)
         if need is None:
             unknown.append(cuda)
-        elif _version(driver) >= _version(need.release):
+        elif need.release and _version(driver) >= _version(need.release):
             runs.append(cuda)
         elif _version(driver) >= _version(need.minimum):
             compat.append(cuda)

@@ -9,7 +9,9 @@ import pytest
 
 from envkit.catalog import selection, variants
 from envkit.catalog.selection import select
+from envkit.catalog.variants import compat, siblings
 from envkit.core.errors import UsageError
+from envkit.recipes import pip_lock
 from envkit.release import gate, multiarch
 from envkit.release.publish import Pushed
 from envkit.release.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Remote
@@ -28,9 +30,14 @@ from envkit.workspace.image import Chosen
         ({"arch": ""}, "--arch '': an empty value"),
         (
             {"cuda": "12.1", "arch": "arm64"},
-            "--arch arm64: there is no cu121 pip build for arm64; arm64 has --cuda cpu with --recipe pip",
+            "--arch arm64: torch 2.4.1 for arm64 comes from PyPI's wheel only, a cpu build; use --cuda cpu for it.",
         ),
         ({"recipe": "conda", "arch": "arm64"}, "--arch arm64: there is no cpu conda build for arm64"),
+        (  # from torch 2.11 PyPI's aarch64 wheel is a CUDA 13 build, and the only one arm64 takes
+            {"torch": "2.15.0", "python": "3.13", "arch": "arm64"},
+            "--arch arm64: torch 2.15.0 for arm64 comes from PyPI's wheel only, a cu132 build; use --cuda 13.2",
+        ),
+        ({"cuda": "13.0", "torch": "2.15.0", "arch": "arm64"}, "a cu132 build; use --cuda 13.2 for it."),
     ],
 )
 def test_a_wrong_arch_is_one_clear_error(flags, message):
@@ -66,7 +73,20 @@ def test_an_arm64_variant_carries_its_architecture_everywhere():
     )
     assert arm64.arch_data.python_platform == "aarch64-manylinux_2_28"
     assert select("cpu", torch="2.5.1", arch="arm64").name == "cpu-pip-torch2.5.1-arm64"
-    assert selection.check_arch("arm64", "cpu", "pip") == "arm64"
+    assert selection.check_arch("arm64", "cpu", "pip", compat()["2.4.1"]) == "arm64"
+
+
+def test_the_current_lines_arm64_image_is_pypis_cuda_build_locked_under_the_amd64_shared_file():
+    arm64 = select("13.2", arch="arm64")
+    assert (arm64.name, arm64.torch, arm64.cuda, arm64.index_url) == (
+        "cu132-pip-arm64",
+        "2.15.0",
+        "13.2",
+        "https://pypi.org/simple",
+    )
+    assert not pip_lock.is_reference(arm64) and pip_lock.is_reference(select("13.2"))
+    assert pip_lock.shared_file(arm64) == "env/pip/cu132.shared.txt"
+    assert siblings(select("13.2")) == (select("13.2"),)  # not declared yet: no multi-arch release
 
 
 def test_a_multi_arch_variant_is_one_release_unless_one_arch_is_asked_for():

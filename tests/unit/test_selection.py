@@ -73,9 +73,9 @@ def test_explicit_default_pins_select_the_same_variant():
         ),
         pytest.param({"cuda": "11.7", "torch": "2.1.0"}, "torch 2.1.0 has no cu117 build", id="cu117-2.1"),
         pytest.param(
-            {"cuda": "13.0", "torch": "2.12.0"},
-            "no torchaudio release pairs with it, and every image carries torchaudio; choose torch 2.11.0 or older.",
-            id="no-torchaudio",
+            {"cuda": "13.2", "python": "3.10"},
+            "--python 3.10: torch 2.15.0 has no wheels for Python 3.10; choose one of 3.11,",
+            id="current-line-python",
         ),
     ],
 )

@@ -1,0 +1,132 @@
+"""The lines beside the seed's pins (env/variants.toml [lines]): `--cuda` of a
+line's build selects its torch and Python, a line without torchaudio installs
+none and says so, and a broken [lines] entry is refused where it is read."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from envkit import ROOT
+from envkit.catalog import data_files
+from envkit.catalog.selection import select
+from envkit.catalog.variants import SEED, default_pins, pins_for
+from envkit.checks import probes
+from envkit.checks.container import Exec
+from envkit.core.errors import UsageError
+from envkit.recipes import pip_lock
+
+
+@pytest.mark.parametrize(
+    ("cuda", "name", "line", "torch", "torchaudio", "python"),
+    [
+        ("13.2", "cu132-pip", "current", "2.15.0", "", "3.13"),
+        ("13.0", "cu130-pip", "audio", "2.11.0", "2.11.1", "3.13"),
+        ("12.1", "cu121-pip", SEED, "2.4.1", "2.4.1", "3.11"),  # the seed stays the default
+    ],
+)
+def test_cuda_alone_selects_the_line_that_has_the_build(cuda, name, line, torch, torchaudio, python):
+    variant = select(cuda)
+    assert (variant.name, variant.torch, variant.torchaudio, variant.python) == (name, torch, torchaudio, python)
+    assert pins_for(variant.platform).line == line
+    assert variant.flags() == f"--cuda {cuda}"  # its own line's pins: nothing more to type
+    assert variant.index_url == "https://pypi.org/simple"
+
+
+def test_another_torch_on_a_lines_build_is_named_against_that_line():
+    variant = select("13.2", torch="2.14.1")
+    assert (variant.name, variant.python) == ("cu132-pip-torch2.14.1", "3.13")
+    assert variant.index_url == "https://download.pytorch.org/whl/cu132"  # 2.14.1's PyPI wheel is cu130
+    assert select(variant.cuda_flag, torch="2.14.1") == variant
+
+
+def test_a_line_without_torchaudio_locks_and_checks_none():
+    current = select("13.2")
+    assert "torchaudio" not in pip_lock.render_input(current)
+    assert "torchaudio==" not in (ROOT / current.lock_file).read_text()
+    assert "torchaudio==2.11.1" in (ROOT / select("13.0").lock_file).read_text()
+
+
+class _Box:
+    """A test container that answers smoke.py as the image would."""
+
+    def __init__(self):
+        self.argv: list[str] = []
+
+    def exec(self, argv):
+        self.argv = argv
+        return Exec(0, '[{"name": "nms", "passed": true, "detail": "ok", "seconds": 0.1}]', "", 0.1)
+
+
+def test_the_torchaudio_check_is_reported_not_applicable_with_its_reason():
+    box = _Box()
+    rows = probes.smoke(box, probes.Context(select("13.2"), gpus=False))
+    assert "--skip=torchaudio_transform" in box.argv
+    skipped = rows[-1]
+    assert (skipped.name, skipped.passed, skipped.not_applicable, skipped.verdict) == (
+        "smoke:torchaudio_transform",
+        True,
+        True,
+        "n/a",
+    )
+    assert "torch 2.15.0 has no torchaudio release" in skipped.detail
+    seed_rows = probes.smoke(box, probes.Context(select("12.1"), gpus=False))
+    assert "--skip=torchaudio_transform" not in box.argv and not any(r.not_applicable for r in seed_rows)
+
+
+@pytest.fixture
+def env_copy(tmp_path, monkeypatch):
+    folder = tmp_path / "env"
+    shutil.copytree(ROOT / "env", folder)
+    monkeypatch.setattr(data_files, "ENV_DIR", folder)
+    data_files.variants_file.cache_clear()
+    yield folder
+    data_files.variants_file.cache_clear()
+
+
+CURRENT_ABOUT = 'about = "the newest torch on PyPI, CUDA 13.2 (Blackwell-ready; Turing or newer, driver 580+)"'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'platforms = ["cu132"]',
+            'platforms = ["cpu"]',
+            "lines.current.platforms: cpu is already selected by [pins]",
+        ),
+        (
+            'platforms = ["cu132"]',
+            'platforms = ["cu132", "cu130"]',
+            "lines.audio.platforms: cu130 is already selected by lines.current",
+        ),
+        (
+            'torchvision = "0.29.2"',
+            'torchvision = "0.28.0"',
+            "lines.current.torchvision = '0.28.0', but torch 2.15.0 pairs 0.29.2",
+        ),
+        (
+            'torchaudio = "2.11.1"',
+            'torchaudio = "2.11.0"',
+            "lines.audio.torchaudio = '2.11.0', but torch 2.11.0 pairs 2.11.1",
+        ),
+        ('python = "3.13"', 'python = "3.10"', "lines.current.python = '3.10': torch 2.15.0 has no wheels for it"),
+        (CURRENT_ABOUT, 'about = "  "', "lines.current.about: say in words"),
+        ('torch = "2.15.0"', 'torch = "2.99.0"', "lines.current.torch = '2.99.0' is not a release"),
+        ('platforms = ["cu132"]', "platforms = []", "lines.current.platforms: name the builds"),
+    ],
+)
+def test_a_broken_line_is_refused_where_it_is_read(env_copy, old, new, message):
+    path = env_copy / "variants.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(UsageError) as refused:
+        data_files.variants_file()
+    assert message in str(refused.value)
+    assert str(refused.value).startswith("env/variants.toml: ")
+
+
+def test_the_seed_pins_are_unchanged():
+    assert (default_pins().torch, select("12.1").name, select("cpu").torch) == ("2.4.1", "cu121-pip", "2.4.1")
