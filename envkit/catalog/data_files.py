@@ -184,6 +184,7 @@ class DriverNeeds:
     __pydantic_config__ = STRICT
     minimum: str  # with CUDA minor-version compatibility
     release: str = ""  # the driver the toolkit release shipped with ("": not recorded)
+    oldest_gpu: str = ""  # the lowest compute capability its builds run on ("": not recorded)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,10 @@ def compat_file() -> CompatFile:
             raise _refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')
         if bad := [v for v in (needs.minimum, needs.release or needs.minimum) if not _DRIVER.fullmatch(v)]:
             raise _refuse(name, f'drivers."{cuda}": {bad[0]!r} is not a driver version (e.g. "525.60.13")')
+        if needs.oldest_gpu and not _CUDA.fullmatch(needs.oldest_gpu):
+            raise _refuse(
+                name, f'drivers."{cuda}".oldest_gpu: {needs.oldest_gpu!r} is not a compute capability (e.g. "7.5")'
+            )
     return table
 
 

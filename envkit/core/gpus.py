@@ -30,12 +30,16 @@ def host_gpus() -> list[HostGpu]:
     """The host's NVIDIA GPUs and driver, as nvidia-smi reports them; [] without one."""
     if shutil.which("nvidia-smi") is None:
         return []
-    try:
-        run = proc.capture(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"])
-    except (OSError, subprocess.TimeoutExpired):  # a hung driver is no GPU to hand out
-        return []
+    # compute_cap is a field from driver R510 on; an older nvidia-smi refuses the whole query.
+    for fields in ("name,driver_version,compute_cap", "name,driver_version"):
+        try:
+            run = proc.capture(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"])
+        except (OSError, subprocess.TimeoutExpired):  # a hung driver is no GPU to hand out
+            return []
+        if run.returncode == 0:
+            break
     rows = [line.split(", ") for line in run.stdout.strip().splitlines() if run.returncode == 0 and line]
-    return [HostGpu(name=row[0], driver=row[-1]) for row in rows]
+    return [HostGpu(name=row[0], driver=row[1], compute_cap=row[2] if len(row) > 2 else "") for row in rows]
 
 
 def has_gpu_runtime(client: docker.DockerClient) -> bool:

@@ -181,6 +181,7 @@ class HostGpu:
     __pydantic_config__ = STRICT
     name: str
     driver: str
+    compute_cap: str = ""  # "9.0"; "" where the driver is too old to report it (before R510)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,16 @@ import docker
 import docker.auth
 import requests
 
-from envkit.catalog.variants import arch_of_machine, arches, declared, driver_needs, host_arch, platform_cuda, siblings
+from envkit.catalog.variants import (
+    arch_of_machine,
+    arches,
+    declared,
+    driver_needs,
+    host_arch,
+    lines,
+    platform_cuda,
+    siblings,
+)
 from envkit.catalog.variants import indexes as index_urls
 from envkit.core import capabilities, engine, gpus
 from envkit.core.errors import UsageError, network_reason
@@ -158,6 +167,7 @@ def check_driver(machine: Machine) -> Finding:
         detail += f" ({', '.join(compat)} through minor-version compatibility)"
     if unknown:
         detail += f"; no driver data for CUDA {', '.join(unknown)} in env/compat.toml"
+    detail += _lines_on(on_host[0])
     if too_old:
         return Finding(
             "nvidia driver",
@@ -166,6 +176,30 @@ def check_driver(machine: Machine) -> Finding:
             "update the NVIDIA driver, or use an older CUDA variant",
         )
     return Finding("nvidia driver", PASS, detail)
+
+
+def line_problem(gpu: HostGpu, cuda: str) -> str:
+    """Why this GPU and driver cannot run a CUDA release's builds, or ""."""
+    need = driver_needs().get(cuda)
+    if need is None:
+        return "no driver data in env/compat.toml"
+    if _version(gpu.driver) < _version(need.minimum):
+        return f"needs driver {need.minimum} or newer"
+    if need.oldest_gpu and gpu.compute_cap and _version(gpu.compute_cap) < _version(need.oldest_gpu):
+        return f"needs a GPU of compute capability {need.oldest_gpu} or newer (this one is {gpu.compute_cap})"
+    return ""
+
+
+def _lines_on(gpu: HostGpu) -> str:
+    """The lines beside the seed (env/variants.toml [lines]), said, not judged:
+    a team on the seed need not update its driver for a line it does not use."""
+    said = []
+    for name, line in lines().items():
+        for cuda in filter(None, map(platform_cuda, line.platforms)):
+            problem = line_problem(gpu, cuda)
+            said.append(f"{name} line (CUDA {cuda}) " + (problem or "runs"))
+    capability = f", compute capability {gpu.compute_cap}" if gpu.compute_cap else ""
+    return f"{capability}; {'; '.join(said)}" if said else capability
 
 
 def check_toolkit(machine: Machine) -> Finding:
