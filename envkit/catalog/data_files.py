@@ -194,7 +194,7 @@ class CompatFile:
     drivers: dict[str, DriverNeeds] = field(default_factory=dict)
 
 
-def _read(name: str) -> dict[str, Any]:
+def read_data_file(name: str) -> dict[str, Any]:
     path = ENV_DIR / name
     fix = _FIX.format(name=f"env/{name}")
     try:
@@ -205,33 +205,33 @@ def _read(name: str) -> dict[str, Any]:
         raise UsageError(f"env/{name}: not valid TOML ({error}).\n{fix}") from None
 
 
-def _refuse(name: str, problem: str) -> UsageError:
+def refuse(name: str, problem: str) -> UsageError:
     return UsageError(f"env/{name}: {problem}.\n{_FIX.format(name=f'env/{name}')}")
 
 
 @cache
 def compat_file() -> CompatFile:
     name = "compat.toml"
-    table = validate(CompatFile, _read(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
+    table = validate(CompatFile, read_data_file(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
     for torch, row in table.torch.items():
         where = f'torch."{torch}"'
         if not _VERSION.fullmatch(torch):
-            raise _refuse(name, f"{where}: {torch!r} is not a release number")
+            raise refuse(name, f"{where}: {torch!r} is not a release number")
         if bad := [p for p in row.platforms if not PLATFORM.fullmatch(p)]:
-            raise _refuse(name, f"{where}.platforms: {bad[0]!r} is not cpu or cuXYZ")
+            raise refuse(name, f"{where}.platforms: {bad[0]!r} is not cpu or cuXYZ")
         if row.pypi_default not in row.platforms:
-            raise _refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
+            raise refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
         if bad := [p for p in row.pythons if not _PYTHON.fullmatch(p)]:
-            raise _refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
+            raise refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
         if bad := [p for p in row.pypi_arch_builds.values() if p not in row.platforms]:
-            raise _refuse(name, f"{where}.pypi_arch_builds: {bad[0]!r} is not one of its platforms")
+            raise refuse(name, f"{where}.pypi_arch_builds: {bad[0]!r} is not one of its platforms")
     for cuda, needs in table.drivers.items():
         if not _CUDA.fullmatch(cuda):
-            raise _refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')
+            raise refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')
         if bad := [v for v in (needs.minimum, needs.release or needs.minimum) if not _DRIVER.fullmatch(v)]:
-            raise _refuse(name, f'drivers."{cuda}": {bad[0]!r} is not a driver version (e.g. "525.60.13")')
+            raise refuse(name, f'drivers."{cuda}": {bad[0]!r} is not a driver version (e.g. "525.60.13")')
         if needs.oldest_gpu and not _CUDA.fullmatch(needs.oldest_gpu):
-            raise _refuse(
+            raise refuse(
                 name, f'drivers."{cuda}".oldest_gpu: {needs.oldest_gpu!r} is not a compute capability (e.g. "7.5")'
             )
     return table
@@ -240,46 +240,46 @@ def compat_file() -> CompatFile:
 @cache
 def variants_file() -> VariantsFile:
     name = "variants.toml"
-    data = validate(VariantsFile, _read(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
+    data = validate(VariantsFile, read_data_file(name), f"env/{name}", _FIX.format(name=f"env/{name}"))
     releases = compat_file().torch
     release = releases.get(data.pins.torch)
     if release is None:
-        raise _refuse(name, f"pins.torch = {data.pins.torch!r} is not a release in env/compat.toml")
+        raise refuse(name, f"pins.torch = {data.pins.torch!r} is not a release in env/compat.toml")
     for key in ("torchvision", "torchaudio"):
         if getattr(data.pins, key) != getattr(release, key):
             wanted = getattr(release, key)
-            raise _refuse(name, f"pins.{key} = {getattr(data.pins, key)!r}, but torch {data.pins.torch} pairs {wanted}")
+            raise refuse(name, f"pins.{key} = {getattr(data.pins, key)!r}, but torch {data.pins.torch} pairs {wanted}")
     if data.pins.python not in release.pythons:
-        raise _refuse(name, f"pins.python = {data.pins.python!r}: torch {data.pins.torch} has no wheels for it")
+        raise refuse(name, f"pins.python = {data.pins.python!r}: torch {data.pins.torch} has no wheels for it")
     if bad := [p for p in data.recipes.dev.debian_packages if not _DEBIAN_PACKAGE.fullmatch(p)]:
-        raise _refuse(name, f"recipes.dev.debian_packages: {bad[0]!r} is not a Debian package name")
+        raise refuse(name, f"recipes.dev.debian_packages: {bad[0]!r} is not a Debian package name")
     if "{platform}" not in data.indexes.pytorch:
-        raise _refuse(name, "indexes.pytorch must contain {platform}")
+        raise refuse(name, "indexes.pytorch must contain {platform}")
     _check_arches(name, data.arches)
     _check_lines(name, data.lines, release)
     first_arch = next(iter(data.arches))
     for index, entry in enumerate(data.variants):
         if entry.recipe not in RECIPES:
-            raise _refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")
+            raise refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")
         line = next((line for line in data.lines.values() if entry.platform in line.platforms), None)
         torch = line.torch if line else data.pins.torch
         if line is None and entry.platform not in release.platforms:
-            raise _refuse(
+            raise refuse(
                 name,
                 f"variants[{index}].platform = {entry.platform!r}: torch {data.pins.torch} has no such build "
                 f"(its builds: {', '.join(release.platforms)}) and no [lines] entry names it",
             )
         arch_name = entry.arch or first_arch
         if arch_name not in data.arches:
-            raise _refuse(name, f"variants[{index}].arch = {entry.arch!r}: choose one of {', '.join(data.arches)}")
+            raise refuse(name, f"variants[{index}].arch = {entry.arch!r}: choose one of {', '.join(data.arches)}")
         arch = data.arches[arch_name]
         if entry.platform not in arch_builds(arch_name, arch, releases[torch], first_arch):
-            raise _refuse(
+            raise refuse(
                 name,
                 f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build of torch {torch}",
             )
         if not arch_has(arch, entry.platform, entry.recipe):
-            raise _refuse(name, f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build")
+            raise refuse(name, f"variants[{index}]: arches.{arch_name} has no {entry.platform}-{entry.recipe} build")
     return data
 
 
@@ -291,26 +291,26 @@ def _check_lines(name: str, lines: dict[str, Line], seed: CompatRow) -> None:
         where = f"lines.{key}"
         row = compat_file().torch.get(line.torch)
         if row is None:
-            raise _refuse(name, f"{where}.torch = {line.torch!r} is not a release in env/compat.toml")
+            raise refuse(name, f"{where}.torch = {line.torch!r} is not a release in env/compat.toml")
         for field_name in ("torchvision", "torchaudio"):
             if getattr(line, field_name) != getattr(row, field_name):
-                raise _refuse(
+                raise refuse(
                     name,
                     f"{where}.{field_name} = {getattr(line, field_name)!r}, "
                     f"but torch {line.torch} pairs {getattr(row, field_name) or 'none (leave the key out)'}",
                 )
         if line.python not in row.pythons:
-            raise _refuse(name, f"{where}.python = {line.python!r}: torch {line.torch} has no wheels for it")
+            raise refuse(name, f"{where}.python = {line.python!r}: torch {line.torch} has no wheels for it")
         if not line.about.strip():
-            raise _refuse(name, f"{where}.about: say in words what the line is for")
+            raise refuse(name, f"{where}.about: say in words what the line is for")
         if not line.platforms:
-            raise _refuse(name, f"{where}.platforms: name the builds (cuXYZ) whose `--cuda` selects it")
+            raise refuse(name, f"{where}.platforms: name the builds (cuXYZ) whose `--cuda` selects it")
         for platform in line.platforms:
             if platform not in row.platforms:
-                raise _refuse(name, f"{where}.platforms: torch {line.torch} has no {platform!r} build")
+                raise refuse(name, f"{where}.platforms: torch {line.torch} has no {platform!r} build")
             if platform in claimed:
                 owner = "[pins] (the seed's torch has that build)" if claimed[platform] == "pins" else claimed[platform]
-                raise _refuse(name, f"{where}.platforms: {platform} is already selected by {owner}")
+                raise refuse(name, f"{where}.platforms: {platform} is already selected by {owner}")
             claimed[platform] = f"lines.{key}"
 
 
@@ -328,15 +328,15 @@ def arch_has(arch: Arch, platform: str, recipe: str) -> bool:
 
 def _check_arches(name: str, arches: dict[str, Arch]) -> None:
     if not arches:
-        raise _refuse(name, "[arches] names no architecture (amd64 at least)")
+        raise refuse(name, "[arches] names no architecture (amd64 at least)")
     for key, arch in arches.items():
         if not _ARCH.fullmatch(key) or arch.docker_platform != f"linux/{key}":
-            raise _refuse(name, f"arches.{key}: docker_platform must be linux/{key} (a Docker architecture name)")
+            raise refuse(name, f"arches.{key}: docker_platform must be linux/{key} (a Docker architecture name)")
         if not _MACHINE.fullmatch(arch.machine) or not arch.python_platform.startswith(f"{arch.machine}-manylinux_"):
-            raise _refuse(
+            raise refuse(
                 name, f"arches.{key}: machine {arch.machine!r} and python_platform {arch.python_platform!r} disagree"
             )
         if bad := [p for p in arch.platforms if not PLATFORM.fullmatch(p)]:
-            raise _refuse(name, f"arches.{key}.platforms: {bad[0]!r} is not cpu or cuXYZ")
+            raise refuse(name, f"arches.{key}.platforms: {bad[0]!r} is not cpu or cuXYZ")
         if bad := [r for r in arch.recipes if r not in RECIPES]:
-            raise _refuse(name, f"arches.{key}.recipes: {bad[0]!r} is not one of {', '.join(RECIPES)}")
+            raise refuse(name, f"arches.{key}.recipes: {bad[0]!r} is not one of {', '.join(RECIPES)}")

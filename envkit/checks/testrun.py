@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import docker
 from docker.models.images import Image
 
+from envkit.catalog.advisories import advisory_note
 from envkit.catalog.variants import Variant, declared_images
 from envkit.checks import manifest, sbom, tags
 from envkit.checks.container import ProbeContainer
@@ -106,6 +107,8 @@ def report_table(report: TestReport) -> str:
     lines = [f"{name:<{width}}  {result:<4}  {seconds:>7}  {detail[:100]}" for name, result, seconds, detail in rows]
     failed = len(report.failed_checks)
     verdict = "PASSED" if report.passed else f"FAILED ({failed} of {len(rows)} checks)"
+    if report.measured and (note := advisory_note(report.measured.torch)):
+        lines.append(f"advisories: {note}; `invoke audit` checks the live feed")
     lines.append(f"{report.image} ({report.image_id[:19]}), GPUs: {report.gpus}: {verdict} in {report.seconds:.1f} s")
     lines += [f"  {kind:<9} tag  {tag}" for kind, tag in report.tags.items()]
     return "\n".join(lines)

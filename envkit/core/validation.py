@@ -43,6 +43,8 @@ def problems(error: pydantic.ValidationError) -> str:
             message = "unknown key"
         elif detail["type"] == "missing":
             message = "missing"
+        elif detail["type"] == "value_error":  # a validator's own words, without pydantic's "Value error, "
+            message = str(detail.get("ctx", {}).get("error", message))
         found.append(f"{where(detail['loc'])}: {message}")
     more = error.error_count() - _MAX_PROBLEMS
     return "; ".join(found) + (f"; and {more} more" if more > 0 else "")

@@ -13,6 +13,7 @@ import docker
 import docker.auth
 import requests
 
+from envkit.catalog.advisories import advisory_note
 from envkit.catalog.variants import (
     arch_of_machine,
     arches,
@@ -319,6 +320,21 @@ def check_tls(machine: Machine) -> Finding:
     )
 
 
+def check_advisories(machine: Machine) -> Finding:
+    """Known advisories of the team's variants' torch (env/advisories.toml),
+    said offline; `invoke audit` asks the live feed."""
+    releases = sorted({variant.torch for variant in declared()})
+    notes = [note for torch in releases if (note := advisory_note(torch))]
+    if notes:
+        return Finding(
+            "advisories",
+            WARN,
+            "; ".join(notes),
+            'move to the line that fixes them (README, "Lines"); `invoke audit` checks the live advisory feed',
+        )
+    return Finding("advisories", PASS, f"none known for torch {', '.join(releases)} (env/advisories.toml)")
+
+
 CHECKS: tuple[Callable[[Machine], Finding], ...] = (
     check_engine,
     check_builder,
@@ -328,6 +344,7 @@ CHECKS: tuple[Callable[[Machine], Finding], ...] = (
     check_architecture,
     check_login,
     check_tls,
+    check_advisories,
 )
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import docker
 
 from envkit import ROOT
+from envkit.catalog.advisories import advisory_note, affecting
 from envkit.catalog.variants import Variant, declared_images
 from envkit.core import engine
 from envkit.core.errors import UsageError
@@ -34,6 +35,8 @@ class VariantState:
     tested_at: str
     tested_image: str  # the image id the last report is about
     published: str  # the pinned reference, or ""
+    torch: str = ""  # the variant's torch release
+    advisories: tuple[str, ...] = ()  # ids of its torch's known advisories (env/advisories.toml)
 
     @property
     def test_state(self) -> str:
@@ -80,6 +83,8 @@ def state_of(
         tested_at=report.started_at if report else "",
         tested_image=report.image_id if report else "",
         published=pinned.reference if pinned else "",
+        torch=variant.torch,
+        advisories=tuple(advisory.id for advisory in affecting(variant.torch)),
     )
 
 
@@ -99,7 +104,7 @@ def _age(created: str) -> str:
 
 
 def table(rows: list[VariantState]) -> str:
-    header = ("variant", "recipe file", "lock", "local image", "tested", "published")
+    header = ("variant", "recipe file", "lock", "local image", "tested", "published", "advisories")
     cells = [
         (
             row.variant,
@@ -108,6 +113,7 @@ def table(rows: list[VariantState]) -> str:
             f"{row.image_id[7:19]} {_age(row.image_created)}" if row.image_id else "none",
             row.test_state,
             row.published.rsplit("@", 1)[0] + "@" + row.published.rsplit("@", 1)[1][:19] if row.published else "-",
+            str(len(row.advisories)) if row.advisories else "none known",
         )
         for row in rows
     ]
@@ -115,4 +121,5 @@ def table(rows: list[VariantState]) -> str:
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in [header, *cells]
     ]
-    return "\n".join(line.rstrip() for line in lines)
+    notes = sorted({note for row in rows if (note := advisory_note(row.torch))})
+    return "\n".join([*(line.rstrip() for line in lines), *notes])
