@@ -41,6 +41,7 @@ from envkit.images.build import build_image
 from envkit.images.repro import compare_rebuilds, repro_summary
 from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
+from envkit.recipes.wheel_facts import check_table
 from envkit.release.drift import against_published
 from envkit.release.pins import read_pins
 from envkit.release.releases import publish_variants
@@ -597,6 +598,20 @@ def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=Fals
 
 @task(
     help={
+        "torch": "only this release of env/compat.toml (default: every one)",
+        **CA_HELP,
+        "index_url": INDEX_HELP["index_url"],
+    }
+)
+@interruptible
+def compat(c, torch=None, ca_cert=None, index_url=None):
+    """Check env/compat.toml against PyPI's torch wheels: default CUDA build, runtime, cuDNN, aarch64 build, Pythons."""
+    settings = _settings(c, ca_cert=ca_cert, index_url=index_url)
+    print("\n".join(check_table(settings, torch)))
+
+
+@task(
+    help={
         "gpu": "only the CUDA variants (the GPU runner's jobs)",
         "releases": "one row per release: a variant with its other architectures (the publish jobs)",
     }
@@ -627,6 +642,7 @@ ns = Collection(
     matrix,
     audit,
     drift,
+    compat,
 )
 ns.configure({"envkit": DEFAULTS})
 if Path(sys.argv[0]).name in ("invoke", "inv") or Path(sys.argv[0]).parent.name == "invoke":

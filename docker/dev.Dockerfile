@@ -69,7 +69,7 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     /opt/installer/bin/python /opt/envkit-build/env_layers.py prefetch /opt/envkit/dev-requirements.txt \
     && "${PYTHON}" /opt/envkit-build/env_layers.py install-dev /opt/envkit/dev-requirements.txt \
-    && /opt/venv/bin/python -m pip check
+    && "${PYTHON}" /opt/envkit-build/env_layers.py check
 
 # `invoke lab` serves JupyterLab on this port (published on the host's
 # loopback only); it and the devcontainer run as the caller.

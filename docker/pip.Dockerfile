@@ -184,7 +184,7 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 6 \
-    && /opt/venv/bin/python -m pip check
+    && "${PYTHON}" /opt/envkit-build/env_layers.py check
 ARG REQUIREMENTS=env/pip/cu121.txt
 COPY ${REQUIREMENTS} /opt/envkit/requirements.txt
 

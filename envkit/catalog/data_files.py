@@ -24,6 +24,8 @@ _DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
 _CUDA = re.compile(r"\d+\.\d")
 _DRIVER = re.compile(r"\d+\.\d+(\.\d+)?")
+# The facts of a compat row that research gives; the others `invoke compat` reads from the wheels.
+_RESEARCHED = ("platforms", "torchvision", "torchaudio", "conda_cuda", "notes")
 _FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
 
 
@@ -171,6 +173,8 @@ class CompatRow:
     conda_cuda: tuple[str, ...]
     torchaudio: str | None = None
     cudnn: dict[str, str] = field(default_factory=dict)
+    cuda_runtime: dict[str, str] = field(default_factory=dict)  # nvidia-cuda-runtime of a platform's build
+    unverified: tuple[str, ...] = ()  # the row's facts no primary source confirmed
     # The build of PyPI's wheel on an architecture other than the first, where it
     # is not the CPU one: `{ arm64 = "cu130" }` from torch 2.11.
     pypi_arch_builds: dict[str, str] = field(default_factory=dict)
@@ -219,6 +223,8 @@ def compat_file() -> CompatFile:
             raise refuse(name, f"{where}: {torch!r} is not a release number")
         if bad := [p for p in row.platforms if not PLATFORM.fullmatch(p)]:
             raise refuse(name, f"{where}.platforms: {bad[0]!r} is not cpu or cuXYZ")
+        if bad := [fact for fact in row.unverified if fact not in _RESEARCHED]:
+            raise refuse(name, f"{where}.unverified: {bad[0]!r} is not one of {', '.join(_RESEARCHED)}")
         if row.pypi_default not in row.platforms:
             raise refuse(name, f"{where}.pypi_default: {row.pypi_default!r} is not one of its platforms")
         if bad := [p for p in row.pythons if not _PYTHON.fullmatch(p)]:

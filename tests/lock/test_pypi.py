@@ -47,3 +47,39 @@ def test_every_dev_lock_regenerates_bit_identically_from_pypi(tmp_path):
     for name in written:
         assert (repo / name).read_bytes() == (ROOT / name).read_bytes(), name
     assert not list((repo / "env" / "pip").glob(".lock-*"))  # no scratch folder left
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("torch", ["2.5.0", "2.15.0"])  # the oldest and newest PyPI defaults the issue names
+def test_the_compat_table_agrees_with_pypis_wheels(torch):
+    ca = ["--ca-cert", str(HOST_CA_BUNDLE)] if HOST_CA_BUNDLE.is_file() else []
+    result = invoke_in(ROOT, "compat", "--torch", torch, *ca)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"torch {torch}: amd64 cu")
+
+
+@pytest.mark.network
+def test_a_table_row_the_wheels_contradict_fails_invoke_compat(tmp_path):
+    repo = copy_repo(tmp_path / "kit")
+    compat = repo / "env" / "compat.toml"
+    compat.write_text(
+        compat.read_text().replace('cuda_runtime = { cu132 = "13.2.86" }', 'cuda_runtime = { cu132 = "13.2.0" }')
+    )
+    ca = ["--ca-cert", str(HOST_CA_BUNDLE)] if HOST_CA_BUNDLE.is_file() else []
+    result = invoke_in(repo, "compat", "--torch", "2.15.0", *ca)
+    assert result.returncode == 1
+    assert "disagrees: cuda_runtime.cu132 is 13.2.0, the wheel requires 13.2.86" in result.stdout
+    assert "env/compat.toml disagrees with PyPI's wheels for torch 2.15.0." in result.stderr
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("torch", "cuda", "runtime"), [("2.5.0", "12.4", "12.4.127"), ("2.15.0", "13.2", "13.2.86")])
+def test_invoke_lock_works_from_pypi_for_the_oldest_and_newest_defaults(tmp_path, torch, cuda, runtime):
+    repo = copy_repo(tmp_path / "kit")
+    ca = ["--ca-cert", str(HOST_CA_BUNDLE)] if HOST_CA_BUNDLE.is_file() else []
+    result = invoke_in(repo, "lock", "--torch", torch, "--cuda", cuda, *ca)
+    assert result.returncode == 0, result.stderr
+    written = repo / result.stdout.split()[-1]
+    text = written.read_text()
+    assert f"torch=={torch} \\" in text
+    assert f"nvidia-cuda-runtime{'-cu12' if cuda.startswith('12') else ''}=={runtime} \\" in text

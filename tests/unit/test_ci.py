@@ -331,6 +331,31 @@ def test_each_install_step_records_its_wheels_and_their_digests(tmp_path):
         module.record_wheels({site / "numpy-2.1.0.dist-info"}, served, record)
 
 
+def _installed(venv, name, version, tag):
+    dist_info = venv / "lib" / "python3.13" / "site-packages" / f"{name}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "WHEEL").write_text(f"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: {tag}\n")
+
+
+def test_pip_check_takes_nvidias_sbsa_tag_as_aarch64_and_nothing_else(monkeypatch, tmp_path):
+    """nvidia-cusparselt-cu13 0.8.1 (pinned exactly by torch 2.15.0) has an
+    aarch64 file name but `Tag: py3-none-manylinux2014_sbsa` in its WHEEL,
+    which pip check calls unsupported: the arm64 build of the current line
+    failed on it under QEMU."""
+    layers = env_layers()
+    monkeypatch.setattr(layers, "VENV", tmp_path)
+    _installed(tmp_path, "nvidia_cusparselt_cu13", "0.8.1", "py3-none-manylinux2014_sbsa")
+    _installed(tmp_path, "other", "1.0", "py3-none-manylinux2014_x86_64")
+    sbsa = "nvidia-cusparselt-cu13 0.8.1 is not supported on this platform"
+    accepted, failing = layers.judged_check(f"{sbsa}\n", "aarch64")
+    assert failing == [] and accepted[0].startswith(sbsa) and "manylinux2014_sbsa" in accepted[0]
+    assert layers.judged_check(sbsa, "x86_64") == ([], [sbsa])  # an x86_64 machine takes no sbsa wheel
+    foreign = "other 1.0 is not supported on this platform"
+    conflict = "torch 2.15.0 has requirement sympy>=1.13.3, but you have sympy 1.12."
+    assert layers.judged_check(f"{foreign}\n{conflict}", "aarch64") == ([], [foreign, conflict])
+    assert layers.judged_check("No broken requirements found.", "aarch64") == ([], [])
+
+
 @pytest.mark.parametrize(("machine", "kept"), [("x86_64", "a" * 64), ("aarch64", None)])
 def test_a_kept_wheel_of_another_architecture_is_not_this_builds(monkeypatch, tmp_path, machine, kept):
     """The lock lists every platform's hash of torch, and the cache mount is

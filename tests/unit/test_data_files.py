@@ -77,6 +77,11 @@ def replace(old, new):
             replace('"11.8" = { minimum = "450.80.02", ', '"11.8" = { '),
             'drivers."11.8".minimum: missing',
         ),
+        (
+            "compat.toml",
+            replace('unverified = ["platforms"]', 'unverified = ["pypi_default"]'),
+            "torch.\"2.13.0\".unverified: 'pypi_default' is not one of platforms",
+        ),
         ("variants.toml", replace("pull_cuda = 9", ""), "env/variants.toml: disk.pull_cuda: missing"),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 20 else None,

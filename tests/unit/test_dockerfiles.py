@@ -216,5 +216,5 @@ def test_the_dev_image_adds_its_layer_on_the_runtime_image_and_copies_no_code():
     copies = [s.split()[1] for s in steps if s.startswith("COPY")]
     assert copies == ["env/pip/installer.txt", "${DEV_REQUIREMENTS}"]
     install = next(s for s in steps if "env_layers.py install-dev" in s)
-    assert "prefetch /opt/envkit/dev-requirements.txt" in install and "pip check" in install
+    assert "prefetch /opt/envkit/dev-requirements.txt" in install and "env_layers.py check" in install
     assert [s for s in steps if s.startswith("USER")][-1] == "USER ${USER_UID}:${USER_GID}"

@@ -130,3 +130,25 @@ def test_a_broken_line_is_refused_where_it_is_read(env_copy, old, new, message):
 
 def test_the_seed_pins_are_unchanged():
     assert (default_pins().torch, select("12.1").name, select("cpu").torch) == ("2.4.1", "cu121-pip", "2.4.1")
+
+
+def test_a_wheel_reading_names_each_fact_of_the_row_it_contradicts():
+    from envkit.catalog.data_files import compat_file
+    from envkit.recipes.wheel_facts import NO_WHEEL, Reading, WheelBuild, build_of
+
+    row = compat_file().torch["2.15.0"]
+    pins = {"nvidia-cuda-runtime": "13.2.86", "nvidia-cudnn-cu13": "9.26.0.51", "torch": "2.15.0"}
+    assert build_of(pins) == WheelBuild("cu132", "13.2.86", "9.26.0.51")
+    assert build_of({"nvidia-cuda-runtime-cu12": "12.4.127"}).platform == "cu124"
+    assert build_of({"torch": "2.6.0"}) == WheelBuild("cpu")
+    agreeing = Reading("2.15.0", {"amd64": build_of(pins), "arm64": build_of(pins)}, row.pythons)
+    assert agreeing.disagreements(row) == []
+    assert Reading("2.15.0", {"amd64": build_of(pins), "arm64": NO_WHEEL}, row.pythons).disagreements(row) == []
+    cpu_arm = Reading("2.15.0", {"amd64": WheelBuild("cu130", "13.0.96", "9.20.0.48"), "arm64": WheelBuild("cpu")}, ())
+    assert cpu_arm.disagreements(row) == [
+        "pypi_default is cu132, the wheel is cu130",
+        "cuda_runtime.cu132 is 13.2.86, the wheel requires 13.0.96",
+        "cudnn.cu132 is 9.26.0.51, the wheel requires 9.20.0.48",
+        "pypi_arch_builds.arm64 is cu132, the arm64 wheel is cpu",
+        "pythons are 3.11, 3.12, 3.13, 3.14, 3.14t, 3.15, 3.15t; PyPI has wheels for ",
+    ]
