@@ -25,7 +25,7 @@ _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
 _CUDA = re.compile(r"\d+\.\d")
 _DRIVER = re.compile(r"\d+\.\d+(\.\d+)?")
 # The facts of a compat row that research gives; the others `invoke compat` reads from the wheels.
-_RESEARCHED = ("platforms", "torchvision", "torchaudio", "conda_cuda", "notes")
+_RESEARCHED = ("platforms", "torchvision", "torchaudio", "conda_cuda")
 _FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
 
 
