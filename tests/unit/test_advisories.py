@@ -2,12 +2,9 @@
 fixes it, what info, test and doctor say, and a broken file refused in one
 message naming the key."""
 
-import shutil
-
 import pytest
 
-from envkit import ROOT
-from envkit.catalog import advisories, data_files
+from envkit.catalog import advisories
 from envkit.checks import testrun
 from envkit.core.errors import UsageError
 from envkit.core.reports import TestReport
@@ -65,13 +62,8 @@ def test_doctor_warns_for_the_seeds_torch_and_points_at_audit():
 
 
 @pytest.fixture
-def advisory_file(tmp_path, monkeypatch):
-    folder = tmp_path / "env"
-    shutil.copytree(ROOT / "env", folder)
-    monkeypatch.setattr(data_files, "ENV_DIR", folder)
-    advisories.advisories.cache_clear()
-    yield folder / "advisories.toml"
-    advisories.advisories.cache_clear()
+def advisory_file(env_copy):
+    return env_copy / "advisories.toml"
 
 
 @pytest.mark.parametrize(

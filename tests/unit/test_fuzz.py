@@ -212,16 +212,6 @@ def mutations(text: str) -> st.SearchStrategy[str]:
     )
 
 
-@pytest.fixture
-def env_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "env"
-    shutil.copytree(ROOT / "env", folder)
-    monkeypatch.setattr(data_files, "ENV_DIR", folder)
-    yield folder
-    data_files.variants_file.cache_clear()
-    data_files.compat_file.cache_clear()
-
-
 @FUZZ
 @given(data=st.data(), name=st.sampled_from(["variants.toml", "compat.toml"]))
 def test_any_edit_of_the_data_files_is_taken_or_refused_in_one_message(env_copy, data, name):

@@ -4,8 +4,6 @@ none and says so, and a broken [lines] entry is refused where it is read."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from envkit import ROOT
@@ -73,16 +71,6 @@ def test_the_torchaudio_check_is_reported_not_applicable_with_its_reason():
     assert "torch 2.15.0 has no torchaudio release" in skipped.detail
     seed_rows = probes.smoke(box, probes.Context(select("12.1"), gpus=False))
     assert "--skip=torchaudio_transform" not in box.argv and not any(r.not_applicable for r in seed_rows)
-
-
-@pytest.fixture
-def env_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "env"
-    shutil.copytree(ROOT / "env", folder)
-    monkeypatch.setattr(data_files, "ENV_DIR", folder)
-    data_files.variants_file.cache_clear()
-    yield folder
-    data_files.variants_file.cache_clear()
 
 
 CURRENT_ABOUT = 'about = "the newest torch on PyPI, CUDA 13.2 (Blackwell-ready; Turing or newer, driver 580+)"'
