@@ -230,7 +230,8 @@ def local_image(client: docker.DockerClient, reference: str) -> Image | None:
 def unpacked_size(client: docker.DockerClient, image: Image) -> int:
     """The bytes the image's layers take unpacked, on either store. The classic store's `Size` is that; the
     containerd store's is its compressed layers' (up to Docker 28.5: moby/moby#53398), and its image list
-    (API 1.47+) gives each platform manifest's unpacked size, which is read for the image's platform."""
+    (API 1.47+) gives each platform manifest's unpacked size, which is read for the image's platform. That is
+    0 for another architecture's image until a container first runs it (the store unpacks it then)."""
     # The SDK's images() takes no `manifests` flag, so this asks the daemon itself (older ones ignore it).
     api = client.api
     response = api.get(f"{api.base_url}/v{api.api_version}/images/json", params={"manifests": 1})

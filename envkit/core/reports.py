@@ -102,7 +102,7 @@ class BuildRecord:
     variant: str
     tag: str
     image_id: str
-    size_bytes: int
+    size_bytes: int  # 0: not known yet (see engine.unpacked_size)
     seconds: float
     finished_at: str
     base_image: str
@@ -113,7 +113,8 @@ class BuildRecord:
     export_seconds: float = 0.0  # of `seconds`, BuildKit writing the layers into the engine
 
     def summary(self) -> str:
-        return f"built {self.tag}  {self.image_id[:19]}  {self.size_bytes / 1e9:.2f} GB  in {self.seconds:.1f} s"
+        size = f"{self.size_bytes / 1e9:.2f} GB" if self.size_bytes else "size known at its first run"
+        return f"built {self.tag}  {self.image_id[:19]}  {size}  in {self.seconds:.1f} s"
 
 
 def build_record_of(settings: Settings, variant: str, image_id: str) -> BuildRecord | None:
