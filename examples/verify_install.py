@@ -40,6 +40,20 @@ def cuda_unavailable_reason(torch):
     return "unknown: a GPU device is present but CUDA reports none"
 
 
+def gpu_archs(torch):
+    """The GPU architectures this build has kernels for: sm_90 (compiled for
+    compute capability 9.0), compute_90 (PTX the driver compiles for 9.0 and
+    newer). torch.cuda.get_arch_list() answers [] where no GPU is visible (it
+    asks is_available() first); the build's own list is the compile-time flags
+    it reads, asked for directly, so a CPU-only host measures it too."""
+    if torch.version.cuda is None:
+        return []
+    archs = torch.cuda.get_arch_list()
+    if not archs and hasattr(torch._C, "_cuda_getArchFlags"):
+        archs = (torch._C._cuda_getArchFlags() or "").split()
+    return list(archs)
+
+
 def os_name():
     """The distribution, e.g. "Debian GNU/Linux 12 (bookworm)"."""
     try:
@@ -68,6 +82,7 @@ def collect():
         "os": os_name(),
         "machine": platform.machine(),
         "cuda_compiled": torch.version.cuda,
+        "cuda_archs": gpu_archs(torch),
         "cuda_available": available,
         "cuda_unavailable_reason": None if available else cuda_unavailable_reason(torch),
         "cudnn": cudnn_version(cudnn_raw),
@@ -87,6 +102,7 @@ def print_summary(facts):
         ("torchaudio", facts["torchaudio"] or "none (not installed)"),
         ("CUDA available", facts["cuda_available"]),
         ("CUDA (compiled)", facts["cuda_compiled"] or "none (CPU build)"),
+        ("GPU kernels", " ".join(facts["cuda_archs"]) or "none"),
         ("cuDNN", facts["cudnn"] or "none"),
         ("GPU count", facts["gpu_count"]),
     ]

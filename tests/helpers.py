@@ -277,6 +277,7 @@ MEASURED_CU121 = {
     "gpu_count": 0,
     "gpu_names": [],
     "machine": "x86_64",
+    "cuda_archs": ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"],
 }
 
 

@@ -24,6 +24,9 @@ _DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _PYTHON = re.compile(r"\d+\.\d+t?")  # 3.13t: the free-threaded build
 _CUDA = re.compile(r"\d+\.\d")
 _DRIVER = re.compile(r"\d+\.\d+(\.\d+)?")
+# sm_90 (a cubin), sm_90a (for that GPU alone), sm_100f (its family), compute_90 (PTX)
+GPU_ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)")
+_BUILD_KEY = re.compile(r"(cpu|cu\d{3})(-[a-z0-9]+)?")  # cu132, or cu132-arm64 for one architecture's
 # The facts of a compat row that research gives; the others `invoke compat` reads from the wheels.
 _RESEARCHED = ("platforms", "torchvision", "torchaudio", "conda_cuda")
 _FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
@@ -178,6 +181,10 @@ class CompatRow:
     # The build of PyPI's wheel on an architecture other than the first, where it
     # is not the CPU one: `{ arm64 = "cu130" }` from torch 2.11.
     pypi_arch_builds: dict[str, str] = field(default_factory=dict)
+    # What `torch.cuda.get_arch_list()` says inside a built pip image, per build
+    # (`cu132`, or `cu132-arm64` where that architecture's wheel differs); only
+    # measured lists: `invoke test` fails an image whose list differs.
+    gpu_archs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notes: str = ""
 
 
@@ -231,6 +238,12 @@ def compat_file() -> CompatFile:
             raise refuse(name, f"{where}.pythons: {bad[0]!r} is not a Python version")
         if bad := [p for p in row.pypi_arch_builds.values() if p not in row.platforms]:
             raise refuse(name, f"{where}.pypi_arch_builds: {bad[0]!r} is not one of its platforms")
+        for build, listed in row.gpu_archs.items():
+            key = _BUILD_KEY.fullmatch(build)
+            if key is None or key[1] not in row.platforms:
+                raise refuse(name, f"{where}.gpu_archs: {build!r} is not one of its platforms (cu132, cu132-arm64)")
+            if bad := [arch for arch in listed if not GPU_ARCH.fullmatch(arch)]:
+                raise refuse(name, f"{where}.gpu_archs.{build}: {bad[0]!r} is not an architecture (sm_90, compute_90)")
     for cuda, needs in table.drivers.items():
         if not _CUDA.fullmatch(cuda):
             raise refuse(name, f'drivers."{cuda}": not a CUDA release (e.g. "12.1")')

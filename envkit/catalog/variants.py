@@ -113,6 +113,11 @@ class Variant:
         return platform_cuda(self.platform)
 
     @property
+    def gpu_archs(self) -> tuple[str, ...] | None:
+        """The GPU architectures its torch carries kernels for (None: not measured)."""
+        return measured_gpu_archs(self.torch, self.platform, self.recipe, self.arch)
+
+    @property
     def cuda_flag(self) -> str:
         return cuda_flag(self.platform)
 
@@ -164,6 +169,16 @@ def platform_cuda(platform: str) -> str | None:
         return None
     digits = platform.removeprefix("cu")
     return f"{digits[:-1]}.{digits[-1]}"
+
+
+def measured_gpu_archs(torch: str, platform: str, recipe: str, arch: str) -> tuple[str, ...] | None:
+    """What `torch.cuda.get_arch_list()` said inside a pip image of this build
+    (env/compat.toml gpu_archs); None where none was measured: a conda build, a
+    CPU one, a release the table lacks, a build not made here."""
+    row = compat_file().torch.get(torch)
+    if row is None or recipe != "pip" or platform_cuda(platform) is None:
+        return None
+    return row.gpu_archs.get(f"{platform}-{arch}", row.gpu_archs.get(platform))
 
 
 def cuda_flag(platform: str) -> str:

@@ -3,6 +3,8 @@ limit, always removed afterwards."""
 
 from __future__ import annotations
 
+import io
+import tarfile
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -76,6 +78,17 @@ class ProbeContainer:
     ) -> None:
         if self.container is not None:
             self.container.remove(force=True)
+
+    def put_file(self, folder: str, name: str, data: bytes) -> str:
+        """Write one file into the container (the folder is made); its path."""
+        assert self.container is not None, "use ProbeContainer as a context manager"
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            entry = tarfile.TarInfo(f"{folder.strip('/')}/{name}")
+            entry.size, entry.mode = len(data), 0o644
+            tar.addfile(entry, io.BytesIO(data))
+        self.container.put_archive("/", archive.getvalue())
+        return f"/{folder.strip('/')}/{name}"
 
     def exec(self, argv: list[str], timeout: int = 600) -> Exec:
         """Run argv in the container; coreutils' timeout ends it after `timeout` s (exit 124)."""

@@ -162,6 +162,9 @@ class Measured:
     gpu_count: int
     gpu_names: tuple[str, ...]
     machine: str = ""  # platform.machine(): x86_64, aarch64 ("" in reports from before it was measured)
+    # torch.cuda.get_arch_list(): sm_90, compute_90; () for a CPU build, None from
+    # an image whose examples/verify_install.py predates the measurement
+    cuda_archs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

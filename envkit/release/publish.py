@@ -23,6 +23,7 @@ import requests
 import urllib3
 from docker.models.images import Image
 
+from envkit.catalog.gpu_fit import ARCHS_LABEL
 from envkit.catalog.variants import arch_of_machine
 from envkit.checks import tags
 from envkit.core import capabilities, engine, proc
@@ -67,6 +68,8 @@ def release_labels(report: TestReport) -> dict[str, str]:
         "io.envkit.torchaudio": measured.torchaudio or "none",
         "io.envkit.cuda": measured.cuda_compiled or "none",
         "io.envkit.cudnn": measured.cudnn or "none",
+        # only where measured: an image without it is judged by env/compat.toml's list
+        **({ARCHS_LABEL: " ".join(measured.cuda_archs)} if measured.cuda_archs and measured.cuda_compiled else {}),
         "io.envkit.python": measured.python,
         "io.envkit.os": measured.os,
         "io.envkit.arch": arch_of_machine(measured.machine) or "unknown",  # platform.machine() inside

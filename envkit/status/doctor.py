@@ -13,14 +13,17 @@ import docker
 import docker.auth
 import requests
 
+from envkit.catalog import gpu_fit
 from envkit.catalog.advisories import advisory_note
 from envkit.catalog.variants import (
+    SEED,
     arch_of_machine,
     arches,
     declared,
+    default_arch,
     driver_needs,
     host_arch,
-    lines,
+    pins_for,
     platform_cuda,
     siblings,
 )
@@ -179,28 +182,53 @@ def check_driver(machine: Machine) -> Finding:
     return Finding("nvidia driver", PASS, detail)
 
 
-def line_problem(gpu: HostGpu, cuda: str) -> str:
-    """Why this GPU and driver cannot run a CUDA release's builds, or ""."""
-    need = driver_needs().get(cuda)
-    if need is None:
-        return "no driver data in env/compat.toml"
-    if _version(gpu.driver) < _version(need.minimum):
-        return f"needs driver {need.minimum} or newer"
-    if need.oldest_gpu and gpu.compute_cap and _version(gpu.compute_cap) < _version(need.oldest_gpu):
-        return f"needs a GPU of compute capability {need.oldest_gpu} or newer (this one is {gpu.compute_cap})"
-    return ""
-
-
 def _lines_on(gpu: HostGpu) -> str:
     """The lines beside the seed (env/variants.toml [lines]), said, not judged:
     a team on the seed need not update its driver for a line it does not use."""
-    said = []
-    for name, line in lines().items():
-        for cuda in filter(None, map(platform_cuda, line.platforms)):
-            problem = line_problem(gpu, cuda)
-            said.append(f"{name} line (CUDA {cuda}) " + (problem or "runs"))
+    arch = host_arch() or default_arch()
+    said = [
+        f"{pins_for(variant.platform).line} line (CUDA {variant.cuda}) "
+        + (gpu_fit.problem(gpu, variant.cuda or "", variant.gpu_archs) or "runs")
+        for variant in gpu_fit.candidates(arch)
+        if pins_for(variant.platform).line != SEED
+    ]
     capability = f", compute capability {gpu.compute_cap}" if gpu.compute_cap else ""
     return f"{capability}; {'; '.join(said)}" if said else capability
+
+
+def check_gpu_kernels(machine: Machine) -> Finding:
+    """Each GPU's compute capability against the architectures each image's
+    torch has kernels for: a Blackwell GPU gets nothing from torch 2.4.1's
+    cu121 build, a Pascal one nothing from a CUDA 13 build."""
+    if not machine.host_gpus:
+        return Finding("gpu kernels", PASS, "no NVIDIA GPU: no kernels to match")
+    arch = host_arch() or default_arch()
+    said, fixes = [], []
+    for gpu in dict.fromkeys(machine.host_gpus):  # one row per kind of GPU, in nvidia-smi's order
+        if not gpu.compute_cap:
+            said.append(f"{gpu.name}: compute capability not reported (a driver before R510): not checked")
+            continue
+        runs, lacks, unmeasured = [], [], []
+        for variant in gpu_fit.candidates(arch):
+            if variant.gpu_archs is None:
+                unmeasured.append(variant.name)
+            elif gpu_fit.runs_on(variant.gpu_archs, gpu.compute_cap):
+                runs.append(variant.name)
+            else:
+                lacks.append(variant.name)
+        row = f"{gpu.name} ({gpu.compute_cap}): kernels in {', '.join(runs) or 'none of the images'}"
+        row += f"; none in {', '.join(lacks)}" if lacks else ""
+        row += f"; not measured: {', '.join(unmeasured)}" if unmeasured else ""
+        said.append(row)
+        # The seed's images are the team's default: one without kernels for a GPU here is a warning;
+        # a line's, as in _lines_on, is said and not judged.
+        seed_lacks = any(pins_for(v.platform).line == SEED and v.name in lacks for v in gpu_fit.candidates(arch))
+        if seed_lacks or (lacks and not runs):
+            instead = gpu_fit.alternatives(gpu, arch)
+            fixes.append(f"on {gpu.name}, use {' or '.join(instead)}" if instead else f"no image runs on {gpu.name}")
+    if fixes:
+        return Finding("gpu kernels", WARN, "; ".join(said), "; ".join(fixes))
+    return Finding("gpu kernels", PASS, "; ".join(said))
 
 
 def check_toolkit(machine: Machine) -> Finding:
@@ -340,6 +368,7 @@ CHECKS: tuple[Callable[[Machine], Finding], ...] = (
     check_builder,
     check_disk,
     check_driver,
+    check_gpu_kernels,
     check_toolkit,
     check_architecture,
     check_login,

@@ -23,6 +23,7 @@ from pathlib import Path
 import docker
 from docker.types import DeviceRequest, Mount
 
+from envkit.catalog import gpu_fit
 from envkit.core import engine, gpus, proc
 from envkit.core.cli import path_problem
 from envkit.core.errors import KitError, UsageError
@@ -152,11 +153,18 @@ def container_dir(workdir: Path) -> str:
     return WORKSPACE
 
 
-def _gpu_requests(client: docker.DockerClient, choice: str) -> list[DeviceRequest]:
+def _gpu_requests(client: docker.DockerClient, choice: str, chosen: Chosen) -> list[DeviceRequest]:
     on_host = gpus.host_gpus()
     if choice == "all":
         gpus.require_gpus(client, on_host)
     if gpus.use_gpus(choice, client, on_host):
+        # Before anything starts: torch would start, then fail at its first kernel
+        # ("no kernel image is available") or at CUDA's initialisation (driver too old).
+        labels = chosen.image.labels or {}
+        needs = gpu_fit.ImageGpuNeeds.of_labels(chosen.reference, labels)
+        arch = labels.get("io.envkit.arch") or str(chosen.image.attrs.get("Architecture") or "")
+        if refusal := gpu_fit.refusal(on_host, needs, arch):
+            raise UsageError(refusal)
         return [DeviceRequest(count=-1, capabilities=[["gpu"]])]
     if choice == "auto":
         why = "no NVIDIA GPU" if not on_host else "no NVIDIA container toolkit"
@@ -177,7 +185,7 @@ def run_in_image(
     however this ends: exit, error, Ctrl-C, SIGTERM."""
     _check_ports_free(options.ports)
     client_cli = engine.docker_cli(settings.docker_client)
-    devices = _gpu_requests(client, options.gpus)
+    devices = _gpu_requests(client, options.gpus, chosen)
     uid, gid = identity.caller_ids(chosen.user)
     shm_bytes = None if options.ipc_host else options.shm_bytes or default_shm(int(client.info()["MemTotal"]))
     mounts = caches.NO_CACHES

@@ -249,3 +249,32 @@ def test_info_lists_every_variant(kit_session, cu121_report, docker_client):
     assert "cu121-conda-dev" not in rows
     table = run_cli(kit_session, "info")
     assert table.stdout.splitlines()[0].split()[:3] == ["variant", "recipe", "file"]
+
+
+def _pretend_gpus(folder, smi_rows: str) -> dict[str, str]:
+    """A PATH on which this host seems to have these GPUs (nvidia-smi answering
+    as the real one does) and the NVIDIA container toolkit (its nvidia-ctk):
+    what the kit asks before it hands GPUs to a container."""
+    folder.mkdir()
+    for name, body in (("nvidia-smi", f"printf '%s' '{smi_rows}'"), ("nvidia-ctk", "exit 0")):
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_gpu_the_image_has_no_kernels_for_starts_nothing_and_names_the_line_to_take(
+    kit_session, cu121_report, docker_client, tmp_path
+):
+    blackwell = _pretend_gpus(tmp_path / "bin", "NVIDIA GeForce RTX 5090, 580.65.06, 12.0\n")
+    result = run_cli(kit_session, "run", "--cuda", "12.1", "--", "true", env=blackwell)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot run on NVIDIA GeForce RTX 5090" in result.stderr
+    assert "has no kernels for compute capability 12.0 (it has sm_50 to sm_90)" in result.stderr
+    assert "pick `--cuda 13.2` (current line, torch 2.15.0)" in result.stderr and "--gpus none" in result.stderr
+    assert "Traceback" not in result.stderr and not _running(docker_client)
+    on_cpu = run_cli(kit_session, "run", "--cuda", "12.1", "--gpus", "none", "--", "true", env=blackwell)
+    assert on_cpu.returncode == 0, on_cpu.stderr  # the way out it names works
+    doctor = run_cli(kit_session, "doctor", env=blackwell)
+    kernels = next(line for line in doctor.stdout.splitlines() if line.split()[1:3] == ["gpu", "kernels"])
+    assert kernels.startswith("warn") and "none in cu121-pip" in kernels, doctor.stdout
+    assert "use `--cuda 13.2` (current line, torch 2.15.0)" in doctor.stdout

@@ -41,11 +41,20 @@ def test_pins_pass_when_measured_equals_the_variant():
     assert result.passed and result.detail == "as pinned for cu121-pip"
 
 
+def test_an_image_whose_examples_predate_the_kernel_list_is_told_to_rebuild():
+    older = {key: value for key, value in MEASURED.items() if key != "cuda_archs"}
+    [result] = probes.pins(None, context(measured=older))
+    assert result.passed and "its GPU kernels not measured" in result.detail and "rebuild it" in result.detail
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
         ({"torch": "2.4.0+cu121"}, "torch 2.4.0 != 2.4.1"),
-        ({"cuda_compiled": None}, "cuda None != 12.1"),
+        ({"cuda_compiled": None}, "cuda none != 12.1"),
+        # what doctor and run judge GPUs by (env/compat.toml gpu_archs) must be what the image has
+        ({"cuda_archs": ["sm_50", "sm_90"]}, "gpu kernels sm_50 sm_90 != sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"),
+        ({"cuda_archs": []}, "gpu kernels none != sm_50"),
         ({"python": "3.12.1"}, "python 3.12 != 3.11"),
         ({"torchvision": "0.19.0"}, "torchvision 0.19.0 != 0.19.1"),
         ({"machine": "aarch64"}, "machine aarch64 != x86_64"),

@@ -68,7 +68,7 @@ def test_a_driver_without_compute_cap_is_asked_again_without_it(nvidia_smi):
             V100_R580,
             "",
             "pass",
-            "current line (CUDA 13.2) needs a GPU of compute capability 7.5 or newer (this one is 7.0)",
+            "current line (CUDA 13.2) has no kernels for compute capability 7.0 (it has sm_75 to sm_120)",
         ),
         (P100_R470, P100_R470_PLAIN, "warn", "too old for CUDA 12.1 (needs 525.60.13)"),
     ],
@@ -84,3 +84,40 @@ def test_an_old_driver_without_compute_cap_is_judged_by_its_driver_alone(nvidia_
     detail = doctor.check_driver(doctor.Machine(None, Settings())).detail
     assert "current line (CUDA 13.2) needs driver 580.65.06 or newer" in detail
     assert "compute capability" not in detail
+
+
+# More families, as nvidia-smi prints them for the same query.
+P100_R535 = "Tesla P100-PCIE-16GB, 535.183.01, 6.0\n"
+T4 = "Tesla T4, 580.95.05, 7.5\n"
+L4_AND_B200 = "NVIDIA L4, 580.95.05, 8.9\nNVIDIA B200, 580.95.05, 10.0\n"
+
+
+@pytest.mark.parametrize(
+    ("smi", "plain", "state", "words"),
+    [
+        # Hopper: every image has kernels for it (cu118's list is not measured: said so)
+        (H200, "", "pass", "NVIDIA H200 (9.0): kernels in cu121-pip, cu132-pip, cu130-pip; not measured: cu118-pip"),
+        # Blackwell: torch 2.4.1's cu121 build has none: a warning naming the lines that have
+        (RTX_5090, "", "warn", "NVIDIA GeForce RTX 5090 (12.0): kernels in cu132-pip, cu130-pip; none in cu121-pip"),
+        # Pascal: the seed has sm_60; the CUDA 13 lines start at Turing: said, not judged
+        (P100_R535, "", "pass", "Tesla P100-PCIE-16GB (6.0): kernels in cu121-pip; none in cu132-pip, cu130-pip"),
+        (T4, "", "pass", "Tesla T4 (7.5): kernels in cu121-pip, cu132-pip, cu130-pip"),
+        # one row per kind of GPU; the B200 alone warns
+        (L4_AND_B200, "", "warn", "NVIDIA L4 (8.9): kernels in cu121-pip, cu132-pip, cu130-pip; not measured"),
+        (P100_R470, P100_R470_PLAIN, "pass", "compute capability not reported (a driver before R510): not checked"),
+        ("", "", "pass", "no NVIDIA GPU: no kernels to match"),
+    ],
+)
+def test_each_gpus_compute_capability_against_each_images_kernels(nvidia_smi, smi, plain, state, words):
+    nvidia_smi(smi, plain)
+    finding = doctor.check_gpu_kernels(doctor.Machine(None, Settings()))
+    assert (finding.state, words in finding.detail) == (state, True), finding.detail
+
+
+def test_a_blackwell_gpu_is_told_which_line_to_take(nvidia_smi):
+    nvidia_smi(L4_AND_B200)
+    finding = doctor.check_gpu_kernels(doctor.Machine(None, Settings()))
+    assert "NVIDIA B200 (10.0): kernels in cu132-pip, cu130-pip; none in cu121-pip" in finding.detail
+    assert finding.fix == (
+        "on NVIDIA B200, use `--cuda 13.2` (current line, torch 2.15.0) or `--cuda 13.0` (audio line, torch 2.11.0)"
+    )

@@ -19,6 +19,7 @@ REPORT = validate(
             "cuda_compiled": None,
             "cudnn": None,
             "cudnn_raw": None,
+            "cuda_archs": [],
         },
         facts={"recipe": "pip", "recipe_sha256": "d" * 64, "revision": "0a1b2c3"},
     ),
@@ -44,3 +45,11 @@ def test_cpu_image_labels():
         TESTED_LABEL: "sha256:" + "c" * 64,
         "io.envkit.tested.at": "2026-11-27T10:05:00+00:00",
     }
+
+
+def test_a_cuda_image_carries_the_gpu_kernels_it_was_measured_to_have():
+    cuda = validate(TestReport, report_data(), "test", "")
+    assert release_labels(cuda)["io.envkit.cuda.archs"] == "sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"
+    # a report from before the kit measured them: no label, not an empty one
+    older = report_data(measured={key: value for key, value in MEASURED_CU121.items() if key != "cuda_archs"})
+    assert "io.envkit.cuda.archs" not in release_labels(validate(TestReport, older, "test", ""))
