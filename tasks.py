@@ -64,12 +64,13 @@ INDEX_HELP = {
     "(config envkit.extra_index_url)",
 }
 VARIANT_HELP = {
-    "cuda": "cpu, 11.8 or 12.1 (any CUDA build env/compat.toml lists for --torch)",
+    "cuda": "cpu, 11.8 or 12.1 (the seed line, torch 2.4.1), 13.2 (the current line) or 13.0 (the audio line); "
+    "with --torch, any build env/compat.toml lists for it",
     "recipe": "pip (default) or conda",
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
-    "arch": "amd64 (default) or arm64 (--cuda cpu only): the CPU architecture, built and run under "
-    "emulation on a machine of the other",
+    "arch": "amd64 (default) or arm64 (PyPI's aarch64 wheel: --cuda cpu for the seed, 13.2 or 13.0 for the "
+    "lines): the CPU architecture, built and run under QEMU on a machine of the other",
 }
 DEV_HELP = "the variant's dev image (<variant>-dev)"
 PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key not in ("recipe", "arch")}
@@ -92,7 +93,7 @@ def check_command_line(argv: list[str]) -> None:
         "rebuild": "make the base again even when one from the same suite and mirror exists",
         "mirror": "Debian mirror (config envkit.base_mirror)",
         "suite": "Debian suite (config envkit.base_suite; bookworm gives Python 3.11)",
-        "arch": "amd64 (default) or arm64: another than this machine's runs under QEMU (qemu-user-static)",
+        "arch": "amd64 (default) or arm64: another than this machine's runs under QEMU (`.ci/setup` registers it)",
     }
 )
 @interruptible

@@ -34,5 +34,6 @@ def emulator_problem(arch: str, native: str | None = None) -> str:
         return ""
     return (
         f"this machine cannot run {arches()[arch].docker_platform} programs: no qemu-{arches()[arch].machine} "
-        "in binfmt_misc. Install Debian's qemu-user-static and binfmt-support (`.ci/setup` does)."
+        "in binfmt_misc. Install qemu-user-static and binfmt-support; QEMU 7.2 (Debian 12's) crashes "
+        "importing torch 2.11 and later, `bash .ci/setup` registers 11.1."
     )

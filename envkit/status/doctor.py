@@ -270,7 +270,8 @@ def check_architecture(machine: Machine) -> Finding:
             "architecture",
             WARN,
             f"{here}: {', '.join(v.name for v in foreign)} cannot run here: no QEMU for {', '.join(no_qemu)}",
-            "install qemu-user-static and binfmt-support (Debian/Ubuntu) to build and run them emulated",
+            "install qemu-user-static and binfmt-support (Debian/Ubuntu) to build and run them emulated; "
+            "QEMU 7.2 (Debian 12's) crashes importing torch 2.11 and later, 11.1 was tested (`bash .ci/setup`)",
         )
     if without_native:
         native_ones = ", ".join(v.name for v in declared() if v.arch == native) or "none"
