@@ -69,8 +69,8 @@ VARIANT_HELP = {
     "recipe": "pip (default) or conda",
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
-    "arch": "amd64 (default) or arm64 (PyPI's aarch64 wheel: --cuda cpu for the seed, 13.2 or 13.0 for the "
-    "lines): the CPU architecture, built and run under QEMU on a machine of the other",
+    "arch": "amd64 (default) or arm64 (PyPI's aarch64 wheel: a CPU build for the seed, CUDA for the 13.2 and "
+    "13.0 lines): the CPU architecture, built and run under QEMU on a machine of the other",
 }
 DEV_HELP = "the variant's dev image (<variant>-dev)"
 PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key not in ("recipe", "arch")}

@@ -53,6 +53,9 @@ class Line:
     platforms: tuple[str, ...]
     about: str  # what the line is for, in the words `invoke info` and the README use
     torchaudio: str | None = None  # None: no torchaudio release pairs with this torch
+    # The architectures its pip images are built for, published as one
+    # multi-arch release (`invoke publish --cuda 13.2`); (): the first one's only.
+    arches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,13 @@ def variants_file() -> VariantsFile:
     _check_arches(name, data.arches)
     _check_lines(name, data.lines, release)
     first_arch = next(iter(data.arches))
+    for key, line in data.lines.items():
+        for arch_name in line.arches:
+            if arch_name not in data.arches:
+                raise refuse(name, f"lines.{key}.arches: {arch_name!r} is not one of {', '.join(data.arches)}")
+            has = arch_builds(arch_name, data.arches[arch_name], releases[line.torch], first_arch)
+            if missing := [platform for platform in line.platforms if platform not in has]:
+                raise refuse(name, f"lines.{key}.arches: {arch_name} has no {missing[0]} build of torch {line.torch}")
     for index, entry in enumerate(data.variants):
         if entry.recipe not in RECIPES:
             raise refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")

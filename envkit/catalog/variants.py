@@ -322,10 +322,21 @@ def declared_images() -> tuple[Variant, ...]:
 
 
 def siblings(variant: Variant) -> tuple[Variant, ...]:
-    """The same variant on every architecture the team declares it for, the
-    first architecture first: one multi-arch tag when there are several."""
+    """The same variant on every architecture the team declares it for (in
+    [[variants]], or a line's pip image in its `arches`), the first
+    architecture first: one multi-arch tag when there are several."""
     key = (variant.platform, variant.recipe, variant.torch, variant.python)
     same = [v for v in declared() if (v.platform, v.recipe, v.torch, v.python) == key]
+    pins = pins_for(variant.platform)
+    line = lines().get(pins.line)
+    if (
+        not same
+        and line
+        and line.arches
+        and variant.recipe == "pip"
+        and (variant.torch, variant.python) == (pins.torch, pins.python)
+    ):
+        same = [make(variant.platform, "pip", variant.torch, variant.python, arch) for arch in line.arches]
     if variant.dev or variant not in same:
         return (variant,)
     return tuple(sorted(same, key=lambda v: list(arches()).index(v.arch)))

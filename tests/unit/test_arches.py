@@ -86,7 +86,7 @@ def test_the_current_lines_arm64_image_is_pypis_cuda_build_locked_under_the_amd6
     )
     assert not pip_lock.is_reference(arm64) and pip_lock.is_reference(select("13.2"))
     assert pip_lock.shared_file(arm64) == "env/pip/cu132.shared.txt"
-    assert siblings(select("13.2")) == (select("13.2"),)  # not declared yet: no multi-arch release
+    assert siblings(select("13.2")) == (select("13.2"), arm64)  # the line's `arches`: one multi-arch release
 
 
 def test_a_multi_arch_variant_is_one_release_unless_one_arch_is_asked_for():

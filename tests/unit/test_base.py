@@ -58,9 +58,7 @@ def test_a_foreign_arch_needs_qemu_registered(monkeypatch, tmp_path):
     monkeypatch.setattr(base.shutil, "which", lambda name: "/usr/sbin/debootstrap")
     monkeypatch.setattr(emulation, "BINFMT", tmp_path)
     monkeypatch.setattr(emulation, "host_arch", lambda: "amd64")
-    with pytest.raises(
-        UsageError, match=r"--arch arm64: .*no qemu-aarch64 in binfmt_misc. Install qemu-user-static"
-    ):
+    with pytest.raises(UsageError, match=r"--arch arm64: .*no qemu-aarch64 in binfmt_misc. Install qemu-user-static"):
         base.build_base(Settings(), arch="arm64")
     (tmp_path / "qemu-aarch64").write_text("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
     assert emulation.emulator_problem("arm64") != ""

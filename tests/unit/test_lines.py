@@ -9,7 +9,7 @@ import pytest
 from envkit import ROOT
 from envkit.catalog import data_files
 from envkit.catalog.selection import select
-from envkit.catalog.variants import SEED, default_pins, pins_for
+from envkit.catalog.variants import SEED, default_pins, pins_for, siblings
 from envkit.checks import probes
 from envkit.checks.container import Exec
 from envkit.core.errors import UsageError
@@ -103,6 +103,14 @@ CURRENT_ABOUT = 'about = "the newest torch on PyPI, CUDA 13.2 (Blackwell-ready; 
         (CURRENT_ABOUT, 'about = "  "', "lines.current.about: say in words"),
         ('torch = "2.15.0"', 'torch = "2.99.0"', "lines.current.torch = '2.99.0' is not a release"),
         ('platforms = ["cu132"]', "platforms = []", "lines.current.platforms: name the builds"),
+        ('arches = ["amd64", "arm64"]', 'arches = ["amd64", "riscv64"]', "lines.current.arches: 'riscv64' is not one"),
+        (
+            'platforms = ["cu130"]',
+            'platforms = ["cu130"]\narches = ["arm64"]\n[lines.x]\nabout = "x"\ntorch = "2.10.0"\n'
+            'torchvision = "0.25.0"\ntorchaudio = "2.10.0"\npython = "3.13"\nplatforms = ["cu128"]\n'
+            'arches = ["arm64"]',
+            "lines.x.arches: arm64 has no cu128 build of torch 2.10.0",  # its aarch64 wheel is a CPU one
+        ),
     ],
 )
 def test_a_broken_line_is_refused_where_it_is_read(env_copy, old, new, message):
@@ -140,3 +148,9 @@ def test_a_wheel_reading_names_each_fact_of_the_row_it_contradicts():
         "pypi_arch_builds.arm64 is cu132, the arm64 wheel is cpu",
         "pythons are 3.11, 3.12, 3.13, 3.14, 3.14t, 3.15, 3.15t; PyPI has wheels for ",
     ]
+
+
+def test_the_current_line_is_one_release_on_both_architectures():
+    assert [v.name for v in siblings(select("13.2"))] == ["cu132-pip", "cu132-pip-arm64"]
+    assert [v.name for v in siblings(select("13.0"))] == ["cu130-pip"]  # the audio line: amd64 only
+    assert [v.name for v in siblings(select("13.2", torch="2.14.0"))] == ["cu132-pip-torch2.14.0"]
