@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import pytest
 
+from envkit.catalog import data_files
 from envkit.core import engine
+from envkit.core.errors import UsageError
 
 FAKE_DOCKER = """#!/bin/sh
 # A stand-in docker client: logs every call, answers version probes.
@@ -378,3 +381,17 @@ def env_layers() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def refusal_of_edit(env_copy: Path, name: str, old: str, new: str) -> str:
+    """What the kit says of env/<name> with `old` replaced by `new` (read
+    afresh): the refusal's text, which names the file first."""
+    path = env_copy / name
+    text = path.read_text()
+    assert old in text, f"env/{name} no longer holds {old!r}"
+    path.write_text(text.replace(old, new, 1))
+    reader = data_files.compat_file if name == "compat.toml" else data_files.variants_file
+    with pytest.raises(UsageError) as refused:
+        reader()
+    assert str(refused.value).startswith(f"env/{name}: ")
+    return str(refused.value)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envkit.catalog import data_files, gpu_fit
+from envkit.catalog import gpu_fit
 from envkit.catalog.variants import make
-from envkit.core.errors import UsageError
 from envkit.core.reports import HostGpu
+from tests.helpers import refusal_of_edit
 
 # torch 2.4.1's cu121 wheel, as `invoke test` measured it inside cu121-pip (env/compat.toml)
 TORCH_241_CU121 = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
@@ -129,10 +129,4 @@ def test_an_unmeasured_build_is_never_suggested():
     ],
 )
 def test_a_broken_kernel_list_is_refused_where_it_is_read(env_copy, old, new, message):
-    path = env_copy / "compat.toml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    with pytest.raises(UsageError) as refused:
-        data_files.compat_file()
-    assert message in str(refused.value) and str(refused.value).startswith("env/compat.toml: ")
+    assert message in refusal_of_edit(env_copy, "compat.toml", old, new)

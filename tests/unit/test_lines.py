@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 
 from envkit import ROOT
-from envkit.catalog import data_files
 from envkit.catalog.selection import select
 from envkit.catalog.variants import SEED, default_pins, pins_for, siblings
 from envkit.checks import probes
 from envkit.checks.container import Exec
-from envkit.core.errors import UsageError
 from envkit.recipes import pip_lock
+from tests.helpers import refusal_of_edit
 
 
 @pytest.mark.parametrize(
@@ -114,14 +113,7 @@ CURRENT_ABOUT = 'about = "the newest torch on PyPI, CUDA 13.2 (Blackwell-ready; 
     ],
 )
 def test_a_broken_line_is_refused_where_it_is_read(env_copy, old, new, message):
-    path = env_copy / "variants.toml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    with pytest.raises(UsageError) as refused:
-        data_files.variants_file()
-    assert message in str(refused.value)
-    assert str(refused.value).startswith("env/variants.toml: ")
+    assert message in refusal_of_edit(env_copy, "variants.toml", old, new)
 
 
 def test_the_seed_pins_are_unchanged():
