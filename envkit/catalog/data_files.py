@@ -280,13 +280,13 @@ def variants_file() -> VariantsFile:
     _check_arches(name, data.arches)
     _check_lines(name, data.lines, release)
     first_arch = next(iter(data.arches))
-    for key, line in data.lines.items():
-        for arch_name in line.arches:
+    for key, named in data.lines.items():
+        for arch_name in named.arches:
             if arch_name not in data.arches:
                 raise refuse(name, f"lines.{key}.arches: {arch_name!r} is not one of {', '.join(data.arches)}")
-            has = arch_builds(arch_name, data.arches[arch_name], releases[line.torch], first_arch)
-            if missing := [platform for platform in line.platforms if platform not in has]:
-                raise refuse(name, f"lines.{key}.arches: {arch_name} has no {missing[0]} build of torch {line.torch}")
+            has = arch_builds(arch_name, data.arches[arch_name], releases[named.torch], first_arch)
+            if missing := [platform for platform in named.platforms if platform not in has]:
+                raise refuse(name, f"lines.{key}.arches: {arch_name} has no {missing[0]} build of torch {named.torch}")
     for index, entry in enumerate(data.variants):
         if entry.recipe not in RECIPES:
             raise refuse(name, f"variants[{index}].recipe = {entry.recipe!r}: choose one of {', '.join(RECIPES)}")

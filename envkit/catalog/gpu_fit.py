@@ -30,7 +30,8 @@ from envkit.core.reports import HostGpu
 ARCHS_LABEL = "io.envkit.cuda.archs"  # set by `invoke publish` from what `invoke test` measured
 
 
-def _version(text: str) -> tuple[int, ...]:
+def version_of(text: str) -> tuple[int, ...]:
+    """ "580.65.06" -> (580, 65, 6): driver versions and compute capabilities, compared."""
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
@@ -41,7 +42,7 @@ def runs_on(archs: Iterable[str], compute_cap: str) -> bool:
     capability alone; PTX (compute_90) is compiled by the driver for that
     capability or any newer one (CUDA C Programming Guide, "Binary
     Compatibility" and "PTX Compatibility")."""
-    gpu = _version(compute_cap)
+    gpu = version_of(compute_cap)
     for arch in archs:
         match = GPU_ARCH.fullmatch(arch)
         if match is None or len(gpu) != 2:
@@ -64,7 +65,7 @@ def problem(gpu: HostGpu, cuda: str, archs: tuple[str, ...] | None) -> str:
     need = driver_needs().get(cuda)
     if need is None:
         return "no driver data in env/compat.toml"
-    if _version(gpu.driver) < _version(need.minimum):
+    if version_of(gpu.driver) < version_of(need.minimum):
         return f"needs driver {need.minimum} or newer"
     if not gpu.compute_cap:  # a driver before R510 does not say
         return ""
@@ -72,7 +73,7 @@ def problem(gpu: HostGpu, cuda: str, archs: tuple[str, ...] | None) -> str:
         if runs_on(archs, gpu.compute_cap):
             return ""
         return f"has no kernels for compute capability {gpu.compute_cap} (it has {_span(archs) or 'none'})"
-    if need.oldest_gpu and _version(gpu.compute_cap) < _version(need.oldest_gpu):
+    if need.oldest_gpu and version_of(gpu.compute_cap) < version_of(need.oldest_gpu):
         return f"needs a GPU of compute capability {need.oldest_gpu} or newer (this one is {gpu.compute_cap})"
     return ""
 

@@ -139,10 +139,6 @@ def check_disk(machine: Machine) -> Finding:
     return Finding("disk", PASS, f"{room}: enough to build ({build:g} GB) and pull ({pull:g} GB)")
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(".") if part.isdigit())
-
-
 def check_driver(machine: Machine) -> Finding:
     on_host = machine.host_gpus
     if not on_host:
@@ -154,15 +150,16 @@ def check_driver(machine: Machine) -> Finding:
         )
     driver = on_host[0].driver
     needs = driver_needs()
-    cudas = sorted({cuda for variant in declared() if (cuda := platform_cuda(variant.platform))}, key=_version)
+    released = {cuda for variant in declared() if (cuda := platform_cuda(variant.platform))}
+    cudas = sorted(released, key=gpu_fit.version_of)
     runs, compat, too_old, unknown = [], [], [], []
     for cuda in cudas:
         need = needs.get(cuda)
         if need is None:
             unknown.append(cuda)
-        elif need.release and _version(driver) >= _version(need.release):
+        elif need.release and gpu_fit.version_of(driver) >= gpu_fit.version_of(need.release):
             runs.append(cuda)
-        elif _version(driver) >= _version(need.minimum):
+        elif gpu_fit.version_of(driver) >= gpu_fit.version_of(need.minimum):
             compat.append(cuda)
         else:
             too_old.append(f"{cuda} (needs {need.minimum})")
