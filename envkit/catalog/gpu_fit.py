@@ -132,11 +132,10 @@ def alternatives(gpu: HostGpu, arch: str) -> list[str]:
 def refusal(gpus: list[HostGpu], needs: ImageGpuNeeds, arch: str) -> str:
     """One message when the image cannot use a GPU of this host, saying what
     runs instead; "" when every GPU can run it (or it needs none)."""
-    if needs.cuda is None:
-        return ""
+    if needs.cuda is None or needs.cuda not in driver_needs():
+        return ""  # a CPU build; or a CUDA the table cannot judge, which doctor names rather than run refusing it
     for gpu in gpus:
-        why = problem(gpu, needs.cuda, needs.archs)
-        if why and not why.startswith("no driver data"):
+        if why := problem(gpu, needs.cuda, needs.archs):
             instead = alternatives(gpu, arch)
             pick = (
                 f"pick {' or '.join(instead)} instead, or"

@@ -267,7 +267,7 @@ def test_a_gpu_the_image_has_no_kernels_for_starts_nothing_and_names_the_line_to
 ):
     blackwell = _pretend_gpus(tmp_path / "bin", "NVIDIA GeForce RTX 5090, 580.65.06, 12.0\n")
     result = run_cli(kit_session, "run", "--cuda", "12.1", "--", "true", env=blackwell)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot run on NVIDIA GeForce RTX 5090" in result.stderr
     assert "has no kernels for compute capability 12.0 (it has sm_50 to sm_90)" in result.stderr
     assert "pick `--cuda 13.2` (current line, torch 2.15.0)" in result.stderr and "--gpus none" in result.stderr

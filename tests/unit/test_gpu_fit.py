@@ -70,6 +70,13 @@ def test_a_cpu_image_needs_no_gpu_and_is_never_refused():
     assert gpu_fit.refusal([HostGpu("Tesla P100-PCIE-16GB", "470.256.02", "6.0")], needs, "amd64") == ""
 
 
+def test_a_cuda_the_driver_table_does_not_know_is_not_refused_but_named_by_doctor():
+    needs = gpu_fit.ImageGpuNeeds("ref", "99.1", ("sm_90",))
+    gpu = HostGpu("Tesla P100-PCIE-16GB", "470.256.02", "6.0")
+    assert gpu_fit.problem(gpu, "99.1", ("sm_90",)) == "no driver data in env/compat.toml"
+    assert gpu_fit.refusal([gpu], needs, "amd64") == ""
+
+
 BLACKWELL = HostGpu("NVIDIA GeForce RTX 5090", "580.65.06", "12.0")
 PASCAL = HostGpu("NVIDIA GeForce GTX 1080 Ti", "580.82.07", "6.1")
 ADA = HostGpu("NVIDIA L4", "550.54.15", "8.9")
