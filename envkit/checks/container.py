@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
@@ -35,12 +36,16 @@ class Exec:
 
 
 class ProbeContainer:
-    """`with ProbeContainer(client, image_id, gpus=False) as box: box.exec([...])`"""
+    """`with ProbeContainer(client, image_id, gpus=False) as box: box.exec([...])`;
+    `environment`: what every program in it gets (QEMU_CPU when emulated)."""
 
-    def __init__(self, client: docker.DockerClient, image_id: str, gpus: bool) -> None:
+    def __init__(
+        self, client: docker.DockerClient, image_id: str, gpus: bool, environment: Mapping[str, str] | None = None
+    ) -> None:
         self.client = client
         self.image_id = image_id
         self.gpus = gpus
+        self.environment = dict(environment or {})
         self.container: Container | None = None
 
     def __enter__(self) -> ProbeContainer:
@@ -54,6 +59,7 @@ class ProbeContainer:
             shm_size="1g",
             labels={TEST_LABEL: "1"},
             device_requests=device_requests,
+            environment=self.environment,
         )
         try:
             # Created apart from started: a start that fails (no GPU runtime)

@@ -72,7 +72,8 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     started = time.monotonic()
     labels = image.attrs["Config"].get("Labels") or {}
     context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
-    with ProbeContainer(client, image_id, with_gpus) as box:
+    emulated = emulation.environment(variant.arch, emulation.engine_arch(client))
+    with ProbeContainer(client, image_id, with_gpus, emulated) as box:
         results: list[CheckRow] = []
         for check in [*CHECKS, inventory, *(DEV_CHECKS if variant.dev else [])]:
             results += check(box, context)

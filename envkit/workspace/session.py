@@ -28,6 +28,7 @@ from envkit.core import engine, gpus, proc
 from envkit.core.cli import path_problem
 from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings, size_bytes
+from envkit.images import emulation
 from envkit.workspace import caches, identity
 from envkit.workspace.image import Chosen
 
@@ -192,6 +193,7 @@ def run_in_image(
     if options.cache_volumes:
         host_dir = Path(settings.cache_dir).expanduser().resolve() if settings.cache_dir else None
         mounts = caches.prepare(client, uid, host_dir)
+    emulated = emulation.environment(str(chosen.image.attrs.get("Architecture", "")), emulation.engine_arch(client))
     container = client.containers.create(
         str(chosen.image.id),
         list(options.command) or None,
@@ -200,7 +202,7 @@ def run_in_image(
         user=f"{uid}:{gid}",
         working_dir=container_dir(options.workdir),
         mounts=[Mount(WORKSPACE, str(options.workdir), type="bind"), *mounts.mounts],
-        environment={**mounts.env, **options.env},
+        environment={**emulated, **mounts.env, **options.env},  # the user's -e has the last word
         shm_size=shm_bytes,
         ipc_mode="host" if options.ipc_host else None,
         device_requests=devices or None,

@@ -11,6 +11,7 @@ from envkit.catalog import selection, variants
 from envkit.catalog.selection import select
 from envkit.catalog.variants import compat, siblings
 from envkit.core.errors import UsageError
+from envkit.images import emulation
 from envkit.recipes import pip_lock
 from envkit.release import gate, multiarch
 from envkit.release.publish import Pushed
@@ -161,6 +162,16 @@ def test_running_another_architecture_says_so(monkeypatch):
     monkeypatch.setattr("envkit.images.emulation.qemu_registered", lambda arch: False)
     assert "no qemu-aarch64 in binfmt_misc" in Chosen("r", Image("arm64"), "").emulation_note(Client("x86_64"))
     assert "builds nothing for" in Chosen("r", Image("s390x"), "").emulation_note(Client("x86_64"))
+
+
+def test_an_emulated_arm64_container_gets_a_named_cpu_model_and_a_native_one_nothing():
+    # QEMU's default model ("max", 512-bit SVE) makes torch.compile's kernels
+    # wrong; the probe and run containers name a 128-bit one instead.
+    assert emulation.environment("arm64", "amd64") == {"QEMU_CPU": "neoverse-n2"}
+    assert emulation.environment("arm64", None) == {"QEMU_CPU": "neoverse-n2"}
+    assert emulation.environment("arm64", "arm64") == {}
+    assert emulation.environment("amd64", "amd64") == {}
+    assert emulation.environment("amd64", "arm64") == {}  # no model named: QEMU's default
 
 
 @pytest.mark.parametrize(("machine", "cpu"), [("x86_64", "cpu-pip"), ("aarch64", "cpu-pip-arm64")])
