@@ -45,7 +45,12 @@ CONTAINERD_LAYERS = f"compression=zstd,compression-level={LOCAL_ZSTD_LEVEL},forc
 CONTAINERD_EXPORT = f"type=docker,{CONTAINERD_LAYERS}"
 
 
-def connect(timeout: int = 30) -> docker.DockerClient:
+# The longest one answer of the daemon may take. On the containerd store a
+# container's create waited over 30 s while another build unpacked its layers.
+ANSWER_SECONDS = 120
+
+
+def connect(timeout: int = ANSWER_SECONDS) -> docker.DockerClient:
     """A client for a daemon that answers, or a UsageError saying how to start one.
     `timeout`: the longest any one answer may take to come."""
     try:

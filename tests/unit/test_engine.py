@@ -1,10 +1,14 @@
 """Finding a BuildKit-capable client and a reachable daemon, with stand-in
 docker clients (real executables) and a socket where no daemon listens."""
 
+import socket
+
+import docker
 import pytest
 
 from envkit.core import engine
-from envkit.core.errors import UsageError
+from envkit.core.errors import KitError, UsageError
+from envkit.core.signals import interruptible
 from tests.helpers import make_fake_docker
 
 
@@ -103,3 +107,23 @@ def test_unreachable_daemon_says_how_to_start_one(tmp_path, monkeypatch):
     message = str(raised.value)
     assert message.startswith(f"the Docker daemon is not reachable at unix://{tmp_path}/no-daemon.sock")
     assert "sudo systemctl start docker" in message and "dockerd" in message
+
+
+def test_a_daemon_that_stops_answering_ends_the_task_in_one_line(tmp_path):
+    # A socket that accepts and never answers: the SDK's read times out; the
+    # task says who did not answer and exits 1, with no traceback.
+    path = tmp_path / "docker.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+    client = docker.DockerClient(base_url=f"unix://{path}", timeout=1, version="1.44")
+
+    @interruptible
+    def task():
+        client.containers.create("torch-env:cu121-pip")
+
+    with pytest.raises(KitError) as raised:
+        task()
+    listener.close()
+    assert raised.value.code == 1
+    assert str(raised.value).startswith("the Docker daemon did not answer in time: it may be busy")
