@@ -14,6 +14,7 @@ from typing import cast
 import docker
 from docker.models.containers import Container
 
+from envkit.core import engine
 from envkit.core.errors import UsageError
 
 TEST_LABEL = "io.envkit.test"
@@ -52,7 +53,8 @@ class ProbeContainer:
         device_requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpus else None
         # No network: the checks must not need one. A larger /dev/shm than
         # Docker's 64 MB, as DataLoader workers need.
-        container = self.client.containers.create(
+        container = engine.create_container(
+            self.client,
             self.image_id,
             ["sleep", "infinity"],
             network_mode="none",

@@ -8,16 +8,19 @@ Docker 23+ clients without buildx cannot build with BuildKit at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
+from docker.models.containers import Container
 from docker.models.images import Image
 
 from envkit.core import proc
@@ -67,12 +70,26 @@ def connect(timeout: int = ANSWER_SECONDS) -> docker.DockerClient:
     return client
 
 
+def create_container(client: docker.DockerClient, image: str, argv: list[str] | None, **options: Any) -> Container:
+    """`containers.create` under a name of the kit's (`envkit-` and a random
+    part, unless `name` is given), so that a create whose answer never came
+    (a timeout, Ctrl-C) leaves no container: the daemon may have made it all
+    the same, and the name is how to find it."""
+    name = options.pop("name", None) or f"envkit-{secrets.token_hex(6)}"
+    try:
+        return client.containers.create(image, argv, name=name, **options)
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort, bounded by the client's timeout
+            client.api.remove_container(name, force=True)
+        raise
+
+
 def run_container(client: docker.DockerClient, image: str, argv: list[str], **options: Any) -> tuple[int, str, str]:
     """Run a command in a new container; return its exit code, stdout and stderr.
     The container is removed whatever happens: a failed start, an error, or an
     interrupt while it runs (`containers.run(remove=True)` leaves it behind
     in the last two cases)."""
-    container = client.containers.create(image, argv, labels={HELPER_LABEL: "1"}, **options)
+    container = create_container(client, image, argv, labels={HELPER_LABEL: "1"}, **options)
     try:
         container.start()
         code = int(container.wait(timeout=RUN_TIMEOUT)["StatusCode"])

@@ -194,7 +194,8 @@ def run_in_image(
         host_dir = Path(settings.cache_dir).expanduser().resolve() if settings.cache_dir else None
         mounts = caches.prepare(client, uid, host_dir)
     emulated = emulation.environment(str(chosen.image.attrs.get("Architecture", "")), emulation.engine_arch(client))
-    container = client.containers.create(
+    container = engine.create_container(
+        client,
         str(chosen.image.id),
         list(options.command) or None,
         name=f"envkit-{secrets.token_hex(4)}",

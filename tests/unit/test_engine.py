@@ -5,6 +5,7 @@ import socket
 
 import docker
 import pytest
+import requests
 
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
@@ -127,3 +128,28 @@ def test_a_daemon_that_stops_answering_ends_the_task_in_one_line(tmp_path):
     listener.close()
     assert raised.value.code == 1
     assert str(raised.value).startswith("the Docker daemon did not answer in time: it may be busy")
+
+
+class _SlowDaemon:
+    """A client whose daemon makes the container but whose answer never
+    comes (what a create under a busy containerd store did)."""
+
+    def __init__(self):
+        self.made, self.removed = [], []
+        self.containers = self
+        self.api = self
+
+    def create(self, image, argv, name, **options):
+        self.made.append(name)
+        raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=120)")
+
+    def remove_container(self, name, force):
+        self.removed.append((name, force))
+
+
+def test_a_create_whose_answer_never_came_leaves_no_container():
+    daemon = _SlowDaemon()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        engine.create_container(daemon, "torch-env:cu121-pip", ["sleep", "infinity"], labels={"io.envkit.test": "1"})
+    assert len(daemon.made) == 1 and daemon.made[0].startswith("envkit-")
+    assert daemon.removed == [(daemon.made[0], True)]
