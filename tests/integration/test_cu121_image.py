@@ -9,7 +9,7 @@ import pytest
 from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.checks.container import ProbeContainer
-from envkit.core import provenance
+from envkit.core import engine, provenance
 from envkit.recipes.files import read_pip
 from tests.conftest import CI_IMAGE_NAME
 
@@ -45,11 +45,15 @@ def python_json(box, code):
     return json.loads(run.stdout)
 
 
-def test_invoke_test_passed_every_check(cu121_report, cu121_build):
+def test_invoke_test_passed_every_check(cu121_report, cu121_build, docker_client):
     assert cu121_report["passed"], [c for c in cu121_report["checks"] if not c["passed"]]
     assert {c["name"] for c in cu121_report["checks"]} >= EXPECTED_CHECKS
     assert cu121_report["image_id"] == cu121_build["image_id"]
     assert cu121_report["image"] == f"{CI_IMAGE_NAME}:cu121-pip"
+    # The unpacked size on either store (the containerd store's inspect Size is the compressed layers').
+    assert cu121_report["image_size"] == engine.unpacked_size(
+        docker_client, docker_client.images.get(cu121_build["image_id"])
+    )
 
 
 def test_versions_measured_inside_the_image(box, cu121_report):
