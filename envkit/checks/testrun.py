@@ -7,7 +7,6 @@ import dataclasses
 import time
 from datetime import UTC, datetime
 
-import docker
 from docker.models.images import Image
 
 from envkit.catalog.advisories import advisory_note
@@ -41,16 +40,17 @@ def variant_of_image(reference: str, settings: Settings) -> Variant:
     return known[name]
 
 
-def check_runnable(client: docker.DockerClient, image: Image, variant: Variant, tag: str) -> None:
+def check_runnable(native: str | None, image: Image, variant: Variant, tag: str) -> None:
     """The image is of the variant's architecture, and this engine runs it
-    (natively, or under QEMU: every check then runs emulated, 6-10x slower)."""
+    (natively, or under QEMU: every check then runs emulated, 6-10x slower);
+    `native`: the engine's own architecture."""
     built_for = image.attrs.get("Architecture", "")
     if built_for != variant.arch:
         raise UsageError(
             f"{tag} is linux/{built_for}, but {variant.name} is {variant.docker_platform}; "
             f"rebuild it with `invoke build {variant.flags()}`."
         )
-    if problem := emulation.emulator_problem(variant.arch, emulation.engine_arch(client)):
+    if problem := emulation.emulator_problem(variant.arch, native):
         raise UsageError(f"cannot test {tag}: {problem}")
 
 
@@ -65,15 +65,15 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     if image is None:
         raise UsageError(f"no image {tag}: build it first with `invoke build {variant.flags()}`.")
     image_id = str(image.id)
-    check_runnable(client, image, variant, tag)
+    native = emulation.engine_arch(client)  # the engine's own architecture: once, for both uses
+    check_runnable(native, image, variant, tag)
     gpus_on_host = host_gpus()
     with_gpus = use_gpus(gpus, client, gpus_on_host)
     started_at = datetime.now(UTC).isoformat(timespec="microseconds")
     started = time.monotonic()
     labels = image.attrs["Config"].get("Labels") or {}
     context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
-    emulated = emulation.environment(variant.arch, emulation.engine_arch(client))
-    with ProbeContainer(client, image_id, with_gpus, emulated) as box:
+    with ProbeContainer(client, image_id, with_gpus, emulation.environment(variant.arch, native)) as box:
         results: list[CheckRow] = []
         for check in [*CHECKS, inventory, *(DEV_CHECKS if variant.dev else [])]:
             results += check(box, context)

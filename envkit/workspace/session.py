@@ -12,7 +12,6 @@ the terminal. The command's exit code becomes the task's.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import socket
 import subprocess
 import sys
@@ -198,12 +197,11 @@ def run_in_image(
         client,
         str(chosen.image.id),
         list(options.command) or None,
-        name=f"envkit-{secrets.token_hex(4)}",
         labels={RUN_LABEL: "1"},
         user=f"{uid}:{gid}",
         working_dir=container_dir(options.workdir),
         mounts=[Mount(WORKSPACE, str(options.workdir), type="bind"), *mounts.mounts],
-        environment={**emulated, **mounts.env, **options.env},  # the user's -e has the last word
+        environment={**emulated, **mounts.env, **options.env},  # the user's --env has the last word
         shm_size=shm_bytes,
         ipc_mode="host" if options.ipc_host else None,
         device_requests=devices or None,
