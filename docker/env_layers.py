@@ -357,7 +357,7 @@ def prefetch(lock: Path) -> None:
     (on the build's cache mount, kept between builds: a one-pin change
     downloads one wheel), hash-checked. Runs with the installer's python,
     whose pip knows the interpreter's wheel tags. BuildKit runs it beside
-    the system step; the install steps then need no network."""
+    the system step; the install steps then need no network (see fetch_missing)."""
     if os.environ.get("INSTALL_FROM") == "wheelhouse":
         return
     from pip._vendor.packaging.tags import sys_tags  # the installer venv's pip
@@ -394,6 +394,31 @@ def _linked_wheels(requirements: Path, links: Path) -> Path:
     return links
 
 
+def fetch_missing(requirements: Path, label: str) -> None:
+    """BuildKit empties a cache mount on its own (its garbage collection, or
+    `docker builder prune`) and may keep the cached layers step that
+    downloaded into it: this step then finds no wheel where the prefetch
+    left it, and fetches again what is gone, from the lock's indexes (a
+    mirror set by INDEX_URL is an ARG of the layers step only, so that a
+    mirror moved reruns no install step)."""
+    missing = [
+        f"{name}=={version}"
+        for name, text in entries(requirements.read_text())[1]
+        for version, hashes in [_pin(text)]
+        if _folder_of(name, version, hashes) is None
+    ]
+    if not missing:
+        return
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    print(f"{label}: {shown} no longer in BuildKit's cache (emptied since the download step ran): fetching again")
+    fetched = subprocess.run([str(INSTALLER.parent / "python"), __file__, "prefetch", str(requirements)], check=False)
+    if fetched.returncode != 0:
+        raise SystemExit(
+            f"{label}: fetching the lost wheels again from the lock's indexes failed (above); where only a mirror "
+            "is reachable, `invoke build --no-cache` downloads everything again through it"
+        )
+
+
 def record_wheels(new: set[Path], served_folder: Path, record: Path) -> None:
     """`name version sha256 wheel` for each new distribution: the file it was
     installed from, hashed here, so the SBOM names the exact file."""
@@ -424,6 +449,8 @@ def install(requirements: Path, record: Path, label: str) -> set[Path]:
     links = Path(tempfile.mkdtemp(prefix=f".links-{record.stem}-", dir=WHEELS))
     try:
         offline = os.environ.get("INSTALL_FROM") == "wheelhouse"
+        if not offline:
+            fetch_missing(requirements, label)
         served_folder = WHEELHOUSE if offline else _linked_wheels(requirements, links)
         with served(served_folder) as find_links:
             argv, env = uv_command(requirements, find_links)

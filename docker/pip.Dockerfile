@@ -137,7 +137,9 @@ RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secr
 # uv installs each part exactly (--no-deps: the lock must be complete; pip
 # check proves it), wheels only (--no-build), hash-checked for hash-locked
 # recipes, from the wheels the layers stage fetched (or the wheelhouse's),
-# with no network. Its scratch cache sits on the image's file system, so a
+# served on the loopback. A step that finds its wheels gone from the cache
+# mount (BuildKit emptied it and kept the layers step) fetches them again,
+# hence the CA secret. Its scratch cache sits on the image's file system, so a
 # wheel is unpacked once and hard-linked into the venv. Each step compiles
 # the bytecode of what it installed, hash-based (byte-identical across
 # rebuilds), so that no step rewrites a file of an earlier layer.
@@ -149,37 +151,37 @@ ARG REQUIRE_HASHES
 ARG INSTALL_FROM
 RUN "${PYTHON}" -m venv --without-pip /opt/venv
 COPY --from=layers /layers/1.txt /opt/envkit/layers/1.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 1
 COPY --from=layers /layers/2.txt /opt/envkit/layers/2.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 2
 COPY --from=layers /layers/3.txt /opt/envkit/layers/3.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 3
 COPY --from=layers /layers/4.txt /opt/envkit/layers/4.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 4
 COPY --from=layers /layers/5.txt /opt/envkit/layers/5.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
     "${PYTHON}" /opt/envkit-build/env_layers.py install 5
 COPY --from=layers /layers/6.txt /opt/envkit/layers/6.txt
-RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
+RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
     --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \

@@ -394,3 +394,41 @@ def test_a_kept_wheel_fits_only_the_python_it_was_built_for(monkeypatch, python,
     monkeypatch.setattr(layers.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(layers, "PYTHON", python)
     assert layers.fits_this_machine(Path(wheel)) is fits
+
+
+@dataclasses.dataclass
+class Done:
+    returncode: int
+
+
+def test_an_install_step_fetches_again_the_wheels_buildkit_emptied_from_its_cache(monkeypatch, tmp_path, capsys):
+    """BuildKit's garbage collection empties the cache mount and keeps the
+    cached layers step that downloaded into it: CI's build of the current
+    line failed on it with `no prefetched wheel for torch==2.15.0`. The
+    step prefetches its own part again; a part whose wheels are all kept
+    fetches nothing."""
+    layers = env_layers()
+    monkeypatch.setattr(layers, "WHEELS", tmp_path)
+    monkeypatch.setattr(layers.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(layers, "PYTHON", (3, 13))
+    (tmp_path / ("a" * 64)).mkdir()
+    (tmp_path / ("a" * 64) / "filelock-4.3.1-py3-none-any.whl").write_bytes(b"x")
+    part = tmp_path / "4.txt"
+    part.write_text(
+        "--index-url https://pypi.org/simple\n"
+        f"filelock==4.3.1 \\\n    --hash=sha256:{'a' * 64}\n"
+        f"torch==2.15.0 \\\n    --hash=sha256:{'b' * 64}\n    --hash=sha256:{'c' * 64}\n"
+    )
+    calls = []
+    monkeypatch.setattr(layers.subprocess, "run", lambda argv, check: calls.append(argv) or Done(0))
+    layers.fetch_missing(part, "layer 4")
+    assert calls == [["/opt/installer/bin/python", layers.__file__, "prefetch", str(part)]]
+    assert "layer 4: torch==2.15.0 no longer in BuildKit's cache" in capsys.readouterr().out
+    (tmp_path / ("c" * 64)).mkdir()
+    (tmp_path / ("c" * 64) / "torch-2.15.0-cp313-cp313-manylinux_2_28_x86_64.whl").write_bytes(b"y")
+    layers.fetch_missing(part, "layer 4")
+    assert len(calls) == 1 and capsys.readouterr().out == ""
+    (tmp_path / ("c" * 64) / "torch-2.15.0-cp313-cp313-manylinux_2_28_x86_64.whl").unlink()
+    monkeypatch.setattr(layers.subprocess, "run", lambda argv, check: Done(1))  # the index out of reach
+    with pytest.raises(SystemExit, match=r"layer 4: fetching the lost wheels again .* `invoke build --no-cache`"):
+        layers.fetch_missing(part, "layer 4")
