@@ -47,7 +47,8 @@ def test_install_steps_fetch_again_what_the_cache_mount_lost(
     context = copy_context(tmp_path / "context")
     settings = settings_for(kit_session, base_image, "torch-env-ci-refetch")
     try:
-        # BuildKit caches a context's COPY steps per context folder: this one's own first build.
+        # This context's own first build: its download step is the cached one the second build reuses
+        # (the session's image came from the checkout, whose steps the collection may have taken).
         first = build.build_image(select("12.1"), settings, context=context)
         before = wheels_installed(docker_client, first.image_id)  # read now: the tag moves to the next build
         lose_kept_wheels(base_image, tmp_path, "torch-2.4.1-*.whl")
