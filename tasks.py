@@ -21,9 +21,9 @@ from invoke.tasks import Task, task
 from envkit import ROOT
 from envkit.bench.report import markdown, report_paths
 from envkit.bench.run import run_bench
-from envkit.catalog.selection import select
+from envkit.catalog.selection import ALL_ARCHES, select, select_all_arches
 from envkit.catalog.variants import declared, declared_images
-from envkit.checks.testrun import report_table, run_tests, variant_of_image
+from envkit.checks.testrun import report_table, run_index_tests, run_tests, variant_of_image
 from envkit.ci.audit import audit_variants
 from envkit.ci.audit import table as audit_table
 from envkit.ci.bake import BAKE_FILE
@@ -38,6 +38,7 @@ from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_f
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
 from envkit.images.build import build_image
+from envkit.images.multiplatform import assemble, check_store, member_settings
 from envkit.images.repro import compare_rebuilds, repro_summary
 from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
@@ -112,7 +113,10 @@ def base(c, rebuild=False, mirror=None, suite=None, arch=None):
 @task(
     help={
         **VARIANT_HELP,
-        "base_image": "base image instead of the recipe's digest-pinned one (e.g. a mirror, or `invoke base`'s)",
+        "arch": f"{VARIANT_HELP['arch']}; all: every architecture the variant is declared for, then one local "
+        "image index of them, <variant>-multiarch (containerd image store)",
+        "base_image": "base image instead of the recipe's digest-pinned one (e.g. a mirror, or `invoke base`'s); "
+        "with --arch all the first architecture's, and another's is its tag ending in -<arch>",
         "ca_cert": "CA bundle for TLS-inspecting proxies, passed as a BuildKit secret (never in a layer)",
         "no_cache": "build every layer again",
         "wheelhouse": "install from this folder (`invoke wheelhouse`), with no network at all",
@@ -148,6 +152,20 @@ def build(
         extra_index_url=extra_index_url,
         build_cache=build_cache,
     )
+    if arch == ALL_ARCHES:
+        group = select_all_arches(cuda, recipe, torch, python, dev)
+        if wheelhouse is not None:
+            raise UsageError("--arch all: a wheelhouse holds one architecture's wheels; leave out --wheelhouse.")
+        each = [member_settings(settings, variant) for variant in group]
+        check_store(connect(), group)  # before the first build, not after it
+        for variant, its_settings in zip(group, each, strict=True):
+            print(build_image(variant, its_settings, no_cache=no_cache).summary())
+        index = assemble(group, settings)
+        print(
+            f"{index.tag} ({index.digest[:19]}): one image index of "
+            + ", ".join(f"linux/{arch} {digest[:19]}" for arch, digest in index.platforms.items())
+        )
+        return
     variant = select(cuda, recipe, torch, python, dev, arch)
     if dev and (base_image or wheelhouse):
         raise UsageError("--dev builds on the variant's tested runtime image: leave out --base-image and --wheelhouse.")
@@ -236,6 +254,7 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
 @task(
     help={
         **VARIANT_HELP,
+        "arch": f"{VARIANT_HELP['arch']}; all: each platform of the local index `invoke build --arch all` made",
         "gpus": "auto (GPUs when the host has a GPU runtime), none or all",
         "image": "test this image (tag or digest; pulled when not here) instead of the local build; "
         "its variant comes from its labels",
@@ -247,10 +266,19 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
     image = _image_flag(image, cuda, recipe, torch, python, dev, arch)
-    variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
-    report = run_tests(variant, settings, gpus, image or None)
-    print(report_table(report))
-    if not report.passed:
+    if arch == ALL_ARCHES:
+        group = select_all_arches(cuda, recipe, torch, python, dev)
+        reports = run_index_tests(group, settings, gpus)
+        tables = [
+            f"{variant.docker_platform} ({variant.name}):\n{report_table(report)}"
+            for variant, report in zip(group, reports, strict=True)
+        ]
+    else:
+        variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
+        reports = [run_tests(variant, settings, gpus, image or None)]
+        tables = [report_table(reports[0])]
+    print(*tables, sep="\n\n")
+    if not all(report.passed for report in reports):
         raise Exit(code=1)
 
 
@@ -491,6 +519,8 @@ def publish_(
     settings = _settings(c, registry=registry, ca_cert=ca_cert)
     if all_ and arch:
         raise UsageError("--all publishes every variant on every architecture: leave out --arch.")
+    if arch == ALL_ARCHES:
+        raise UsageError("--arch all: without --arch, `invoke publish` publishes every architecture as one index.")
     every = [variant for variant in declared_images() if variant.dev == dev]
     variants = every if all_ else [select(cuda, recipe, torch, python, dev, arch)]
     skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_, one_arch=arch is not None)

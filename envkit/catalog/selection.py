@@ -22,6 +22,7 @@ from envkit.catalog.variants import (
     make,
     pins_for,
     platform_cuda,
+    siblings,
 )
 from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
@@ -143,6 +144,26 @@ def select(
         arch = native if native and has_it else default_arch()
     variant = make(platform, recipe, torch, python, check_arch(arch, platform, recipe, release))
     return dev_of(variant) if dev else variant
+
+
+ALL_ARCHES = "all"  # `--arch all`: every architecture the variant is declared for, as one local image index
+
+
+def select_all_arches(
+    cuda: str | None, recipe: str = "pip", torch: str | None = None, python: str | None = None, dev: bool = False
+) -> tuple[Variant, ...]:
+    """`--arch all`: the variant on each architecture it is declared for (the first first), or a
+    UsageError where it has one only."""
+    if dev:
+        raise UsageError("--arch all: dev images are built for the first architecture only; leave out --dev.")
+    variant = select(cuda, recipe, torch, python)
+    group = siblings(variant)
+    if len(group) == 1:
+        raise UsageError(
+            f"--arch all: {variant.name} is declared for {variant.arch} only (env/variants.toml: cpu-pip and the "
+            "current line's pip image have several architectures); leave out --arch all."
+        )
+    return group
 
 
 def dev_of(variant: Variant) -> Variant:

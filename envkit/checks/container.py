@@ -38,13 +38,20 @@ class Exec:
 
 class ProbeContainer:
     """`with ProbeContainer(client, image_id, gpus=False) as box: box.exec([...])`;
-    `environment`: what every program in it gets (QEMU_CPU when emulated)."""
+    `environment`: what every program in it gets (QEMU_CPU when emulated);
+    `platform`: that platform of the index `image_id` names."""
 
     def __init__(
-        self, client: docker.DockerClient, image_id: str, gpus: bool, environment: Mapping[str, str] | None = None
+        self,
+        client: docker.DockerClient,
+        image_id: str,
+        gpus: bool,
+        environment: Mapping[str, str] | None = None,
+        platform: str = "",
     ) -> None:
         self.client = client
         self.image_id = image_id
+        self.platform = platform  # one platform of the index image_id names; "" for an image
         self.gpus = gpus
         self.environment = dict(environment or {})
         self.container: Container | None = None
@@ -62,6 +69,7 @@ class ProbeContainer:
             labels={TEST_LABEL: "1"},
             device_requests=device_requests,
             environment=self.environment,
+            **({"platform": self.platform} if self.platform else {}),
         )
         try:
             # Created apart from started: a start that fails (no GPU runtime)

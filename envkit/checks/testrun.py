@@ -23,6 +23,7 @@ from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writabl
 from envkit.core.settings import Settings
 from envkit.images import emulation, plan
 from envkit.images.build import image_tag
+from envkit.images.multiplatform import check_index
 
 VARIANT_LABEL = "io.envkit.variant"  # set by the Dockerfiles; publish keeps it
 
@@ -54,16 +55,22 @@ def check_runnable(native: str | None, image: Image, variant: Variant, tag: str)
         raise UsageError(f"cannot test {tag}: {problem}")
 
 
-def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", reference: str | None = None) -> TestReport:
-    """Test the variant's local build, or the image `reference` names (tag or digest)."""
+def run_tests(
+    variant: Variant, settings: Settings, gpus: str = "auto", reference: str | None = None, platform: str = ""
+) -> TestReport:
+    """Test the variant's local build, or the image `reference` names (tag or digest); `platform`: that
+    platform of the local index `reference` names (`--arch all`), run from the index itself."""
     check_choice(gpus)
     check_writable(settings)
     plan.check_intact(variant)
     client = engine.connect()
     tag = reference or image_tag(variant, settings)
-    image = engine.local_image(client, tag)
+    image = engine.platform_image(client, tag, platform) if platform else engine.local_image(client, tag)
     if image is None:
-        raise UsageError(f"no image {tag}: build it first with `invoke build {variant.flags()}`.")
+        how = f"{variant.flags()} --arch all" if platform else variant.flags()
+        raise UsageError(
+            f"no image {tag}{f' for {platform}' if platform else ''}: build it first with `invoke build {how}`."
+        )
     image_id = str(image.id)
     native = emulation.engine_arch(client)  # the engine's own architecture: once, for both uses
     check_runnable(native, image, variant, tag)
@@ -73,7 +80,9 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     started = time.monotonic()
     labels = image.attrs["Config"].get("Labels") or {}
     context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
-    with ProbeContainer(client, image_id, with_gpus, emulation.environment(variant.arch, native)) as box:
+    source = tag if platform else image_id  # an index runs by its tag and the platform asked for
+    environment = emulation.environment(variant.arch, native)
+    with ProbeContainer(client, source, with_gpus, environment, platform) as box:
         results: list[CheckRow] = []
         for check in [*CHECKS, inventory, *(DEV_CHECKS if variant.dev else [])]:
             results += check(box, context)
@@ -100,6 +109,14 @@ def run_tests(variant: Variant, settings: Settings, gpus: str = "auto", referenc
     if context.inventory is not None:
         sbom.write(report, context.inventory, settings)
     return report
+
+
+def run_index_tests(group: tuple[Variant, ...], settings: Settings, gpus: str = "auto") -> list[TestReport]:
+    """`invoke test --arch all`: each platform of the local index, each run from the index. A platform's
+    image is its architecture's built image (checked first), so each report is that architecture's own,
+    the one publish's gate reads."""
+    tag = check_index(group, settings, engine.connect()).tag
+    return [run_tests(variant, settings, gpus, tag, variant.docker_platform) for variant in group]
 
 
 def report_table(report: TestReport) -> str:

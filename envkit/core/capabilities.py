@@ -45,7 +45,7 @@ LEGACY_API = (1, 41)  # Docker 20.10's, the newest a pre-23 client speaks
 PROBE_TIMEOUT = 120
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
+def version_tuple(text: str) -> tuple[int, ...]:
     parts = []
     for part in text.split("."):
         digits = "".join(c for c in part if c.isdigit())
@@ -67,7 +67,7 @@ class EngineFacts:
 
     @property
     def major(self) -> int:
-        return (_version_tuple(self.version) or (0,))[0]
+        return (version_tuple(self.version) or (0,))[0]
 
     @property
     def pulls_zstd(self) -> bool:
@@ -75,7 +75,7 @@ class EngineFacts:
 
     @property
     def serves_legacy_clients(self) -> bool:
-        return _version_tuple(self.min_api) <= LEGACY_API
+        return version_tuple(self.min_api) <= LEGACY_API
 
     @property
     def legacy(self) -> bool:

@@ -249,6 +249,23 @@ def local_image(client: docker.DockerClient, reference: str) -> Image | None:
         return None
 
 
+def platform_image(client: docker.DockerClient, reference: str, platform: str) -> Image | None:
+    """One platform's image of the index a tag names on the containerd store (`docker image inspect
+    --platform`, API 1.49+: the SDK has no such option), or None where the tag or that platform is not here.
+    Its id is the platform's manifest digest."""
+    api = client.api
+    os_name, _, arch = platform.partition("/")
+    answer = api.get(
+        f"{api.base_url}/v{api.api_version}/images/{reference}/json",
+        params={"platform": json.dumps({"os": os_name, "architecture": arch})},
+    )
+    if answer.status_code == 404:
+        return None
+    if not answer.ok:
+        raise UsageError(f"the engine did not show {platform} of {reference}: {answer.text.strip()[:200]}")
+    return Image(answer.json(), client=client, collection=client.images)
+
+
 def unpacked_size(client: docker.DockerClient, image: Image) -> int:
     """The bytes the image's layers take unpacked, on either store. The classic store's `Size` is that; the
     containerd store's is its compressed layers' (up to Docker 28.5: moby/moby#53398), and its image list

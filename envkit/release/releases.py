@@ -15,6 +15,8 @@ from envkit.core.errors import UsageError
 from envkit.core.references import RegistryTarget
 from envkit.core.reports import display
 from envkit.core.settings import Settings
+from envkit.images.build import image_tag
+from envkit.images.multiplatform import INSPECTS_PLATFORM, differences, index_tag, platforms
 from envkit.release import gate, pins
 from envkit.release.attach import Attached
 from envkit.release.multiarch import publish_multiarch, shared_tags
@@ -58,6 +60,28 @@ def check_compression(settings: Settings, client: docker.DockerClient) -> None:
         )
 
 
+def local_index(passed: list[gate.Approved], settings: Settings, client: docker.DockerClient) -> str:
+    """The tag of the release's local index (`invoke build --arch all`) where one is here, "" where none is;
+    a gate.Refused where it holds other images than the tested ones, so that what goes out is what it holds."""
+    facts = capabilities.engine_facts(client)
+    if facts.store != capabilities.CONTAINERD or capabilities.version_tuple(facts.api) < INSPECTS_PLATFORM:
+        return ""  # no local index on the classic store; an older API does not show its platforms
+    group = tuple(one.variant for one in passed)
+    index = platforms(client, index_tag(group, settings))
+    if index is None:
+        return ""
+    tested = {one.variant.arch: str(one.image.id) for one in passed}
+    names = {one.variant.arch: f"the tested {image_tag(one.variant, settings)}" for one in passed}
+    if problems := differences(index, tested, names):
+        raise gate.Refused(
+            f"{index.tag}, the local index of this release, holds other images than the tested ones:\n  "
+            + "\n  ".join(problems)
+            + f"\nMake it again with `invoke build {group[0].flags()} --arch all` and test it with `--arch all`, "
+            f"or remove the tag (`docker image rm {index.tag}`) to publish the tested images; nothing was pushed."
+        )
+    return index.tag
+
+
 def publish_variants(
     variants: list[Variant], settings: Settings, dry_run: bool, skip_untested: bool, one_arch: bool = False
 ) -> list[str]:
@@ -69,12 +93,13 @@ def publish_variants(
     pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
     client = engine.connect()
     check_compression(settings, client)
-    approved, skipped = [], []
+    approved, skipped, indexes = [], [], {}
     for group in release_groups(variants, one_arch):
         try:
             passed = [gate.check(variant, settings, client) for variant in group]
             if len(passed) > 1:
                 shared_tags(passed)
+                indexes[group] = local_index(passed, settings, client)
             approved.append(passed)
         except gate.Refused as refusal:
             if not skip_untested:
@@ -89,7 +114,7 @@ def publish_variants(
         elif len(release) == 1:
             _publish_one(release[0], target, settings, client)
         else:
-            _publish_index(release, target, settings, client)
+            _publish_index(release, target, settings, client, indexes[tuple(one.variant for one in release)])
     return skipped
 
 
@@ -111,7 +136,11 @@ def _publish_one(
 
 
 def _publish_index(
-    release: list[gate.Approved], target: RegistryTarget, settings: Settings, client: docker.DockerClient
+    release: list[gate.Approved],
+    target: RegistryTarget,
+    settings: Settings,
+    client: docker.DockerClient,
+    local: str,
 ) -> None:
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
@@ -122,6 +151,8 @@ def _publish_index(
         rows = [*member.pushed.rows, *done.shared]
         _pin(member.approved, repository, rows, member.pushed.attached, settings, done.index_digest)
     print(f"multi-arch {repository}@{done.index_digest}: {', '.join(row.tag for row in done.shared)}")
+    if local:  # its digest differs: each platform goes out with the release's label step on it
+        print(f"from the local index {local}: each of its platforms as tested, with the release labels added")
 
 
 def _say_sbom(attached: Attached) -> None:

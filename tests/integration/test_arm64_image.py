@@ -5,22 +5,26 @@ as one multi-arch tag to a real registry, and pulled back for each platform."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import io
 import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
 
+import docker
 import pytest
 import requests
 
 from envkit import ROOT
+from envkit.catalog.selection import select
+from envkit.catalog.variants import siblings
 from envkit.checks import tags
 from envkit.core import capabilities, engine, reports
 from envkit.core.reports import TestReport, sbom_path
 from envkit.core.settings import Settings
 from envkit.core.validation import validate
+from envkit.images import multiplatform
 from envkit.release.registry import DOCKER_MANIFEST_LIST, INDEX_TYPES, MANIFEST_TYPES
 from tests.conftest import CI_IMAGE_NAME, invoke_cli, run_cli
 from tests.helpers import LocalRegistry, invoke_in
@@ -105,8 +109,7 @@ def multiarch_kit(tmp_path, kit_session, arm64_report, base_image, docker_client
     shutil.copy(
         sbom_path(Settings(reports_dir=str(kit_session.reports)), "cpu-pip-arm64", arm64_report["image_id"]), sbom
     )
-    dockerfile = AMD64_STAND_IN.format(base=base_image).encode()
-    amd64, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=f"{name}:cpu-pip", rm=True, pull=False)
+    amd64 = buildkit_image(docker_client, AMD64_STAND_IN.format(base=base_image), f"{name}:cpu-pip", tmp_path)
     env = {
         **kit_session.env,
         "INVOKE_ENVKIT_REPORTS_DIR": settings.reports_dir,
@@ -114,12 +117,26 @@ def multiarch_kit(tmp_path, kit_session, arm64_report, base_image, docker_client
         "INVOKE_ENVKIT_PINS_FILE": str(tmp_path / "published.json"),
         "DOCKER_CONFIG": str(tmp_path),
     }
-    yield dataclasses.make_dataclass("Kit", ["settings", "env", "amd64", "name"])(settings, env, amd64, name)
+    kit = dataclasses.make_dataclass("Kit", ["settings", "env", "amd64", "name"])(settings, env, amd64, name)
+    yield kit  # a test that builds the stand-in again sets kit.amd64 to it
     docker_client.images.remove(f"{name}:cpu-pip-arm64", noprune=True)
-    for tested in (arm64_report["image_id"], amd64.id):  # the releases publish labelled, then the stand-in
+    for tested in (arm64_report["image_id"], amd64.id, kit.amd64.id):  # the releases publish labelled
         for release in docker_client.images.list(filters={"label": f"io.envkit.tested.image={tested}"}):
             docker_client.images.remove(release.id, force=True)
-    docker_client.images.remove(amd64.id, force=True)
+    for stand_in in {amd64.id, kit.amd64.id}:  # on the containerd store, one whose tag moved is gone already
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(stand_in, force=True)
+
+
+def buildkit_image(docker_client, dockerfile, tag, folder):
+    """An image built as the kit builds, with BuildKit and no attestation: an index BuildKit assembles from it
+    keeps its manifest as it is (an image of the legacy builder's would get another)."""
+    context = folder / f"context-{tag.replace(':', '-').replace('/', '-')}"
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    argv = [engine.docker_cli(), "buildx", "build", "--provenance=false", "--sbom=false", "--load", "--tag", tag]
+    subprocess.run([*argv, str(context)], capture_output=True, text=True, check=True)
+    return docker_client.images.get(tag)
 
 
 def stand_in_tested(kit, arm64_report):
@@ -206,3 +223,67 @@ def inspect_platform(docker_client, reference, platform):
 
 def invoke_in_kit(kit, *args):
     return invoke_in(ROOT, *args, env=kit.env, timeout=3000)
+
+
+def test_one_local_index_tested_per_platform_and_published_as_it(
+    multiarch_kit, arm64_report, docker_client, tmp_path, base_image
+):
+    """The containerd store's multi-platform image: the two architectures' images assembled into one local
+    index (`invoke build --arch all`'s last step; the amd64 cpu-pip build itself needs download.pytorch.org),
+    each platform tested from it, and the release published only while the index holds the tested images."""
+    if capabilities.store_of(docker_client.info()) != capabilities.CONTAINERD:
+        pytest.skip("a local image index needs the containerd image store (the classic store's refusal: test_cli_live)")
+    kit, registry = multiarch_kit, LocalRegistry(tmp_path / "registry").start()
+    group = siblings(select("cpu"))
+    index_tag = f"{kit.name}:cpu-pip-multiarch"
+    try:
+        index = multiplatform.assemble(group, kit.settings)
+        assert index.tag == index_tag and index.digest not in (kit.amd64.id, arm64_report["image_id"])
+        assert index.platforms == {"amd64": kit.amd64.id, "arm64": arm64_report["image_id"]}
+        arm64_view = inspect_platform(docker_client, index_tag, "linux/arm64")
+        assert (arm64_view["Id"], arm64_view["Architecture"]) == (arm64_report["image_id"], "arm64")
+
+        tested = invoke_in_kit(kit, "test", "--cuda", "cpu", "--arch", "all")
+        # The stand-in holds no torch, so its platform fails; the real arm64 one passes, tested from the index.
+        assert tested.returncode == 1, tested.stdout + tested.stderr
+        amd64_run = json.loads((reports.test_report_path(kit.settings, "cpu-pip")).read_text())
+        arm64_run = json.loads((reports.test_report_path(kit.settings, "cpu-pip-arm64")).read_text())
+        assert (amd64_run["image_id"], amd64_run["passed"]) == (kit.amd64.id, False)
+        assert (arm64_run["image_id"], arm64_run["passed"]) == (arm64_report["image_id"], True)
+        assert arm64_run["image"] == index_tag and arm64_run["measured"]["machine"] == "aarch64"
+        arm64_table = tested.stdout.split("linux/arm64 (cpu-pip-arm64):\n", 1)[1]
+        assert f"{index_tag} ({arm64_report['image_id'][:19]}), GPUs: none: PASSED" in arm64_table
+
+        stand_in_tested(kit, arm64_report)  # as the amd64 runner's test of the real image would
+        publish = ["publish", "--cuda", "cpu", "--registry", f"{registry.host}/team"]
+        published = invoke_in_kit(kit, *publish)
+        assert published.returncode == 0, published.stdout + published.stderr
+        assert f"from the local index {index_tag}: each of its platforms as tested" in published.stdout
+        host_repository = f"{registry.host}/team/{kit.name}"
+        for platform, image_id in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report["image_id"])):
+            docker_client.images.pull(host_repository, tag="cpu-pip", platform=platform)
+            pulled = inspect_platform(docker_client, f"{host_repository}:cpu-pip", platform)
+            assert pulled["Config"]["Labels"]["io.envkit.tested.image"] == image_id
+
+        # amd64 built and tested again, the index left as it was: neither its test nor the release goes ahead.
+        rebuilt = buildkit_image(
+            docker_client,
+            AMD64_STAND_IN.format(base=base_image) + "RUN echo again > /again\n",
+            f"{kit.name}:cpu-pip",
+            tmp_path,
+        )
+        stale = invoke_in_kit(kit, "test", "--cuda", "cpu", "--arch", "all")
+        assert_clean_failure(stale, f"{index_tag} no longer holds the built images", code=2)
+        assert f"linux/amd64: {kit.amd64.id[:19]}, not {kit.name}:cpu-pip ({rebuilt.id[:19]})" in stale.stderr
+        kit.amd64 = rebuilt  # the fixture removes it, and the stand-in's report names it
+        stand_in_tested(kit, arm64_report)
+        refused = invoke_in_kit(kit, *publish, "--registry", f"{registry.host}/other")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+        assert f"{index_tag}, the local index of this release, holds other images than the tested ones" in (
+            refused.stderr
+        )
+        assert requests.get(f"http://{registry.host}/v2/other/{kit.name}/tags/list", timeout=30).status_code == 404
+    finally:
+        registry.close()
+        if engine.local_image(docker_client, index_tag):
+            docker_client.images.remove(index_tag)

@@ -6,9 +6,10 @@ import pytest
 from envkit.catalog.selection import select
 from envkit.checks import testrun
 from envkit.checks.container import TEST_LABEL
-from envkit.core import engine, gpus
+from envkit.core import capabilities, engine, gpus
 from envkit.core.settings import Settings
 from tests.conftest import CI_IMAGE_NAME, CU121_PROBE, run_cli
+from tests.unit.test_cli import assert_clean_failure
 
 
 def test_testing_an_image_that_was_never_built(kit_session, docker_client):
@@ -18,6 +19,25 @@ def test_testing_an_image_that_was_never_built(kit_session, docker_client):
         "no image envkit-never-built:cu118-pip: build it first with `invoke build --cuda 11.8`."
     )
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.compat
+def test_arch_all_on_each_store(kit_session, docker_client):
+    """A local image index where the store holds one (the containerd store: test_arm64_image.py builds one);
+    on the classic store, a refusal that names the per-architecture builds, before anything starts."""
+    never = {"INVOKE_ENVKIT_IMAGE_NAME": "envkit-never-built"}
+    if capabilities.store_of(docker_client.info()) == capabilities.CONTAINERD:
+        result = run_cli(kit_session, "test", "--cuda", "cpu", "--arch", "all", env=never)
+        assert_clean_failure(
+            result,
+            "no image envkit-never-built:cpu-pip-multiarch: make it with `invoke build --cuda cpu --arch all`.",
+        )
+        return
+    for task in ("build", "test"):
+        result = run_cli(kit_session, task, "--cuda", "cpu", "--arch", "all", env=never)
+        assert_clean_failure(result, "--arch all makes one local image index, which only the containerd image store")
+        assert "(`invoke build --cuda cpu --arch amd64`, `invoke build --cuda cpu --arch arm64`)" in result.stderr
+    assert not docker_client.images.list("envkit-never-built")
 
 
 @pytest.mark.compat

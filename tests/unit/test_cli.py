@@ -88,6 +88,16 @@ def assert_clean_failure(result, message, code=2):
         (["bench", "--cuda", "12.1", "--runs", "0", "--empty-build-cache"], "--runs 0: give a number of runs from 1"),
         (["bench", "--cuda", "12.1", "--runs", "x", "--empty-build-cache"], "--runs 'x': give a number of runs"),
         (["bench", "--cuda", "12.1", "--runs", "21", "--empty-build-cache"], "--runs 21: give a number of runs"),
+        (["build", "--cuda", "12.1", "--arch", "all"], "--arch all: cu121-pip is declared for amd64 only"),
+        (["test", "--cuda", "12.1", "--arch", "all"], "--arch all: cu121-pip is declared for amd64 only"),
+        (["build", "--cuda", "cpu", "--arch", "all", "--dev"], "--arch all: dev images are built for the first"),
+        (["build", "--cuda", "cpu", "--arch", "all", "--wheelhouse", "x"], "--arch all: a wheelhouse holds one"),
+        (["build", "--cuda", "cpu", "--arch", "al"], "--arch 'al': not an architecture images are built for"),
+        (["test", "--image", "x:y", "--arch", "all"], "--image names the image, and its labels the variant"),
+        (
+            ["publish", "--cuda", "cpu", "--arch", "all", "--registry", "h.io/t"],
+            "--arch all: without --arch, `invoke publish` publishes every architecture as one index.",
+        ),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
