@@ -132,7 +132,7 @@ def buildkit_image(docker_client, dockerfile, tag, folder):
     """An image built as the kit builds, with BuildKit and no attestation: an index BuildKit assembles from it
     keeps its manifest as it is (an image of the legacy builder's would get another)."""
     context = folder / f"context-{tag.replace(':', '-').replace('/', '-')}"
-    context.mkdir()
+    context.mkdir(exist_ok=True)  # built again under the same tag: the new Dockerfile replaces the old
     (context / "Dockerfile").write_text(dockerfile)
     argv = [engine.docker_cli(), "buildx", "build", "--provenance=false", "--sbom=false", "--load", "--tag", tag]
     subprocess.run([*argv, str(context)], capture_output=True, text=True, check=True)
