@@ -27,7 +27,7 @@ import docker
 
 from envkit.catalog.variants import Variant, default_arch
 from envkit.core import capabilities, engine, proc
-from envkit.core.errors import CommandFailed, KitError, UsageError
+from envkit.core.errors import KitError, UsageError
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 
@@ -158,7 +158,7 @@ def assemble(group: tuple[Variant, ...], settings: Settings) -> LocalIndex:
         Path(scratch, "Dockerfile").write_text(FROM_ONLY)
         argv = [
             *builder.prefix,
-            *engine.ATTESTATIONS_OFF,
+            *(engine.ATTESTATIONS_OFF if builder.attestation_flags else ()),
             "--platform",
             ",".join(variant.docker_platform for variant in group),
             *(
@@ -173,18 +173,17 @@ def assemble(group: tuple[Variant, ...], settings: Settings) -> LocalIndex:
             "plain",
             scratch,
         ]
-        try:
-            proc.stream(argv, env=builder.env)
-        except CommandFailed as failure:
-            raise CommandFailed(failure.argv, failure.returncode, failure.tail, streamed=True) from None
+        proc.stream(argv, env=builder.env)
     index = platforms(client, tag)
+    if index is None:
+        raise KitError(f"the build of the index {tag} ended, yet the engine has no such tag.")
     names = {variant.arch: image_tag(variant, settings) for variant in group}
-    problems = differences(index, ids, names) if index else ["the tag is not here after the build"]
-    if problems or index is None:
-        if index is not None:
-            client.images.remove(tag)  # the kit's own tag, just made: no index that is not the built images
+    if problems := differences(index, ids, names):
+        client.images.remove(tag)  # the kit's own tag, just made: no index that is not the built images
         raise KitError(
-            f"the index assembled as {tag} is not the built images, so it was removed:\n  " + "\n  ".join(problems)
+            f"the index assembled as {tag} is not the built images, so it was removed:\n  "
+            + "\n  ".join(problems)
+            + "\nBuildKit keeps only the manifests it made: build each architecture with `invoke build`, then again."
         )
     return index
 
