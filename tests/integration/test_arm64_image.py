@@ -277,7 +277,7 @@ def test_one_local_index_tested_per_platform_and_published_as_it(
         assert f"linux/amd64: {kit.amd64.id[:19]}, not {kit.name}:cpu-pip ({rebuilt.id[:19]})" in stale.stderr
         kit.amd64 = rebuilt  # the fixture removes it, and the stand-in's report names it
         stand_in_tested(kit, arm64_report)
-        refused = invoke_in_kit(kit, *publish, "--registry", f"{registry.host}/other")
+        refused = invoke_in_kit(kit, "publish", "--cuda", "cpu", "--registry", f"{registry.host}/other")
         assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
         assert f"{index_tag}, the local index of this release, holds other images than the tested ones" in (
             refused.stderr
