@@ -44,6 +44,8 @@ from envkit.images.wheelhouse import default_dir, fill_wheelhouse
 from envkit.recipes.lock import lock_variants
 from envkit.recipes.wheel_facts import check_table
 from envkit.release.drift import against_published
+from envkit.release.keys import DEFAULT_KEY
+from envkit.release.keys import generate as generate_keys
 from envkit.release.pins import read_pins
 from envkit.release.releases import publish_variants
 from envkit.status.doctor import FAIL, diagnose
@@ -274,7 +276,10 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image
             for variant, report in zip(group, reports, strict=True)
         ]
     else:
-        variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
+        if image:
+            variant, image = variant_of_image(image, settings)
+        else:
+            variant = select(cuda, recipe, torch, python, dev, arch)
         reports = [run_tests(variant, settings, gpus, image or None)]
         tables = [report_table(reports[0])]
     print(*tables, sep="\n\n")
@@ -453,6 +458,18 @@ def devcontainer(c, workdir=None, check=False):
     if check and stale:
         raise KitError(f"not up to date with env/: {shown}; regenerate with `invoke devcontainer` and commit them.")
     print(f"wrote {shown}" if stale else f"{folder / '.devcontainer'} is up to date")
+
+
+@task(help={"key_file": f"where the private key goes, outside the checkout (default {DEFAULT_KEY})"})
+@interruptible
+def keygen(c, key_file=None):
+    """Make the team's signing key pair: the private half outside the checkout, the public half in env/signing/."""
+    settings = _settings(c)
+    check_given(key_file=key_file)
+    private, public = generate_keys(settings, key_file)
+    print(f"wrote the private key {private} (yours to keep secret: never commit it)")
+    print(f"wrote the public key {display(public)}: commit it, so that pull, run and test verify the team's images")
+    print(f"publish with: INVOKE_ENVKIT_SIGNING_KEY={private} and the password in COSIGN_PASSWORD")
 
 
 @task(help={**VARIANT_HELP, "all": "every image pinned in envkit.pins_file (dev images too)", "dev": DEV_HELP})
@@ -658,6 +675,7 @@ ns = Collection(
     build,
     test,
     publish_,
+    keygen,
     lock,
     wheelhouse,
     verify_repro,

@@ -79,6 +79,7 @@ class Session:
     reports: Path
     pins: Path  # the session's env/published.json: publishing in a test never edits the checkout's
     env: dict[str, str]
+    signing: Path  # the session's trust policy (cosign.pub), its private key beside it as ../key/cosign.key
 
 
 # Emptying BuildKit's cache of a whole session's builds (tens of GB) took longer than 30 s in CI.
@@ -173,7 +174,31 @@ def kit_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     }
     if HOST_CA_BUNDLE.is_file():  # behind a TLS-inspecting proxy pip needs it; elsewhere it is harmless
         env["INVOKE_ENVKIT_CA_CERT"] = str(HOST_CA_BUNDLE)
-    return Session(reports, pins, env)
+    policy, key = make_key_pair(tmp_path_factory.mktemp("signing"), "team")
+    env |= {
+        "INVOKE_ENVKIT_SIGNING_POLICY": str(policy),
+        "INVOKE_ENVKIT_SIGNING_KEY": str(key),
+        "COSIGN_PASSWORD": SESSION_KEY_PASSWORD,
+    }
+    return Session(reports, pins, env, policy)
+
+
+SESSION_KEY_PASSWORD = "envkit-tests"  # a key made for the session and thrown away with it
+
+
+def make_key_pair(folder: Path, name: str, password: str = SESSION_KEY_PASSWORD) -> tuple[Path, Path]:
+    """A real cosign key pair: FOLDER/NAME-policy/cosign.pub (a trust policy) and FOLDER/NAME-key/cosign.key."""
+    policy, keys = folder / f"{name}-policy", folder / f"{name}-key"
+    policy.mkdir()
+    keys.mkdir()
+    subprocess.run(
+        ["cosign", "generate-key-pair", "--output-key-prefix", str(keys / "cosign")],
+        env={**os.environ, "COSIGN_PASSWORD": password},
+        check=True,
+        capture_output=True,
+    )
+    (keys / "cosign.pub").rename(policy / "cosign.pub")
+    return policy, keys / "cosign.key"
 
 
 def start_cli(session: Session, *args: str) -> subprocess.Popen[str]:

@@ -44,6 +44,15 @@ def reference_problem(reference: str) -> str:
     return host_problem(match["host"]) if match["host"] else ""
 
 
+def split_reference(reference: str) -> tuple[str, str, str]:
+    """A checked reference as (REPOSITORY, TAG, DIGEST), "" for what it does not name."""
+    match = _REFERENCE.fullmatch(reference)
+    if not match:
+        raise ValueError(f"not an image reference: {reference!r}")
+    repository = f"{match['host']}/{match['path']}" if match["host"] else match["path"]
+    return repository, match["tag"] or "", match["digest"] or ""
+
+
 @dataclass(frozen=True)
 class RegistryTarget:
     """`--registry HOST[:PORT]/NAMESPACE`."""

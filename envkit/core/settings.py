@@ -52,6 +52,11 @@ class Settings:
     # How `invoke publish` compresses layers: gzip pulls on every engine, zstd (the build's own layers, faster
     # to unpack) only on Docker 23 and newer; zstd needs the containerd image store to push from.
     publish_compression: str = "gzip"
+    # The key `invoke publish` signs with, in cosign's forms (a file, env://NAME, a KMS URI; its password in
+    # COSIGN_PASSWORD), or `keyless` (the workflow's OIDC identity). Never committed: the environment sets it.
+    signing_key: str = ""
+    signing_policy: str = "env/signing"  # who may sign the team's images (committed, like the pins)
+    unsigned: str = "refuse"  # `allow`: use registry images nobody signed, on purpose (doctor says so)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
@@ -69,7 +74,8 @@ class Settings:
             value = getattr(settings, key)
             problem = check(value) if value else ""
             if problem:
-                raise UsageError(f"{_named(key)} {value[:80]!r}: {problem}.")
+                shown = "(not shown)" if key == "signing_key" else repr(value[:80])  # it may hold a secret
+                raise UsageError(f"{_named(key)} {shown}: {problem}.")
         return settings
 
     @property
@@ -79,6 +85,10 @@ class Settings:
     @property
     def pins_path(self) -> Path:
         return _in_checkout(self.pins_file)
+
+    @property
+    def signing_policy_path(self) -> Path:
+        return _in_checkout(self.signing_policy)
 
     def ca_cert_path(self) -> Path | None:
         """The CA bundle (checked by from_config), for every task that makes a connection."""
@@ -102,7 +112,10 @@ def _flag(key: str) -> str:
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
     flag = "--" + _flag(key).replace("_", "-")
-    config_only = ("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir", "publish_compression")
+    config_only = (
+        *("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir", "publish_compression"),
+        *("signing_key", "signing_policy", "unsigned"),
+    )
     return f"{flag} (or envkit.{key})" if key not in config_only else f"envkit.{key}"
 
 
@@ -205,6 +218,13 @@ def _image_name_problem(value: str) -> str:
     return reference_problem(value) if ":" not in value and "@" not in value else "a name without tag or digest"
 
 
+def _signing_key_problem(value: str) -> str:
+    """A key reference, never a key: its contents would end up in a log."""
+    if "-----BEGIN" in value or "\n" in value:
+        return "a key's contents, not a reference to it; give its file, env://NAME (cosign reads it) or a KMS URI"
+    return ""
+
+
 _CHECKS: dict[str, Callable[[str], str]] = {
     "image_name": _image_name_problem,
     "build_cache": _build_cache_problem,
@@ -223,6 +243,9 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "cache_dir": path_problem,
     "shm_size": size_problem,
     "publish_compression": lambda value: "" if value in ("gzip", "zstd") else "choose gzip or zstd",
+    "signing_key": _signing_key_problem,
+    "signing_policy": path_problem,
+    "unsigned": lambda value: "" if value in ("refuse", "allow") else "choose refuse or allow",
 }
 
 

@@ -20,8 +20,9 @@ from envkit.checks import tags
 from envkit.core.references import RegistryTarget
 from envkit.core.settings import Settings
 from envkit.release import gate
-from envkit.release.publish import Published, PublishFailed, Pushed, publish
+from envkit.release.publish import Published, PublishFailed, Pushed, publish, sign_pushed
 from envkit.release.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, Registry, RegistryError, Remote
+from envkit.release.signing import Signer, index_predicates
 
 SHARED_KINDS = tuple(kind for kind in tags.KINDS if kind != "immutable")
 
@@ -85,12 +86,13 @@ def publish_multiarch(
     settings: Settings,
     client: docker.DockerClient,
     registry: Registry,
+    signer: Signer,
 ) -> MultiArch:
     shared = shared_tags(approved)
     path, repository = target.path(settings.image_name), target.repository(settings.image_name)
     members = []
     for one in approved:
-        pushed = publish(one, target, settings, client, kinds=("immutable",))
+        pushed = publish(one, target, settings, client, signer, kinds=("immutable",))
         try:
             members.append(Member(one, pushed, _platform(registry, path, pushed.immutable)))
         except RegistryError as error:
@@ -116,4 +118,6 @@ def publish_multiarch(
         size = sum(member.pushed.rows[0].size for member in members)
         arches = "+".join(member.platform["architecture"] for member in members)
         shared_pushed.append(Published(shared[kind], digest, size, f"multi-arch: {arches}"))
+    named = [(f"{repository}@{member.pushed.immutable.digest}", member.approved) for member in members]
+    sign_pushed(signer, f"{repository}@{shared_pushed[0].digest}", index_predicates(named, settings), shared_pushed)
     return MultiArch(members, shared_pushed[0].digest, shared_pushed)

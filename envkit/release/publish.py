@@ -34,6 +34,7 @@ from envkit.core.settings import Settings
 from envkit.release import gate
 from envkit.release.attach import Attached, attach_sbom
 from envkit.release.registry import Registry, RegistryError, Remote, is_insecure
+from envkit.release.signing import Signer, image_predicates
 
 TESTED_LABEL = "io.envkit.tested.image"
 COMPRESSION_LABEL = "io.envkit.publish.compression"
@@ -193,10 +194,11 @@ def publish(
     target: RegistryTarget,
     settings: Settings,
     client: docker.DockerClient,
+    signer: Signer,
     kinds: tuple[str, ...] = tags.KINDS,
 ) -> Pushed:
     """Push the release under the tags of `kinds` (the immutable one first),
-    read them back, attach the SBOM, record it."""
+    read them back, attach the SBOM, sign the digest and attest it, record it."""
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
@@ -236,6 +238,7 @@ def publish(
             f"the image is pushed ({', '.join(row.tag for row in rows)}), but its SBOM is not: {error}\n"
             "Run `invoke publish` again: it pushes the SBOM and leaves the image as it is."
         ) from None
+    sign_pushed(signer, f"{repository}@{immutable.digest}", image_predicates(approved, settings), rows)
     record = {
         "registry": registry.host,
         "repository": repository,
@@ -244,9 +247,21 @@ def publish(
         "at": datetime.now(UTC).isoformat(),
         "tags": [asdict(row) for row in rows],
         "sbom": asdict(attached),
+        "signed_with": signer.describe(),
     }
     write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
     return Pushed(rows, attached, immutable)
+
+
+def sign_pushed(signer: Signer, reference: str, predicates: list[tuple[str, bytes]], rows: list[Published]) -> None:
+    """Sign and attest what was pushed; a failure leaves it unsigned, which every verifier refuses."""
+    try:
+        signer.sign(reference, predicates)
+    except KitError as error:
+        raise PublishFailed(
+            f"{reference} is pushed ({', '.join(row.tag for row in rows)}), but not signed: {error}\n"
+            "Nothing verifies it as the team's until it is; run `invoke publish` again."
+        ) from None
 
 
 def _untag(client: docker.DockerClient, reference: str) -> None:

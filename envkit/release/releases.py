@@ -22,6 +22,7 @@ from envkit.release.attach import Attached
 from envkit.release.multiarch import publish_multiarch, shared_tags
 from envkit.release.publish import Published, describe_push, publish
 from envkit.release.registry import Registry, is_insecure
+from envkit.release.signing import Signer, signer
 
 
 def table(rows: list[Published], repository: str) -> str:
@@ -93,6 +94,7 @@ def publish_variants(
     pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
     client = engine.connect()
     check_compression(settings, client)
+    team = signer(settings, is_insecure(client, target.host))  # the key and the policy agree, before any push
     approved, skipped, indexes = [], [], {}
     for group in release_groups(variants, one_arch):
         try:
@@ -112,20 +114,21 @@ def publish_variants(
             if len(release) > 1:
                 print(f"then one multi-arch index of them as: {', '.join(shared_tags(release).values())}")
         elif len(release) == 1:
-            _publish_one(release[0], target, settings, client)
+            _publish_one(release[0], target, settings, client, team)
         else:
-            _publish_index(release, target, settings, client, indexes[tuple(one.variant for one in release)])
+            _publish_index(release, target, settings, client, team, indexes[tuple(one.variant for one in release)])
     return skipped
 
 
 def _publish_one(
-    approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient
+    approved: gate.Approved, target: RegistryTarget, settings: Settings, client: docker.DockerClient, team: Signer
 ) -> None:
     repository = target.repository(settings.image_name)
-    pushed = publish(approved, target, settings, client, kinds_alone(approved.variant))
+    pushed = publish(approved, target, settings, client, team, kinds_alone(approved.variant))
     rows, attached = pushed.rows, pushed.attached
     print(table(rows, repository))
     _say_sbom(attached)
+    print(f"signed {repository}@{rows[0].digest[:19]} and attested its provenance and SBOM ({team.describe()})")
     if len(rows) < len(tags.KINDS):
         print(
             f"{approved.variant.name} went out under its immutable tag only: the shared tags name the multi-arch "
@@ -140,17 +143,19 @@ def _publish_index(
     target: RegistryTarget,
     settings: Settings,
     client: docker.DockerClient,
+    team: Signer,
     local: str,
 ) -> None:
     repository = target.repository(settings.image_name)
     registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
-    done = publish_multiarch(release, target, settings, client, registry)
+    done = publish_multiarch(release, target, settings, client, registry, team)
     print(table([*(member.pushed.rows[0] for member in done.members), *done.shared], repository))
     for member in done.members:
         _say_sbom(member.pushed.attached)
         rows = [*member.pushed.rows, *done.shared]
         _pin(member.approved, repository, rows, member.pushed.attached, settings, done.index_digest)
     print(f"multi-arch {repository}@{done.index_digest}: {', '.join(row.tag for row in done.shared)}")
+    print(f"signed each architecture's image and the index, each attested ({team.describe()})")
     if local:  # its digest differs: each platform goes out with the release's label step on it
         print(f"from the local index {local}: each of its platforms as tested, with the release labels added")
 

@@ -31,10 +31,11 @@ from envkit.catalog.variants import indexes as index_urls
 from envkit.core import capabilities, engine, gpus
 from envkit.core.errors import UsageError, network_reason
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import HostGpu
+from envkit.core.reports import HostGpu, display
 from envkit.core.settings import Settings
 from envkit.images import emulation
 from envkit.recipes import indexes
+from envkit.release import cosign, trust
 from envkit.release.pins import read_pins
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -361,6 +362,32 @@ def check_advisories(machine: Machine) -> Finding:
     return Finding("advisories", PASS, f"none known for torch {', '.join(releases)} (env/advisories.toml)")
 
 
+def check_signing(machine: Machine) -> Finding:
+    """Who the trust policy accepts, whether cosign is here to verify with, and whether unsigned is allowed."""
+    settings = machine.settings
+    if settings.unsigned == "allow":
+        return Finding(
+            "signing",
+            WARN,
+            "envkit.unsigned is allow: registry images are used without verifying who signed them",
+            "unset INVOKE_ENVKIT_UNSIGNED (or envkit.unsigned) once the images you use are signed",
+        )
+    try:
+        policy = trust.read_policy(settings)
+        tool = cosign.find()
+    except UsageError as error:
+        return Finding("signing", FAIL, str(error).splitlines()[0], "install cosign 3 (`bash .ci/setup`)")
+    signs = "publish signs with envkit.signing_key" if settings.signing_key else "envkit.signing_key unset"
+    if not policy.identities:
+        return Finding(
+            "signing",
+            WARN,
+            f"no trust policy in {display(policy.folder)}: every registry image is refused; {signs}",
+            "`invoke keygen` makes the team's key pair; commit its cosign.pub",
+        )
+    return Finding("signing", PASS, f"cosign {tool.version}; registry images signed by {policy.describe()}; {signs}")
+
+
 CHECKS: tuple[Callable[[Machine], Finding], ...] = (
     check_engine,
     check_builder,
@@ -372,6 +399,7 @@ CHECKS: tuple[Callable[[Machine], Finding], ...] = (
     check_login,
     check_tls,
     check_advisories,
+    check_signing,
 )
 
 

@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
+from envkit.core import engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display, write_atomically
 from envkit.core.settings import Settings
+from envkit.release import trust
 from envkit.release.pins import read_pins
+from envkit.release.registry import is_insecure
 from envkit.workspace import caches
 from envkit.workspace.session import WORKSPACE
 
@@ -128,7 +131,18 @@ def write(workspace: Path, settings: Settings, check: bool = False) -> list[Path
                 f"{display(path)} exists and was not written by `invoke devcontainer`; move it away first "
                 "(nothing was written)."
             )
+    verify_pinned({config.variant for config in configs() if workspace / config.path in stale}, settings)
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, texts[path])
     return stale
+
+
+def verify_pinned(variants: set[Variant], settings: Settings) -> None:
+    """Every pinned digest about to be written verifies against the trust policy (nothing is written else)."""
+    references = sorted({image_of(variant, settings) for variant in variants})
+    pinned = [reference for reference in references if "@" in reference]
+    if pinned:
+        client = engine.connect()
+        for reference in pinned:
+            trust.verify(reference, settings, is_insecure(client, trust.registry_host(reference)))

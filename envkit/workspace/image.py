@@ -16,8 +16,10 @@ from envkit.core.reports import display
 from envkit.core.settings import Settings
 from envkit.images import emulation
 from envkit.images.build import image_tag
+from envkit.release import trust
 from envkit.release.pins import PinnedImage, read_pins
 from envkit.release.publish import TESTED_LABEL
+from envkit.release.registry import is_insecure
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,21 @@ def provenance_of(image: Image) -> str:
 
 
 def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
-    """`--image REF` (checked by the task): a tag or digest, pulled when it is not here."""
-    image = engine.local_image(client, reference) or engine.pull(client, reference, settings.docker_client)
-    return Chosen(reference, image, provenance_of(image))
+    """`--image REF` (checked by the task): a local image as it is; a registry image verified against
+    the trust policy first, then used (and pulled when it is not here) by the digest that verified."""
+    verified = trust.for_use(client, reference, settings)
+    use = verified.reference if verified else reference
+    image = engine.local_image(client, use) or engine.pull(client, use, settings.docker_client)
+    return Chosen(use, image, provenance_of(image) + (f"; {verified.line()}" if verified else ""))
 
 
 def for_variant(client: docker.DockerClient, variant: Variant, settings: Settings) -> Chosen:
     pinned: PinnedImage | None = read_pins(settings.pins_path).get(variant.name)
     pins_file = display(settings.pins_path)
     if pinned and (image := engine.local_image(client, pinned.reference)):
-        return Chosen(pinned.reference, image, f"the team's image pinned in {pins_file}; {pinned.summary()}")
+        verified = trust.verify(pinned.reference, settings, is_insecure(client, trust.registry_host(pinned.reference)))
+        origin = f"the team's image pinned in {pins_file}; {pinned.summary()}; {verified.line()}"
+        return Chosen(pinned.reference, image, origin)
     tag = image_tag(variant, settings)
     if image := engine.local_image(client, tag):
         note = f"; not the team's pinned image (`invoke pull {variant.flags()}` gets it)" if pinned else ""

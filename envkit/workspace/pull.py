@@ -8,7 +8,9 @@ from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
 from envkit.core.reports import display
 from envkit.core.settings import Settings
+from envkit.release import trust
 from envkit.release.pins import PinnedImage, read_pins
+from envkit.release.registry import is_insecure
 
 
 def for_this_machine(variant: Variant) -> Variant:
@@ -44,6 +46,7 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
     store = capabilities.engine_facts(client).store
     lines = []
     for variant, pinned in chosen:
+        verified = trust.verify(pinned.reference, settings, is_insecure(client, trust.registry_host(pinned.reference)))
         image = engine.local_image(client, pinned.reference)
         if image is None:
             engine.check_free_disk(client, variant.pull_disk_gb(store), f"pulling {variant.name}")
@@ -51,5 +54,8 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
             state = "pulled"
         else:
             state = "already here"
-        lines.append(f"{variant.name}: {pinned.reference} ({pinned.summary()}), image {str(image.id)[:19]}, {state}")
+        lines.append(
+            f"{variant.name}: {pinned.reference} ({pinned.summary()}), image {str(image.id)[:19]}, {state}; "
+            + verified.line()
+        )
     return lines

@@ -110,7 +110,8 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
 def test_every_measured_tag_is_in_the_registry(published, cu121_report, open_registry):
     tags = cu121_report["tags"]
     digest = published["record"]["tags"][0]["digest"]
-    assert open_registry.tags(PATH) == sorted([*tags.values(), digest.replace(":", "-") + ".sbom"])
+    signatures = digest.replace(":", "-")  # cosign's referrers tag: the signature and the attestations
+    assert open_registry.tags(PATH) == sorted([*tags.values(), signatures + ".sbom", signatures])
     assert [row["tag"] for row in published["record"]["tags"]] == [tags["immutable"], tags["versioned"], tags["moving"]]
     digests = {row["digest"] for row in published["record"]["tags"]}
     assert len(digests) == 1 and re.fullmatch(r"sha256:[0-9a-f]{64}", digests.pop())
@@ -244,7 +245,10 @@ def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_pat
         record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
         tags = record["tags"]
         sbom_tag = record["sbom"]["reference"].rsplit(":", 1)[1]  # pushed with the same login
-        assert registry.tags(PATH, auth=("ci", PASSWORD)) == sorted([*(row["tag"] for row in tags), sbom_tag])
+        signatures = sbom_tag.removesuffix(".sbom")  # signed with the same login
+        assert registry.tags(PATH, auth=("ci", PASSWORD)) == sorted(
+            [*(row["tag"] for row in tags), sbom_tag, signatures]
+        )
         assert PASSWORD not in result.stdout + result.stderr
         leaked = [
             path for path in kit_session.reports.rglob("*") if path.is_file() and PASSWORD.encode() in path.read_bytes()
@@ -597,9 +601,10 @@ def test_the_dev_image_goes_through_the_same_gate_with_dev_tags(
     dev_tags = cu121_dev_report["tags"]
     assert [row["tag"] for row in record["tags"]] == [dev_tags["immutable"], dev_tags["versioned"], dev_tags["moving"]]
     assert all(tag.endswith("-dev") for tag in dev_tags.values())
-    sboms = {row["digest"].replace(":", "-") + ".sbom" for row in (*record["tags"], *published["record"]["tags"])}
+    signed = {row["digest"].replace(":", "-") for row in (*record["tags"], *published["record"]["tags"])}
+    sboms = {name + ".sbom" for name in signed}
     runtime_tags = [row["tag"] for row in published["record"]["tags"]]
-    assert open_registry.tags(PATH) == sorted([*runtime_tags, *dev_tags.values(), *sboms])
+    assert open_registry.tags(PATH) == sorted([*runtime_tags, *dev_tags.values(), *sboms, *signed])
     pinned = json.loads(pins.read_text())
     assert pinned["cu121-pip"]["reference"] != pinned["cu121-pip-dev"]["reference"]
     assert pinned["cu121-pip-dev"]["reference"] == f"{published['repository']}@{record['tags'][0]['digest']}"
