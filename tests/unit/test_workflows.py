@@ -14,6 +14,7 @@ import yaml
 from envkit import ROOT
 from envkit.catalog.variants import declared
 from envkit.ci.matrix import matrix
+from envkit.release import cosign
 from tasks import ns
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -77,7 +78,7 @@ def test_publish_runs_only_on_main_after_every_test():
     assert set(jobs["publish"]["needs"]) >= {"test", "gpu"}
     condition = jobs["publish"]["if"]
     assert "github.ref == 'refs/heads/main'" in condition and "needs.test.result == 'success'" in condition
-    assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write", "id-token": "write"}
     assert load("images.yml")["permissions"] == {"contents": "read"}
 
 
@@ -133,3 +134,22 @@ def test_the_command_check_catches_a_wrong_task_or_flag():
         '.venv/bin/invoke biuld --cuda cpu\n.venv/bin/invoke test --cuda "${{ matrix.cuda }}" --gpu all'
     )
     assert problems_in(commands) == ["no task 'biuld'", "invoke test: no flag --gpu"]
+
+
+def test_publish_signs_with_the_team_key_or_keyless():
+    """The key is a secret cosign reads from the environment; without one, keyless as the workflow's
+    identity (its OIDC token needs id-token: write); never a key in a file of the checkout."""
+    publish = load("images.yml")["jobs"]["publish"]
+    env = publish["env"]
+    assert env["INVOKE_ENVKIT_SIGNING_KEY"] == (
+        "${{ secrets.COSIGN_PRIVATE_KEY != '' && 'env://COSIGN_PRIVATE_KEY' || 'keyless' }}"
+    )
+    assert env["COSIGN_PRIVATE_KEY"] == "${{ secrets.COSIGN_PRIVATE_KEY }}"
+    assert env["COSIGN_PASSWORD"] == "${{ secrets.COSIGN_PASSWORD }}"
+    assert publish["permissions"]["id-token"] == "write"
+    assert cosign.key_flags(cosign.KEYLESS) == []  # keyless goes through Fulcio and Rekor, as cosign defaults
+    assert cosign.key_flags("env://COSIGN_PRIVATE_KEY") == [
+        "--key", "env://COSIGN_PRIVATE_KEY", "--use-signing-config=false", "--tlog-upload=false",
+    ]  # fmt: skip
+    steps = " ".join(step.get("run", "") for step in publish["steps"])
+    assert "bash .ci/setup" in steps  # which installs cosign
