@@ -95,7 +95,13 @@ def attest(cosign: Cosign, key: str, reference: str, kind: str, predicate: Path,
 
 def public_key(cosign: Cosign, key: str) -> str:
     """The public half of a key reference, as PEM: proves the key reads (and its password) before any push."""
-    return cosign.run(["public-key", "--key", key], f"envkit.signing_key {key!r} does not read as a cosign key")
+    run = proc.capture([cosign.program, "public-key", "--key", key], timeout=SECONDS)
+    if run.returncode != 0:
+        raise UsageError(
+            f"envkit.signing_key {key!r} does not read as a cosign key ({_reason(run.stderr)}): check the "
+            "reference, and that COSIGN_PASSWORD is its password; nothing was pushed."
+        )
+    return run.stdout
 
 
 @dataclass(frozen=True)
