@@ -75,8 +75,9 @@ def provenance(tested: Tested, build: BuildRecord | None, builder: dict[str, str
     dependencies: list[dict[str, Any]] = []
     if facts.revision:
         dependencies.append({"name": "kit", "digest": {"gitCommit": facts.revision}})
-    if facts.recipe_file and facts.recipe_sha256:
-        dependencies.append({"name": facts.recipe_file, "digest": {"sha256": facts.recipe_sha256}})
+    lock = build.recipe if build and build.recipe else facts.recipe_file  # the checkout's path, else the image's
+    if lock and facts.recipe_sha256:
+        dependencies.append({"name": lock, "digest": {"sha256": facts.recipe_sha256}})
     if build and "@sha256:" in build.base_image:
         name, digest = build.base_image.split("@sha256:", 1)
         dependencies.append({"name": "base", "uri": f"docker-image://{name}", "digest": {"sha256": digest}})
@@ -86,7 +87,7 @@ def provenance(tested: Tested, build: BuildRecord | None, builder: dict[str, str
             "externalParameters": {
                 "variant": report.variant,
                 "recipe": facts.recipe,
-                "lock": facts.recipe_file,
+                "lock": lock,
                 "base_image": build.base_image if build else "",
             },
             "internalParameters": {"built_image": build.image_id if build else "", "lock_inputs": _inputs(build)},

@@ -18,7 +18,6 @@ from envkit.core.reports import read_test_report, sbom_path
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
-from envkit.release.registry import is_insecure
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def against_published(variant: Variant, settings: Settings) -> Drift:
     if report is None or local_sbom is None or not local_sbom.is_file():
         raise UsageError(f"no SBOM of the local {variant.name} build: run `invoke test {variant.flags()}` first.")
     client = engine.connect()
-    trust.verify(pinned.reference, settings, is_insecure(client, trust.registry_host(pinned.reference)))
+    trust.verify_on(client, pinned.reference, settings)
     if engine.local_image(client, pinned.reference) is None:
         engine.pull(client, pinned.reference, settings.docker_client)
     aside = dataclasses.replace(settings, reports_dir=str(settings.reports_path / "drift"))

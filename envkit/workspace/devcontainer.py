@@ -28,7 +28,6 @@ from envkit.core.reports import display, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
-from envkit.release.registry import is_insecure
 from envkit.workspace import caches
 from envkit.workspace.session import WORKSPACE
 
@@ -145,4 +144,4 @@ def verify_pinned(variants: set[Variant], settings: Settings) -> None:
     if pinned:
         client = engine.connect()
         for reference in pinned:
-            trust.verify(reference, settings, is_insecure(client, trust.registry_host(reference)))
+            trust.verify_on(client, reference, settings)

@@ -19,7 +19,6 @@ from envkit.images.build import image_tag
 from envkit.release import trust
 from envkit.release.pins import PinnedImage, read_pins
 from envkit.release.publish import TESTED_LABEL
-from envkit.release.registry import is_insecure
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def for_variant(client: docker.DockerClient, variant: Variant, settings: Setting
     pinned: PinnedImage | None = read_pins(settings.pins_path).get(variant.name)
     pins_file = display(settings.pins_path)
     if pinned and (image := engine.local_image(client, pinned.reference)):
-        verified = trust.verify(pinned.reference, settings, is_insecure(client, trust.registry_host(pinned.reference)))
+        verified = trust.verify_on(client, pinned.reference, settings)
         origin = f"the team's image pinned in {pins_file}; {pinned.summary()}; {verified.line()}"
         return Chosen(pinned.reference, image, origin)
     tag = image_tag(variant, settings)

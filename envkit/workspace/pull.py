@@ -10,7 +10,6 @@ from envkit.core.reports import display
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import PinnedImage, read_pins
-from envkit.release.registry import is_insecure
 
 
 def for_this_machine(variant: Variant) -> Variant:
@@ -46,7 +45,7 @@ def pull_variants(variants: list[Variant] | None, settings: Settings) -> list[st
     store = capabilities.engine_facts(client).store
     lines = []
     for variant, pinned in chosen:
-        verified = trust.verify(pinned.reference, settings, is_insecure(client, trust.registry_host(pinned.reference)))
+        verified = trust.verify_on(client, pinned.reference, settings)
         image = engine.local_image(client, pinned.reference)
         if image is None:
             engine.check_free_disk(client, variant.pull_disk_gb(store), f"pulling {variant.name}")

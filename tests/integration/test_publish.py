@@ -4,7 +4,9 @@ htpasswd. They share one storage folder, so the second push of the same
 layers finds them there instead of sending 3 GB again; every request of the
 second still goes through its authentication."""
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -85,6 +87,7 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
     )
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
+    report_sha256 = hashlib.sha256((kit_session.reports / "tests" / "cu121-pip.json").read_bytes()).hexdigest()
     repository = f"{open_registry.host}/{PATH}"
     release_id = docker_client.images.get(f"{repository}:{cu121_report['tags']['moving']}").id
     for tag in cu121_report["tags"].values():
@@ -99,6 +102,7 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
         "pulled": pulled,
         "release_id": release_id,
         "pins": pins,
+        "report_sha256": report_sha256,  # of the report the release was published from
     }
     # The pulled release is the module's own image: what it holds beyond the session's image goes with it.
     for tag in pulled:
@@ -528,6 +532,33 @@ def test_the_team_pulls_and_runs_the_pinned_digest(
 
     missing = run_cli(kit_session, "pull", "--cuda", "11.8", env=pinned)
     assert missing.returncode == 2 and "cu118-pip is not pinned" in missing.stderr
+
+
+def test_the_release_verifies_with_stock_cosign(published, kit_session, cu121_report):
+    """What an admission controller or a teammate checks by hand: the signature, the provenance (the
+    kit's test verdict and report) and the SBOM, each with the team's public key alone."""
+    reference = f"{published['repository']}@{published['record']['tags'][0]['digest']}"
+    key = ["--key", str(kit_session.signing / "cosign.pub"), "--insecure-ignore-tlog=true"]
+    signed = subprocess.run(["cosign", "verify", *key, reference], capture_output=True, text=True)
+    assert signed.returncode == 0, signed.stderr
+    claims = json.loads(signed.stdout)
+    assert claims[0]["critical"]["image"]["docker-manifest-digest"] == reference.split("@")[1]
+    statements = {}
+    for kind in ("slsaprovenance1", "cyclonedx"):
+        attested = subprocess.run(
+            ["cosign", "verify-attestation", *key, "--type", kind, reference], capture_output=True, text=True
+        )
+        assert attested.returncode == 0, attested.stderr
+        statements[kind] = json.loads(base64.b64decode(json.loads(attested.stdout.splitlines()[0])["payload"]))
+    provenance = statements["slsaprovenance1"]["predicate"]
+    report = provenance["runDetails"]["byproducts"][0]
+    assert report["annotations"]["verdict"] == "passed"
+    assert report["annotations"]["tested_image"] == cu121_report["image_id"]
+    assert report["digest"]["sha256"] == published["report_sha256"]
+    assert provenance["buildDefinition"]["externalParameters"]["variant"] == "cu121-pip"
+    assert statements["cyclonedx"]["predicate"]["bomFormat"] == "CycloneDX"
+    pulled = run_cli(kit_session, "pull", "--cuda", "12.1", env={"INVOKE_ENVKIT_PINS_FILE": str(published["pins"])})
+    assert pulled.returncode == 0 and "attested as tested with a pass" in pulled.stdout, pulled.stderr
 
 
 def test_a_pulled_image_is_tested_on_this_host(published, kit_session, tmp_path):

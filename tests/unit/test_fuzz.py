@@ -42,7 +42,7 @@ from tests.helpers import make_fake_docker, report_data
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 PROBES = {"buildx version", "--version"}  # what finding a BuildKit client may ask a client
-NO_ENGINE = {"bake", "matrix", "devcontainer"}  # tasks that need no daemon: they may succeed here
+NO_ENGINE = {"bake", "matrix", "devcontainer", "keygen"}  # tasks that need no daemon: they may succeed here
 
 VALUES = st.one_of(
     st.sampled_from(
@@ -89,6 +89,7 @@ def stand_in(tmp_path_factory):
         "INVOKE_ENVKIT_DOCKER_CLIENT": str(client),
         "DOCKER_HOST": f"unix://{folder}/no-daemon.sock",
         "INVOKE_ENVKIT_REPORTS_DIR": str(folder / "reports"),
+        "INVOKE_ENVKIT_SIGNING_POLICY": str(folder / "signing"),  # keygen never writes the checkout's
         # pip-audit (invoke audit) asks PyPI by its own URLs: through a closed proxy, at once refused.
         "HTTPS_PROXY": CLOSED,
         "HTTP_PROXY": CLOSED,
