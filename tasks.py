@@ -56,6 +56,7 @@ from envkit.workspace.devcontainer import write as write_devcontainers
 from envkit.workspace.image import Chosen
 from envkit.workspace.image import for_variant as image_for_variant
 from envkit.workspace.image import given as given_image
+from envkit.workspace.image import to_use as image_to_use
 from envkit.workspace.lab import host_port, start_lab
 from envkit.workspace.pull import pull_variants
 from envkit.workspace.session import RunOptions, current_checkout, run_in_image, say
@@ -276,10 +277,9 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image
             for variant, report in zip(group, reports, strict=True)
         ]
     else:
-        if image:
-            variant, image = variant_of_image(image, settings)
-        else:
-            variant = select(cuda, recipe, torch, python, dev, arch)
+        if image:  # a registry image is tested by the digest that verified
+            image = image_to_use(connect(), image, settings)[0]
+        variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
         reports = [run_tests(variant, settings, gpus, image or None)]
         tables = [report_table(reports[0])]
     print(*tables, sep="\n\n")

@@ -24,25 +24,21 @@ from envkit.core.settings import Settings
 from envkit.images import emulation, plan
 from envkit.images.build import image_tag
 from envkit.images.multiplatform import check_index
-from envkit.release import trust
 
 VARIANT_LABEL = "io.envkit.variant"  # set by the Dockerfiles; publish keeps it
 
 
-def variant_of_image(reference: str, settings: Settings) -> tuple[Variant, str]:
+def variant_of_image(reference: str, settings: Settings) -> Variant:
     """`invoke test --image REF`: the declared variant the image was built as
-    (its io.envkit.variant label), and the reference to test: a registry image
-    by the digest that verified against the trust policy, pulled when it is not here."""
+    (its io.envkit.variant label); the image is pulled when it is not here."""
     client = engine.connect()
-    verified = trust.for_use(client, reference, settings)
-    reference = verified.reference if verified else reference
     image = engine.local_image(client, reference) or engine.pull(client, reference, settings.docker_client)
     name = image.labels.get(VARIANT_LABEL, "")
     known = {variant.name: variant for variant in declared_images()}
     if name not in known:
         what = f"was built as {name}, not" if name else "has no io.envkit.variant label: it is not"
         raise UsageError(f"{reference} {what} one of the variants in env/variants.toml ({', '.join(known)}).")
-    return known[name], reference
+    return known[name]
 
 
 def check_runnable(native: str | None, image: Image, variant: Variant, tag: str) -> None:

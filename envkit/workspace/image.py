@@ -60,13 +60,18 @@ def provenance_of(image: Image) -> str:
     )
 
 
-def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
-    """`--image REF` (checked by the task): a local image as it is; a registry image verified against
-    the trust policy first, then used (and pulled when it is not here) by the digest that verified."""
+def to_use(client: docker.DockerClient, reference: str, settings: Settings) -> tuple[str, str]:
+    """`--image REF` (checked by the task) as the reference to use, and what verifying it said: a local
+    image as it is; a registry image verified against the trust policy, by the digest that verified."""
     verified = trust.for_use(client, reference, settings)
-    use = verified.reference if verified else reference
+    return (verified.reference, f"; {verified.line()}") if verified else (reference, "")
+
+
+def given(client: docker.DockerClient, reference: str, settings: Settings) -> Chosen:
+    """`--image REF`, pulled (by the digest that verified) when it is not here."""
+    use, said = to_use(client, reference, settings)
     image = engine.local_image(client, use) or engine.pull(client, use, settings.docker_client)
-    return Chosen(use, image, provenance_of(image) + (f"; {verified.line()}" if verified else ""))
+    return Chosen(use, image, provenance_of(image) + said)
 
 
 def for_variant(client: docker.DockerClient, variant: Variant, settings: Settings) -> Chosen:

@@ -17,9 +17,11 @@ import urllib.request
 import pytest
 
 from envkit.core import engine
+from envkit.core.reports import BuildRecord, TestReport
+from envkit.core.validation import validate
 from envkit.release import attestation
 from tests.conftest import SESSION_KEY_PASSWORD, make_key_pair, run_cli
-from tests.helpers import LocalRegistry
+from tests.helpers import LocalRegistry, build_record_data, report_data
 
 REPOSITORY = "team/torch-env-ci"
 TAG = "cu121-pip"  # the team's moving tag, as a pin lists it
@@ -264,3 +266,28 @@ def test_unsigned_allowed_on_purpose_and_doctor_says_so(kit_session, forgeries, 
     assert "envkit.unsigned is allow" in doctor.stdout
     bad = run_cli(kit_session, "pull", "--cuda", "12.1", env={**env, "INVOKE_ENVKIT_UNSIGNED": "yes"})
     assert bad.returncode == 2 and "envkit.unsigned 'yes': choose refuse or allow" in bad.stderr
+
+
+def test_the_same_inputs_attest_the_same_statement_bytes(forgeries, kit_session):
+    """Twice attested from the same report and build record, cosign's statement is the same bytes,
+    and it holds the kit's predicate field for field (no field dropped in cosign's SLSA types)."""
+    forger = forgeries["forger"]
+    reference = forger.push("attested-twice")
+    report = validate(TestReport, report_data(), "report", "")
+    build = validate(BuildRecord, build_record_data(base_image="base@sha256:" + "b" * 64), "record", "")
+    predicate = attestation.provenance(attestation.Tested(report, "d" * 64), build, {"engine": "28.5.2"})
+    path = forgeries["folder"] / "same.json"
+    path.write_bytes(predicate)
+    team_key = kit_session.signing.parent / "team-key" / "cosign.key"
+    environment = {**os.environ, "COSIGN_PASSWORD": SESSION_KEY_PASSWORD}
+    no_log = ["--key", str(team_key), "--use-signing-config=false", "--tlog-upload=false", "--yes"]
+    for _ in range(2):
+        argv = ["cosign", "attest", *no_log, "--type", "slsaprovenance1", "--predicate", str(path), reference]
+        subprocess.run(argv, env=environment, check=True, capture_output=True)
+    key = ["--key", str(kit_session.signing / "cosign.pub"), "--insecure-ignore-tlog=true"]
+    verified = subprocess.run(
+        ["cosign", "verify-attestation", *key, "--type", "slsaprovenance1", reference], capture_output=True, text=True
+    )
+    payloads = [json.loads(line)["payload"] for line in verified.stdout.splitlines()]
+    assert len(payloads) == 2 and payloads[0] == payloads[1], verified.stderr
+    assert json.loads(base64.b64decode(payloads[0]))["predicate"] == json.loads(predicate)

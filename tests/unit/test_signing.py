@@ -180,6 +180,8 @@ def test_the_signer_is_checked_before_any_push(key_pair, tmp_path, monkeypatch):
     monkeypatch.setenv("COSIGN_PASSWORD", "pw")
     key = str(folder / "team.key")
     assert signing.signer(Settings(signing_key=key, signing_policy=str(policy)), insecure=False).key == key
+    monkeypatch.setenv("ENVKIT_TEST_TEAM_KEY", (folder / "team.key").read_text())  # as the workflow's secret
+    assert signing.signer(Settings(signing_key="env://ENVKIT_TEST_TEAM_KEY", signing_policy=str(policy)), False)
     with pytest.raises(UsageError, match=r"envkit.signing_key is not set"):
         signing.signer(Settings(signing_policy=str(policy)), insecure=False)
     with pytest.raises(UsageError, match=r"has no cosign.pub: nobody could verify"):
