@@ -59,6 +59,14 @@ class Stranger:
         return self.run(self.invoke_command(*args, env=env), timeout)
 
 
+ROOT_ONLY = {
+    "INVOKE_ENVKIT_REPORTS_DIR",
+    "INVOKE_ENVKIT_SIGNING_POLICY",
+    "INVOKE_ENVKIT_SIGNING_KEY",
+    "COSIGN_PASSWORD",
+}
+
+
 def _python_for(user: str, env: dict[str, str]) -> str | None:
     """An interpreter the user may run that imports the kit's dependencies
     (the suite's own may sit under /root, which no one else can enter)."""
@@ -95,7 +103,9 @@ def stranger(cu121_build, kit_session, docker_client):
         "HOME": str(home),
         "PATH": os.environ["PATH"],
         "PYTHONPATH": os.pathsep.join(sorted(site)),
-        **{key: value for key, value in kit_session.env.items() if key != "INVOKE_ENVKIT_REPORTS_DIR"},
+        # Not the session's reports, nor its signing key and policy (in folders only root may read): a
+        # teammate has neither; their registry images would be verified against their own checkout's policy.
+        **{key: value for key, value in kit_session.env.items() if key not in ROOT_ONLY},
         "INVOKE_ENVKIT_PINS_FILE": str(home / "published.json"),  # theirs to read: nothing pinned
     }
     python = _python_for(STRANGER, env)
