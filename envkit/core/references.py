@@ -53,6 +53,12 @@ def split_reference(reference: str) -> tuple[str, str, str]:
     return repository, match["tag"] or "", match["digest"] or ""
 
 
+def registry_host(reference: str) -> str:
+    """The registry a reference names explicitly (HOST[:PORT]/...), or ""."""
+    first, _, rest = reference.partition("/")
+    return first if rest and ("." in first or ":" in first or first == "localhost") else ""
+
+
 @dataclass(frozen=True)
 class RegistryTarget:
     """`--registry HOST[:PORT]/NAMESPACE`."""

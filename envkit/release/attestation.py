@@ -22,6 +22,7 @@ from envkit.core.reports import BuildRecord, TestReport
 BUILD_TYPE = "urn:torch-envkit:build:v1"  # a URI, as SLSA asks: what a build of the kit's recipes means
 INDEX_TYPE = "urn:torch-envkit:multi-arch-index:v1"  # one index of tested images, assembled in the registry
 BUILDER_ID = "urn:torch-envkit:invoke-publish"
+PREDICATE_TYPE = "https://slsa.dev/provenance/v1"  # what cosign's `--type slsaprovenance1` names
 REPORT_NAME = "envkit-test-report"
 PASSED = "passed"
 
@@ -142,7 +143,7 @@ def _canonical(predicate: dict[str, Any]) -> bytes:
 def verdicts(statement: Any, digest: str) -> list[str]:
     """The test verdicts a provenance statement gives for DIGEST (sha256:...): [] where it is not
     the kit's, or not about this digest."""
-    if not isinstance(statement, dict) or statement.get("predicateType") != "https://slsa.dev/provenance/v1":
+    if not isinstance(statement, dict) or statement.get("predicateType") != PREDICATE_TYPE:
         return []
     subjects = statement.get("subject") or []
     named = [s.get("digest", {}).get("sha256") for s in subjects if isinstance(s, dict)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -25,7 +26,6 @@ from envkit.core.errors import KitError, UsageError
 KEYLESS = "keyless"  # envkit.signing_key's word for the workflow's OIDC identity (Fulcio, Rekor)
 PROVENANCE = "slsaprovenance1"  # cosign's names of the predicate types the kit attests
 SBOM = "cyclonedx"
-PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
 MINIMUM = (3, 0)  # signing without a log is `--use-signing-config=false` from cosign 3 on
 SECONDS = 300  # one cosign call, against a registry that may be slow
 _VERSION = re.compile(r"v?(\d+)\.(\d+)")
@@ -41,10 +41,11 @@ class Cosign:
     program: str
     version: str
 
-    def run(self, argv: Sequence[str], failure: str, env: dict[str, str] | None = None) -> str:
-        return proc.run_or_fail([self.program, *argv], failure, env=env, timeout=SECONDS, lines=4).stdout
+    def run(self, argv: Sequence[str], failure: str) -> str:
+        return proc.run_or_fail([self.program, *argv], failure, timeout=SECONDS, lines=4).stdout
 
 
+@functools.cache  # once per task: pull and devcontainer verify one digest after another
 def find() -> Cosign:
     """cosign from the kit's environment or PATH, new enough, or one message saying how to get it."""
     try:

@@ -25,7 +25,7 @@ import docker
 
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
-from envkit.core.references import split_reference
+from envkit.core.references import registry_host, split_reference
 from envkit.core.reports import display, write_atomically
 from envkit.core.settings import Settings
 from envkit.core.validation import STRICT, validate
@@ -194,12 +194,6 @@ def check_pinned_tag(reference: str, verified: str, pinned: dict[str, PinnedImag
                 "the tag was moved after the pin. Nothing of it was used. Run the pinned image "
                 "(`invoke run` without --image), or move the pin with a reviewed commit (`invoke publish`)."
             )
-
-
-def registry_host(reference: str) -> str:
-    """The registry a reference names explicitly (HOST[:PORT]/...), or ""."""
-    first, _, rest = reference.partition("/")
-    return first if rest and ("." in first or ":" in first or first == "localhost") else ""
 
 
 def for_use(client: docker.DockerClient, reference: str, settings: Settings) -> Verified | None:

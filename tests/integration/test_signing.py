@@ -101,10 +101,7 @@ class Forger:
         index = self._get_json(f"manifests/{index_tag}", "application/vnd.oci.image.index.v1+json")
         for entry in index["manifests"]:
             manifest = self._get_json(f"manifests/{entry['digest']}", entry["mediaType"])
-            if (
-                manifest.get("annotations", {}).get("dev.sigstore.bundle.predicateType")
-                != "https://slsa.dev/provenance/v1"
-            ):
+            if manifest.get("annotations", {}).get("dev.sigstore.bundle.predicateType") != attestation.PREDICATE_TYPE:
                 continue
             layer = manifest["layers"][0]
             bundle = self._get_json(f"blobs/{layer['digest']}", layer["mediaType"])

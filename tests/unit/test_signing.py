@@ -13,10 +13,11 @@ import pytest
 
 from envkit import ROOT
 from envkit.core.errors import UsageError
+from envkit.core.references import registry_host
 from envkit.core.reports import BuildRecord, TestReport
 from envkit.core.settings import Settings
 from envkit.core.validation import validate
-from envkit.release import attestation, cosign, keys, signing, trust
+from envkit.release import attestation, keys, signing, trust
 from envkit.release.pins import PinnedImage
 from tests.helpers import build_record_data, report_data
 
@@ -37,7 +38,7 @@ def statement(predicate: bytes, digest: str = DIGEST) -> dict:
     return {
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "registry/team/torch-env", "digest": {"sha256": digest.removeprefix("sha256:")}}],
-        "predicateType": cosign.PROVENANCE_PREDICATE,
+        "predicateType": attestation.PREDICATE_TYPE,
         "predicate": json.loads(predicate),
     }
 
@@ -147,7 +148,7 @@ def test_a_tag_moved_off_its_pin_is_refused():
      ("torch-env:cu121-pip", ""), ("team/torch-env:cu121-pip", "")],
 )  # fmt: skip
 def test_which_registry_a_reference_names(reference, host):
-    assert trust.registry_host(reference) == host
+    assert registry_host(reference) == host
 
 
 @pytest.mark.parametrize(
