@@ -4,7 +4,8 @@ tasks.py is the command line; the logic is grouped by the stages the data
 flows through, each package importing only from the ones above it:
 
     core      errors, external commands (proc), settings, the Docker engine, GPUs,
-              provenance, the files under reports/ and signal handling
+              provenance, the one reader and writer of files (files), the
+              reports and their files under reports/, and signal handling
     catalog   what can be built: env/variants.toml, env/compat.toml, and
               turning flags into one variant (selection)
     recipes   the recipe files in env/ and `invoke lock` (pip and conda),
@@ -18,6 +19,8 @@ flows through, each package importing only from the ones above it:
     workspace `invoke run`, `shell` and `pull`: the team's image as the
               caller, with the checkout mounted and caches kept
     status    `invoke doctor` and `invoke info`
+    ci        `invoke bake`, `matrix` and `audit`: what CI builds and checks
+    bench     `invoke bench`: the kit's image against a plain pip Dockerfile
 """
 
 from pathlib import Path

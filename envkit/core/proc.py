@@ -114,21 +114,3 @@ def run_or_fail(
         tail = "\n".join((run.stderr.strip() or run.stdout.strip()).splitlines()[-lines:])
         raise KitError(f"{failure}.\n{tail}".rstrip())
     return run
-
-
-def pipe(first: Sequence[str], second: Sequence[str]) -> str:
-    """`first | second`; the second's stdout, or CommandFailed for whichever failed."""
-    producer = subprocess.Popen(list(first), stdout=subprocess.PIPE)
-    assert producer.stdout is not None
-    try:
-        result = subprocess.run(list(second), stdin=producer.stdout, capture_output=True, text=True, check=False)
-    except BaseException:
-        producer.kill()
-        raise
-    finally:
-        producer.stdout.close()
-        status = producer.wait()
-    if status != 0 or result.returncode != 0:
-        failed = first if status else second
-        raise CommandFailed(failed, status or result.returncode, result.stderr.strip())
-    return result.stdout
