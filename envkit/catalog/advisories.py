@@ -16,17 +16,11 @@ from packaging.version import InvalidVersion, Version
 
 from envkit.catalog.data_files import read_data_file, refuse
 from envkit.catalog.variants import SEED, cuda_flag, default_pins, lines
-from envkit.core.validation import STRICT, validate
+from envkit.core.validation import STRICT, Words, validate
 
 NAME = "advisories.toml"
 SEVERITIES = ("low", "moderate", "high", "critical")
 _ID = re.compile(r"(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+)")
-
-
-def _words(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is blank: say it in words")
-    return text
 
 
 def _advisory_id(text: str) -> str:
@@ -64,7 +58,6 @@ def _https(text: str) -> str:
     return text
 
 
-Words = Annotated[str, pydantic.AfterValidator(_words)]
 AdvisoryId = Annotated[str, pydantic.AfterValidator(_advisory_id)]
 
 

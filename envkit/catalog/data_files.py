@@ -8,11 +8,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from envkit import ROOT
+from envkit.core import files
 from envkit.core.errors import UsageError
-from envkit.core.validation import STRICT, validate
+from envkit.core.validation import STRICT, PinnedReference, Positive, Unique, UniqueNames, Words, validate
 
 ENV_DIR = ROOT / "env"
 RECIPES = ("pip", "conda")
@@ -50,12 +51,12 @@ class Line:
     torch: str
     torchvision: str
     python: str
-    platforms: tuple[str, ...]
-    about: str  # what the line is for, in the words `invoke info` and the README use
+    platforms: UniqueNames
+    about: Words  # what the line is for, in the words `invoke info` and the README use
     torchaudio: str | None = None  # None: no torchaudio release pairs with this torch
     # The architectures its pip images are built for, published as one
     # multi-arch release (`invoke publish --cuda 13.2`); (): the first one's only.
-    arches: tuple[str, ...] = ()
+    arches: UniqueNames = ()
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class Arch:
     docker_platform: str  # linux/arm64
     machine: str  # aarch64: platform.machine() inside, QEMU's binfmt name
     python_platform: str  # uv's --python-platform for its locks
-    platforms: tuple[str, ...] = ()  # the builds it has; () for every one the table has
-    recipes: tuple[str, ...] = ()  # () for every recipe
+    platforms: UniqueNames = ()  # the builds it has; () for every one the table has
+    recipes: UniqueNames = ()  # () for every recipe
     # PyPI's wheel for it is its only build: the CPU one up to torch 2.10, a CUDA 13
     # one from 2.11 (env/compat.toml, pypi_arch_builds).
     torch_from_pypi: bool = False
@@ -91,15 +92,15 @@ class Arch:
 class PipRecipeKind:
     __pydantic_config__ = STRICT
     dockerfile: str
-    base_images: dict[str, str] = field(default_factory=dict)  # one per Python
+    base_images: dict[str, PinnedReference] = field(default_factory=dict)  # one per Python, by digest
 
 
 @dataclass(frozen=True)
 class CondaRecipeKind:
     __pydantic_config__ = STRICT
     dockerfile: str
-    base_image: str
-    channels: tuple[str, ...]
+    base_image: PinnedReference
+    channels: UniqueNames
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class DevKind:
     __pydantic_config__ = STRICT
     dockerfile: str
     input: str  # the dev layer's top-level requirements, locked against each runtime lock
-    debian_packages: tuple[str, ...]  # the tools a person needs inside
+    debian_packages: UniqueNames  # the tools a person needs inside
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,11 @@ class DiskFigures:
     `dev`: a dev image's build, its one layer on the runtime image."""
 
     __pydantic_config__ = STRICT
-    cpu: float
-    cuda: float
-    dev: float
-    pull_cpu: float
-    pull_cuda: float
+    cpu: Positive
+    cuda: Positive
+    dev: Positive
+    pull_cpu: Positive
+    pull_cuda: Positive
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class VariantsFile:
     arches: dict[str, Arch]
     disk: DiskNeeds
     recipes: RecipeKinds
-    variants: tuple[DeclaredVariant, ...]
+    variants: Annotated[tuple[DeclaredVariant, ...], Unique]
     lines: dict[str, Line] = field(default_factory=dict)
 
 
@@ -174,9 +175,9 @@ class CompatRow:
     __pydantic_config__ = STRICT
     torchvision: str
     pypi_default: str
-    platforms: tuple[str, ...]
-    pythons: tuple[str, ...]
-    conda_cuda: tuple[str, ...]
+    platforms: UniqueNames
+    pythons: UniqueNames
+    conda_cuda: UniqueNames
     torchaudio: str | None = None
     cudnn: dict[str, str] = field(default_factory=dict)
     cuda_runtime: dict[str, str] = field(default_factory=dict)  # nvidia-cuda-runtime of a platform's build
@@ -211,11 +212,10 @@ class CompatFile:
 def read_data_file(name: str) -> dict[str, Any]:
     path = ENV_DIR / name
     fix = _FIX.format(name=f"env/{name}")
+    text = files.read_text(path, f"env/{name}", missing="the kit's data file: restore it with `git checkout`")
     try:
-        return tomllib.loads(path.read_bytes().decode())
-    except OSError as error:
-        raise UsageError(f"env/{name}: {error.strerror}; the kit's data file is missing.") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise UsageError(f"env/{name}: not valid TOML ({error}).\n{fix}") from None
 
 
@@ -330,8 +330,6 @@ def _check_lines(name: str, lines: dict[str, Line], seed: CompatRow) -> None:
                 )
         if line.python not in row.pythons:
             raise refuse(name, f"{where}.python = {line.python!r}: torch {line.torch} has no wheels for it")
-        if not line.about.strip():
-            raise refuse(name, f"{where}.about: say in words what the line is for")
         if not line.platforms:
             raise refuse(name, f"{where}.platforms: name the builds (cuXYZ) whose `--cuda` selects it")
         for platform in line.platforms:

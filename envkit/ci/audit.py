@@ -21,9 +21,9 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import proc
 from envkit.core.errors import KitError, UsageError
-from envkit.core.reports import display
+from envkit.core.files import display, read_text
 from envkit.core.settings import Settings
-from envkit.core.validation import STRICT, validate, validate_json
+from envkit.core.validation import STRICT, Words, validate, validate_json
 
 POLICY_FILE = ROOT / "env" / "audit-policy.toml"
 _POLICY_FIX = "Each [[accept]] needs id, package, reason and expires (a date, e.g. 2027-03-31)."
@@ -34,9 +34,9 @@ _PIP_AUDIT_OUTPUT = pydantic.ConfigDict(extra="ignore", strict=True)
 @dataclass(frozen=True)
 class Acceptance:
     __pydantic_config__ = STRICT
-    id: str  # the advisory's id or one of its aliases (GHSA-..., PYSEC-..., CVE-...)
-    package: str
-    reason: str
+    id: Words  # the advisory's id or one of its aliases (GHSA-..., PYSEC-..., CVE-...)
+    package: Words
+    reason: Words
     expires: str
 
     @property
@@ -89,11 +89,11 @@ class Verdict:
 
 def read_policy(path: Path = POLICY_FILE) -> Policy:
     shown = display(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return Policy()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    try:
+        data = tomllib.loads(read_text(path, shown, fix=_POLICY_FIX.rstrip(".")))
+    except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{shown}: cannot be read as TOML ({error}).\n{_POLICY_FIX}") from None
     policy = validate(Policy, data, shown, _POLICY_FIX)
     for number, acceptance in enumerate(policy.accept):
@@ -152,7 +152,7 @@ def run_pip_audit(variant: Variant, settings: Settings) -> str:
     env = {"REQUESTS_CA_BUNDLE": str(ca_cert)} if (ca_cert := settings.ca_cert_path()) else {}
     with tempfile.TemporaryDirectory(prefix="envkit-audit-") as scratch:
         released = Path(scratch) / "requirements.txt"
-        released.write_text(as_released(lock.read_text()))
+        released.write_text(as_released(read_text(lock)))
         argv = [sys.executable, "-m", "pip_audit", "--requirement", str(released), "--disable-pip", "--no-deps"]
         argv += ["--format", "json", "--progress-spinner", "off", "--aliases", "on", "--desc", "off"]
         argv += ["--cache-dir", str(Path(scratch) / "cache")]

@@ -6,12 +6,14 @@ KeyError three modules later."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 
+from envkit.core import files
 from envkit.core.errors import UsageError
 
 T = TypeVar("T")
@@ -67,8 +69,55 @@ def validate(kind: type[T], data: Any, name: str, fix: str) -> T:
 
 def read_json(path: Path, kind: type[T], name: str, fix: str) -> T:
     """A JSON file, checked against its shape."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise UsageError(f"{name}: {error.strerror}.\n{fix}") from None
-    return validate_json(kind, raw, name, fix)
+    return validate_json(kind, files.read_text(path, name), name, fix)
+
+
+# Values that parse but mean nothing are refused where the file is read, by
+# the type of the field that holds them: each says what would be valid.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_PINNED = re.compile(r"[a-z0-9][A-Za-z0-9._\-/:]*@sha256:[0-9a-f]{64}")
+
+
+def _words(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank: say it in words")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"{value} is not a size: give a number above 0")
+    return value
+
+
+def _digest(value: str) -> str:
+    if not _DIGEST.fullmatch(value):
+        raise ValueError(f"{value!r} is not a digest: sha256:<64 hex digits>")
+    return value
+
+
+def _pinned(value: str) -> str:
+    if not _PINNED.fullmatch(value):
+        raise ValueError(f"{value!r} is not a pinned reference: REPOSITORY@sha256:<64 hex digits>")
+    return value
+
+
+def _pinned_or_none(value: str) -> str:
+    return value and _pinned(value)
+
+
+def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen: set[Any] = set()
+    twice = [value for value in values if value in seen or seen.add(value)]  # type: ignore[func-returns-value]
+    if twice:
+        raise ValueError(f"{twice[0]!r} is listed twice; each entry once")
+    return values
+
+
+Words = Annotated[str, pydantic.AfterValidator(_words)]
+Positive = Annotated[float, pydantic.AfterValidator(_positive)]
+Digest = Annotated[str, pydantic.AfterValidator(_digest)]
+PinnedReference = Annotated[str, pydantic.AfterValidator(_pinned)]
+OptionalPinnedReference = Annotated[str, pydantic.AfterValidator(_pinned_or_none)]  # "" where there is none
+Unique = pydantic.AfterValidator(_unique)  # a tuple whose entries each appear once
+UniqueNames = Annotated[tuple[str, ...], Unique]

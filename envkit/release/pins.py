@@ -12,9 +12,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from envkit.core.errors import UsageError
-from envkit.core.reports import TestReport, display, write_atomically
-from envkit.core.validation import STRICT, validate_json
+from envkit.core.files import display, read_text, write_atomically
+from envkit.core.reports import TestReport
+from envkit.core.validation import (
+    STRICT,
+    Digest,
+    OptionalPinnedReference,
+    PinnedReference,
+    UniqueNames,
+    Words,
+    validate_json,
+)
 
 
 @dataclass(frozen=True)
@@ -22,17 +30,18 @@ class PinnedImage:
     """One variant's published image and what was measured inside it."""
 
     __pydantic_config__ = STRICT
-    reference: str  # REGISTRY/NAMESPACE/NAME@sha256:...
-    tags: tuple[str, ...]
-    torch: str
-    cuda: str  # "none" for CPU builds
-    python: str
-    tested_image: str  # the local image id `invoke test` passed
+    reference: PinnedReference  # REGISTRY/NAMESPACE/NAME@sha256:...
+    tags: UniqueNames
+    torch: Words
+    cuda: Words  # "none" for CPU builds
+    python: Words
+    tested_image: Digest  # the local image id `invoke test` passed
     kit_revision: str
     published_at: str
-    sbom: str = ""  # REPOSITORY@DIGEST of the CycloneDX SBOM pushed with it
+    sbom: OptionalPinnedReference = ""  # REPOSITORY@DIGEST of the CycloneDX SBOM pushed with it
     arch: str = "amd64"  # the image's architecture (env/variants.toml [arches])
-    index: str = ""  # REPOSITORY@DIGEST of the multi-arch index it is part of, when its variant has several
+    # REPOSITORY@DIGEST of the multi-arch index it is part of, when its variant has several
+    index: OptionalPinnedReference = ""
 
     def summary(self) -> str:
         return f"torch {self.torch}, CUDA {self.cuda}, Python {self.python}"
@@ -41,12 +50,9 @@ class PinnedImage:
 def read_pins(path: Path) -> dict[str, PinnedImage]:
     """Every pinned variant; {} while nothing was published."""
     fix = f"Only `invoke publish` writes it: restore it with `git checkout {display(path)}`."
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return {}
-    except OSError as error:
-        raise UsageError(f"{display(path)}: {error.strerror}; set envkit.pins_file to a file you can read.") from None
+    raw = read_text(path, fix=fix.rstrip("."))
     return validate_json(dict[str, PinnedImage], raw, display(path), fix)
 
 

@@ -103,5 +103,7 @@ def test_a_broken_advisory_file_is_refused_naming_the_key(advisory_file, old, ne
 
 def test_an_advisory_file_saved_as_utf16_is_refused_not_a_traceback(advisory_file):
     advisory_file.write_bytes(advisory_file.read_text().encode("utf-16"))
-    with pytest.raises(UsageError, match=r"env/advisories.toml: not valid TOML"):
+    with pytest.raises(
+        UsageError, match=r"env/advisories.toml: not UTF-8 text \(it starts with a UTF-16 byte-order mark"
+    ):
         advisories.advisories()

@@ -24,7 +24,11 @@ def replace(old, new):
             lambda text: text + "\n[pins]\n",
             "env/variants.toml: not valid TOML (Cannot declare ('pins',) twice",
         ),
-        ("variants.toml", lambda text: "\x00\xff" + text, "env/variants.toml: not valid TOML"),
+        (
+            "variants.toml",
+            lambda text: "\x00\xff" + text,
+            "env/variants.toml: not UTF-8 text (byte 0xff at line 1, column 2)",
+        ),
         ("variants.toml", replace("[lock]", "[locks]"), "env/variants.toml: lock: missing; locks: unknown key"),
         ("variants.toml", replace('python = "3.11"', ""), "env/variants.toml: pins.python: missing"),
         ("variants.toml", replace('python = "3.11"', "python = 3.11"), "pins.python: Input should be a valid string"),
@@ -92,4 +96,6 @@ def test_broken_data_file(tmp_path, name, edit, message):
     path.write_bytes(edit(path.read_bytes().decode("latin-1")).encode("latin-1"))
     result = invoke_in(repo, "build", "--cuda", "12.1", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     assert_clean_failure(result, message)
-    assert "Fix it (`git diff" in result.stderr or "not valid TOML" in result.stderr
+    assert (
+        "Fix it (`git diff" in result.stderr or "not valid TOML" in result.stderr or "not UTF-8 text" in result.stderr
+    )
