@@ -20,11 +20,11 @@ from pathlib import Path
 from envkit import ROOT
 from envkit.catalog.variants import Variant, lock_settings
 from envkit.catalog.variants import indexes as index_data
-from envkit.core import proc
+from envkit.core import files, proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import indexes, relock
-from envkit.recipes.files import read_header, read_pip, sealed
+from envkit.recipes import indexes, pip_lock, relock
+from envkit.recipes.files import MissingInput, check_sealed, input_text, read_header, read_pip, sealed
 from envkit.recipes.pip_lock import uv_compile, uv_env
 
 
@@ -36,6 +36,13 @@ def runtime_constraints(variant: Variant) -> str:
             f"{variant.runtime.lock_file} does not exist: the dev layer is locked against it; "
             f"write it first with `invoke lock {variant.runtime.flags()}`."
         )
+    runtime = variant.runtime
+    check_sealed(lock, runtime.flags(), "pip")
+    if reason := pip_lock.stale_reason(runtime):
+        raise UsageError(
+            f"{runtime.lock_file} is stale: {reason}; the dev layer is locked against it. "
+            f"Regenerate it first with `invoke lock {runtime.flags()}`."
+        )
     versions = read_pip(lock).versions()
     return "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))
 
@@ -43,7 +50,7 @@ def runtime_constraints(variant: Variant) -> str:
 def inputs_digest(variant: Variant, constraints: str | None = None) -> str:
     """sha256 of what the dev lock is made from; `constraints`: runtime_constraints(variant), when read already."""
     facts = {
-        "input": (ROOT / variant.input_file).read_text(),
+        "input": input_text(ROOT / variant.input_file),
         "constraints": runtime_constraints(variant) if constraints is None else constraints,
         "index": index_data().pypi,
         "python": variant.python,
@@ -56,7 +63,11 @@ def inputs_digest(variant: Variant, constraints: str | None = None) -> str:
 def stale_reason(variant: Variant) -> str:
     """Why the dev lock cannot be used as is; "" when it is fresh."""
     header = read_header(ROOT / variant.lock_file) or {}
-    if header.get("inputs") == inputs_digest(variant):
+    try:
+        current = inputs_digest(variant)
+    except MissingInput as missing:
+        return f"{missing.relative} is missing"
+    if header.get("inputs") == current:
         return ""
     return f"{variant.input_file} or {variant.runtime.lock_file} changed since it was locked"
 
@@ -80,6 +91,7 @@ def lock(variant: Variant, settings: Settings, upgrade: bool = False) -> relock.
     constraints = runtime_constraints(variant)
     indexes.check_reachable((index_url(settings),), settings, f"lock {variant.lock_file}")
     target = ROOT / variant.lock_file
+    files.check_target(target, ROOT)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         given = Path(scratch) / "constraints.txt"
         given.write_text(constraints)

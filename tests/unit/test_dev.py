@@ -19,7 +19,7 @@ from envkit.checks import tags
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import dev_lock
-from envkit.recipes.files import is_hash_locked, read_pip, tamper_reason
+from envkit.recipes.files import is_hash_locked, read_header, read_pip, sealed, tamper_reason
 from envkit.release.pins import PinnedImage
 from envkit.workspace import caches, devcontainer, lab
 from tests.helpers import env_layers
@@ -74,7 +74,12 @@ def test_the_dev_lock_goes_stale_with_its_input_or_the_runtime_lock(tmp_path, mo
     dev = select("12.1", dev=True)
     assert dev_lock.stale_reason(dev) == ""
     runtime_lock = tmp_path / "env" / "pip" / "cu121.txt"
-    runtime_lock.write_text(runtime_lock.read_text().replace("filelock==4.3.1", "filelock==4.3.0"))
+    edited = runtime_lock.read_text().replace("filelock==4.3.1", "filelock==4.3.0")
+    runtime_lock.write_text(edited)  # edited by hand: the dev lock is not made from a tampered lock
+    with pytest.raises(UsageError, match=r"env/pip/cu121.txt was edited after `invoke lock`.*refused as tampered"):
+        dev_lock.stale_reason(dev)
+    header = {key: value for key, value in (read_header(runtime_lock) or {}).items() if key not in ("hashes", "body")}
+    runtime_lock.write_text(sealed(header, edited.partition("\n")[2], hashes=True))  # as `invoke lock` would
     assert "env/pip/cu121.txt changed" in dev_lock.stale_reason(dev)
     shutil.copy(ROOT / "env" / "pip" / "cu121.txt", runtime_lock)
     (tmp_path / "env" / "pip" / "dev.in").write_text("jupyterlab\n")
@@ -219,7 +224,9 @@ def test_the_devcontainer_user_and_cache_folder_are_the_dockerfiles():
 def test_a_published_dev_image_is_used_by_digest(tmp_path):
     pins = tmp_path / "published.json"
     reference = "ghcr.io/team/torch-env@sha256:" + "a" * 64
-    pinned = PinnedImage(reference, ("cu121-pip-dev",), "2.4.1+cu121", "12.1", "3.11.2", "sha256:1", "abc", "2026")
+    pinned = PinnedImage(
+        reference, ("cu121-pip-dev",), "2.4.1+cu121", "12.1", "3.11.2", "sha256:" + "1" * 64, "abc", "2026"
+    )
     pins.write_text(json.dumps({"cu121-pip-dev": asdict(pinned)}))
     # the digest is made up: nothing could verify it (the refusal: tests/integration/test_signing.py)
     settings = Settings(pins_file=str(pins), shm_size="32g", unsigned="allow")
