@@ -7,7 +7,7 @@ then INVOKE_ENVKIT_* environment variables; flags win.
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from json import dumps
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from envkit import ROOT
 from envkit.bench.report import markdown, report_paths
 from envkit.bench.run import run_bench
 from envkit.catalog.selection import ALL_ARCHES, select, select_all_arches
-from envkit.catalog.variants import declared, declared_images
+from envkit.catalog.variants import cuda_flag, declared, declared_images, default_pins, lines
 from envkit.checks.testrun import report_table, run_index_tests, run_tests, variant_of_image
 from envkit.ci.audit import audit_variants
 from envkit.ci.audit import table as audit_table
@@ -32,8 +32,8 @@ from envkit.ci.matrix import matrix as variants_matrix
 from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
 from envkit.core.engine import connect
 from envkit.core.errors import KitError, UsageError
+from envkit.core.files import display
 from envkit.core.references import reference_problem
-from envkit.core.reports import display
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
 from envkit.images.base import build_base
@@ -67,9 +67,23 @@ INDEX_HELP = {
     "extra_index_url": "use these extra indexes instead of the recipe's, space-separated "
     "(config envkit.extra_index_url)",
 }
+
+
+def cuda_help() -> str:
+    """--cuda's values, from env/variants.toml: the seed's builds, then each line's."""
+    try:
+        seed = default_pins()
+        seed_builds = sorted({cuda_flag(v.platform) for v in declared() if v.torch == seed.torch})
+        groups = [(seed_builds, f"the seed, torch {seed.torch}")]
+        groups += [([cuda_flag(p) for p in line.platforms], f"the {name} line") for name, line in lines().items()]
+    except UsageError:  # shown as the error itself by any task; --help stays readable
+        return "a build env/variants.toml declares (it does not read now: run a task to see why)"
+    listed = "; ".join(f"{', '.join(flags)} ({what})" for flags, what in groups)
+    return f"{listed}; with `--torch`, any build env/compat.toml lists for it"
+
+
 VARIANT_HELP = {
-    "cuda": "cpu, 11.8 or 12.1 (the seed line, torch 2.4.1), 13.2 (the current line) or 13.0 (the audio line); "
-    "with --torch, any build env/compat.toml lists for it",
+    "cuda": cuda_help(),
     "recipe": "pip (default) or conda",
     "torch": "torch release (default: the pins in env/variants.toml)",
     "python": "Python MAJOR.MINOR (default: the pins in env/variants.toml)",
@@ -78,6 +92,35 @@ VARIANT_HELP = {
 }
 DEV_HELP = "the variant's dev image (<variant>-dev)"
 PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key not in ("recipe", "arch")}
+
+
+@dataclass(frozen=True)
+class VariantFlags:
+    """The flags that choose a variant, as the task was given them."""
+
+    cuda: str | None = None
+    recipe: str = "pip"
+    torch: str | None = None
+    python: str | None = None
+    dev: bool = False
+    arch: str | None = None
+
+    def any_given(self) -> bool:
+        return bool(self.cuda or self.torch or self.python or self.recipe != "pip" or self.dev or self.arch)
+
+
+@dataclass(frozen=True)
+class SessionFlags:
+    """The flags of a session in the image (`run`, `shell`, `lab`), as given."""
+
+    image: str | None
+    gpus: str
+    workdir: str | None
+    env: list[str]
+    ports: list[str]
+    shm_size: str | None
+    ipc: str | None
+    cache_volumes: bool
 
 
 def _settings(c: Context, **flags: str | None) -> Settings:
@@ -227,7 +270,7 @@ def wheelhouse(
     )
     variant = select(cuda, "pip", torch, python)
     check_given(dir=dir)
-    folder = checked_path("--dir", dir) if dir is not None else default_dir(variant)
+    folder = checked_path("--dir", dir, target=True) if dir is not None else default_dir(variant)
     contents = fill_wheelhouse(variant, settings, folder)
     print(
         f"wheelhouse {folder}: {contents.wheels} wheels, {contents.debs} debs, {contents.bytes / 1e9:.2f} GB; "
@@ -268,7 +311,7 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
 def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None, dev=False, arch=None):
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    image = _image_flag(image, cuda, recipe, torch, python, dev, arch)
+    image = _image_flag(image, VariantFlags(cuda, recipe, torch, python, dev, arch))
     if arch == ALL_ARCHES:
         group = select_all_arches(cuda, recipe, torch, python, dev)
         reports = run_index_tests(group, settings, gpus)
@@ -302,55 +345,47 @@ RUN_HELP = {
 }
 
 
-def _image_flag(
-    image: str | None,
-    cuda: str | None,
-    recipe: str,
-    torch: str | None,
-    python: str | None,
-    dev: bool = False,
-    arch: str | None = None,
-) -> str:
+def _image_flag(image: str | None, variant: VariantFlags) -> str:
     """`--image REF`, checked; "" when not given. It names the variant too."""
     if image is None:
         return ""
     check_given(image=image)
     if problem := reference_problem(image):
         raise UsageError(f"--image {image[:80]!r}: {problem}.")
-    if cuda or torch or python or recipe != "pip" or dev or arch:
+    if variant.any_given():
         raise UsageError(
             "--image names the image, and its labels the variant: leave out --cuda, --recipe, --dev, --arch, ..."
         )
     return image
 
 
-def _session(c: Context, command: list[str], flags: dict[str, Any]) -> tuple[Chosen, RunOptions, Settings, Any]:
+def _session(
+    c: Context, command: list[str], given: VariantFlags, flags: SessionFlags
+) -> tuple[Chosen, RunOptions, Settings, Any]:
     """The image, the checked options, the settings and the engine for `run`, `shell` and `lab`."""
-    settings = _settings(c, shm_size=flags["shm_size"])
-    check_given(workdir=flags["workdir"], ipc=flags["ipc"])
+    settings = _settings(c, shm_size=flags.shm_size)
+    check_given(workdir=flags.workdir, ipc=flags.ipc)
     options = RunOptions.parse(
         command,
-        flags["workdir"],
-        flags["env"],
-        flags.get("port") or [],
-        flags["gpus"],
-        flags["ipc"],
-        flags["shm_size"],
-        flags["cache_volumes"],
+        flags.workdir,
+        flags.env,
+        flags.ports,
+        flags.gpus,
+        flags.ipc,
+        flags.shm_size,
+        flags.cache_volumes,
         settings,
     )
-    keys = ("cuda", "recipe", "torch", "python", "dev", "arch")
-    cuda, recipe, torch, python, dev, arch = (flags[key] for key in keys)
-    image = _image_flag(flags["image"], cuda, recipe, torch, python, dev, arch)
-    variant = None if image else select(cuda, recipe, torch, python, dev, arch, on_host=True)
+    image = _image_flag(flags.image, given)
+    variant = (
+        None
+        if image
+        else select(given.cuda, given.recipe, given.torch, given.python, given.dev, given.arch, on_host=True)
+    )
     client = connect()
     chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
     say(f"{chosen.reference}: {chosen.origin}{chosen.emulation_note(client)}")
     return chosen, options, settings, client
-
-
-def _run_in_image(c: Context, command: list[str], flags: dict[str, Any]) -> int:
-    return run_in_image(*_session(c, command, flags))
 
 
 def _command_after_dashes(c: Context) -> list[str]:
@@ -386,7 +421,9 @@ def _in_image_task(name: str, doc: str, command_of: Callable[[Context], list[str
         dev=False,
         arch=None,
     ):
-        code = _run_in_image(c, command_of(c), locals())
+        given = VariantFlags(cuda, recipe, torch, python, dev, arch)
+        flags = SessionFlags(image, gpus, workdir, env or [], port or [], shm_size, ipc, cache_volumes)
+        code = run_in_image(*_session(c, command_of(c), given, flags))
         if code:
             raise Exit(code=code)
 
@@ -432,8 +469,9 @@ def lab(
     """JupyterLab in the variant's dev image, as yourself, your checkout at /workspace; prints its URL and token."""
     check_given(port=port)
     host = host_port(port)
-    flags = {**locals(), "port": [], "dev": image is None, "arch": None}
-    code = start_lab(*_session(c, [], flags), port=host)
+    given = VariantFlags(cuda, recipe, torch, python, dev=image is None)
+    flags = SessionFlags(image, gpus, workdir, env or [], [], shm_size, ipc, cache_volumes)
+    code = start_lab(*_session(c, [], given, flags), port=host)
     if code:
         raise Exit(code=code)
 

@@ -243,3 +243,16 @@ def test_a_broken_project_invoke_yaml_is_one_message(fake_docker, tmp_path, text
     result = invoke_in(repo, "build", "--cuda", "12.1", env=fake_docker["env"])
     assert_clean_failure(result, message)
     assert not fake_docker["log"].exists()
+
+
+def test_the_cuda_help_names_every_build_from_the_data(monkeypatch):
+    """--cuda's help comes from env/variants.toml: each declared build and each line, never a stale literal."""
+    import tasks
+    from envkit.catalog.variants import cuda_flag, declared, lines
+
+    text = tasks.cuda_help()
+    for variant in declared():
+        assert cuda_flag(variant.platform) in text
+    for name, line in lines().items():
+        assert f"the {name} line" in text and all(cuda_flag(platform) in text for platform in line.platforms)
+    assert tasks.VARIANT_HELP["cuda"] == text
