@@ -15,7 +15,8 @@ from pathlib import Path
 import docker
 
 from envkit.core import capabilities
-from envkit.core.reports import write_atomically, write_json
+from envkit.core.report_files import write_json
+from envkit.core.report_files import write_report as write_text_report
 from envkit.core.settings import Settings
 
 
@@ -170,10 +171,6 @@ def targets(report: Report) -> list[Target]:
     return [target for target in found if target is not None]
 
 
-def _times(value: float | None, factor: float) -> float | None:
-    return value * factor if value is not None else None
-
-
 def _ratio_text(value: float | None, of: float | None, percent: bool = False) -> str:
     if value is None or not of:
         return "n/a"
@@ -285,6 +282,6 @@ def report_paths(settings: Settings, variant: str) -> tuple[Path, Path, Path]:
 
 def write_report(report: Report, settings: Settings) -> None:
     json_path, markdown_path, chart_path = report_paths(settings, report.variant)
-    write_json(json_path, report)
-    write_atomically(markdown_path, markdown(report))
-    write_atomically(chart_path, chart(report))
+    write_json(settings, json_path, report)
+    write_text_report(settings, markdown_path, markdown(report))
+    write_text_report(settings, chart_path, chart(report))

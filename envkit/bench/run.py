@@ -53,7 +53,7 @@ from envkit.catalog.variants import Variant
 from envkit.checks.testrun import run_tests
 from envkit.core import capabilities, engine
 from envkit.core.errors import KitError, UsageError
-from envkit.core.reports import check_writable
+from envkit.core.report_files import check_writable
 from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.wheelhouse import platform_tags

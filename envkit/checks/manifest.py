@@ -7,7 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from envkit.core.reports import TestReport, build_record_of, manifest_path, write_atomically
+from envkit.core.report_files import build_record_of, manifest_path, write_report
+from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 
 
@@ -50,4 +51,4 @@ def render(report: TestReport, settings: Settings) -> str:
 
 
 def write(report: TestReport, settings: Settings) -> Path:
-    return write_atomically(manifest_path(settings, report.variant, report.image_id), render(report, settings))
+    return write_report(settings, manifest_path(settings, report.variant, report.image_id), render(report, settings))

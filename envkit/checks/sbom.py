@@ -19,7 +19,8 @@ from packageurl import PackageURL
 
 from envkit.checks.inventory import Inventory, Package
 from envkit.core.errors import KitError
-from envkit.core.reports import TestReport, sbom_path, write_atomically
+from envkit.core.report_files import sbom_path, write_report
+from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 
 SCHEMA = SchemaVersion.V1_6
@@ -81,7 +82,7 @@ def render(report: TestReport, inventory: Inventory) -> str:
 
 
 def write(report: TestReport, inventory: Inventory, settings: Settings) -> Path:
-    return write_atomically(sbom_path(settings, report.variant, report.image_id), render(report, inventory))
+    return write_report(settings, sbom_path(settings, report.variant, report.image_id), render(report, inventory))
 
 
 def packages_of(text: str) -> dict[str, str]:

@@ -19,7 +19,8 @@ from envkit.checks.probes import CHECKS, Context
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
 from envkit.core.gpus import check_choice, host_gpus, use_gpus
-from envkit.core.reports import CheckRow, Facts, Host, TestReport, check_writable, test_report_path, write_json
+from envkit.core.report_files import check_writable, test_report_path, write_json
+from envkit.core.reports import CheckRow, Facts, Host, TestReport
 from envkit.core.settings import Settings
 from envkit.images import emulation, plan
 from envkit.images.build import image_tag
@@ -104,7 +105,7 @@ def run_tests(
     )
     if report.passed:
         report = dataclasses.replace(report, tags=tags.compute(tags.Measurement.from_report(report)))
-    write_json(test_report_path(settings, variant.name), report)
+    write_json(settings, test_report_path(settings, variant.name), report)
     manifest.write(report, settings)
     if context.inventory is not None:
         sbom.write(report, context.inventory, settings)

@@ -15,8 +15,8 @@ from typing import Any
 from envkit import ROOT
 from envkit.catalog.variants import Variant, declared
 from envkit.core.errors import KitError, UsageError
+from envkit.core.files import check_target, display, read_text, text_or_none, write_atomically
 from envkit.core.provenance import Provenance
-from envkit.core.reports import display, write_atomically
 from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.build import image_tag
@@ -71,12 +71,13 @@ def write(settings: Settings, check: bool = False, path: Path = BAKE_FILE) -> bo
     already up to date. A file of that name that this generator did not write
     is left alone."""
     text = generate(settings)
-    current = path.read_text() if path.is_file() else None
+    current = text_or_none(path)
     if current == text:
         return True
     if check:
         return False
-    if current is not None and not _generated(current):
+    check_target(path, path.parent)
+    if path.exists() and not (current is not None and _generated(current)):
         raise UsageError(f"{display(path)} exists and was not written by `invoke bake`; move it away first.")
     write_atomically(path, text)
     return False
@@ -90,8 +91,9 @@ def _generated(text: str) -> bool:
 
 
 def read(path: Path = BAKE_FILE) -> dict[str, Any]:
+    fix = "regenerate it with `invoke bake`"
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise KitError(f"{display(path)} cannot be read ({error}); regenerate it with `invoke bake`.") from None
+        loaded: dict[str, Any] = json.loads(read_text(path, fix=fix))
+    except json.JSONDecodeError as error:
+        raise KitError(f"{display(path)} cannot be read ({error}); {fix}.") from None
     return loaded

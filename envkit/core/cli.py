@@ -35,11 +35,15 @@ def path_problem(value: str) -> str:
     return ""
 
 
-def checked_path(flag: str, value: str) -> Path:
-    """A path flag, absolute, or a UsageError naming the flag."""
+def checked_path(flag: str, value: str, target: bool = False) -> Path:
+    """A path flag, absolute, or a UsageError naming the flag. A `target`
+    (something the kit will write or replace) keeps its last part as given:
+    a link there is the kit's to refuse, not to follow."""
     if problem := path_problem(value):
         raise UsageError(f"{flag} {value[:80]!r}: {problem}.")
-    path = Path(value).expanduser().resolve()
+    given = Path(value).expanduser()
+    last = given.absolute().name
+    path = given.absolute().parent.resolve() / last if target and last not in ("", "..") else given.resolve()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if existing != path and not existing.is_dir():
         raise UsageError(f"{flag} {value[:80]!r}: {existing} is a file, not a folder.")

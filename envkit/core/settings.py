@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from envkit import ROOT
+from envkit.core import files
 from envkit.core.cli import check_given, path_problem
 from envkit.core.errors import UsageError
 from envkit.core.references import RegistryTarget, reference_problem, url_problem
@@ -271,10 +272,10 @@ def check_config_file(path: Path, invoke_sections: set[str], project: bool) -> N
     """A config file Invoke will read: parseable, a mapping, its envkit section
     made of known keys with string values; a section of this project's own
     invoke.yaml that neither Invoke nor the kit knows is reported."""
+    text = files.read_text(path, str(path), fix="fix or remove it")
     try:
-        text = path.read_text()
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+    except (ValueError, yaml.YAMLError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"{path}: not valid {path.suffix[1:].upper()} ({first}); fix or remove it.") from None
     if data is None:

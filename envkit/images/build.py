@@ -16,7 +16,8 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant
 from envkit.core import capabilities, engine, proc, provenance
 from envkit.core.errors import CommandFailed, KitError, UsageError
-from envkit.core.reports import BuildRecord, build_record_path, check_writable, write_json
+from envkit.core.report_files import build_record_path, check_writable, write_json
+from envkit.core.reports import BuildRecord
 from envkit.core.settings import Settings
 from envkit.images import dev, emulation, plan
 from envkit.images.wheelhouse import check_wheelhouse, wheelhouse_context
@@ -89,16 +90,21 @@ def check_base_arch(client: docker.DockerClient, build_plan: plan.Plan) -> None:
     )
 
 
+def check_build_cache(builder: engine.Builder, settings: Settings) -> None:
+    """A cache outside the builder (envkit.build_cache) is one this builder can use."""
+    if settings.build_cache and not builder.is_buildx:
+        raise UsageError(
+            f"--build-cache {settings.build_cache}: a cache outside the builder needs docker buildx, and "
+            f"{builder.description} is not; install the buildx plugin or leave envkit.build_cache empty."
+        )
+
+
 def cache_args(builder: engine.Builder, variant: Variant, settings: Settings) -> list[str]:
     """BuildKit's cache kept outside the builder (envkit.build_cache), one
     entry per variant, so that a fresh CI runner starts warm."""
     if not settings.build_cache:
         return []
-    if not builder.is_buildx:
-        raise UsageError(
-            f"--build-cache {settings.build_cache}: a cache outside the builder needs docker buildx, and "
-            f"{builder.description} is not; install the buildx plugin or leave envkit.build_cache empty."
-        )
+    check_build_cache(builder, settings)
     if settings.build_cache == "gha":
         where = f"type=gha,scope={variant.name}"
     else:
@@ -139,7 +145,6 @@ def build_image(
     times rewritten, then loaded (slower: for verify-repro). `origin`: the
     provenance to build from, where builds must share one (a dirty tree's is
     the time it is read); by default the checkout's now."""
-    settings.ca_cert_path()
     check_writable(settings)
     runtime = None
     if variant.dev:
@@ -153,7 +158,7 @@ def build_image(
     if wheelhouse is not None:
         check_wheelhouse(wheelhouse, build_plan)
     builder = engine.find_builder(settings.docker_client)
-    cache_args(builder, variant, settings)
+    check_build_cache(builder, settings)
     client = engine.connect()
     builder = capabilities.configure(builder, client)
     native = emulation.engine_arch(client)
@@ -197,7 +202,7 @@ def build_image(
         offline=wheelhouse is not None,
         export_seconds=export_seconds(output),
     )
-    write_json(build_record_path(settings, variant.name), result)
+    write_json(settings, build_record_path(settings, variant.name), result)
     return result
 
 

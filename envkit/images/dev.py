@@ -9,7 +9,7 @@ from docker.models.images import Image
 from envkit.catalog.variants import Variant
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
-from envkit.core.reports import read_test_report
+from envkit.core.report_files import read_test_report
 from envkit.core.settings import Settings
 
 

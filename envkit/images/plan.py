@@ -15,7 +15,7 @@ from envkit.core import provenance
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import dev_lock, indexes
-from envkit.recipes.files import is_hash_locked, read_conda_lock, read_header, read_pip, tamper_reason
+from envkit.recipes.files import check_sealed, is_hash_locked, read_header
 from envkit.recipes.lock import stale_reason
 
 
@@ -42,18 +42,7 @@ class Plan:
 
 def check_intact(variant: Variant) -> None:
     """The variant's lock, if it has one, is readable and as `invoke lock` wrote it."""
-    lock = ROOT / variant.lock_file
-    if not lock.is_file():
-        return
-    if tampered := tamper_reason(lock):
-        raise UsageError(
-            f"{variant.lock_file} {tampered}; it is refused as tampered. Regenerate it with "
-            f"`invoke lock {variant.flags()}` (or restore it with `git checkout {variant.lock_file}`)."
-        )
-    if variant.recipe == "pip":
-        read_pip(lock)
-    else:
-        read_conda_lock(lock)
+    check_sealed(ROOT / variant.lock_file, variant.flags(), variant.recipe)
 
 
 def recipe_of(variant: Variant) -> tuple[str, bool]:

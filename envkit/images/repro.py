@@ -17,7 +17,7 @@ import docker
 from envkit.catalog.variants import Variant
 from envkit.core import capabilities, engine, provenance
 from envkit.core.errors import KitError
-from envkit.core.reports import repro_path, write_atomically
+from envkit.core.report_files import repro_path, write_report
 from envkit.core.settings import Settings
 from envkit.images import build
 
@@ -123,7 +123,9 @@ def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
         for run in ("a", "b"):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(f"{settings.image_name}-repro-{run}:{variant.name}", noprune=False)
-    write_atomically(repro_path(settings, variant.name), json.dumps({**asdict(result), "at": time.time()}, indent=2))
+    write_report(
+        settings, repro_path(settings, variant.name), json.dumps({**asdict(result), "at": time.time()}, indent=2)
+    )
     return result
 
 

@@ -23,6 +23,7 @@ from envkit import ROOT
 from envkit.catalog.variants import Variant, arches, default_arch
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
+from envkit.core.files import read_text
 from envkit.core.proc import run_or_fail
 from envkit.core.settings import Settings
 from envkit.core.validation import STRICT, read_json
@@ -63,7 +64,7 @@ def _without_index_options(recipe: Path, destination: Path) -> Path:
     the wheelhouse uses the indexes chosen here (mirrors, overrides)."""
     lines = [
         line
-        for line in recipe.read_text().splitlines(keepends=True)
+        for line in read_text(recipe).splitlines(keepends=True)
         if not line.startswith(("--index-url", "--extra-index-url", "-i "))
     ]
     destination.write_text("".join(lines))
@@ -99,7 +100,15 @@ def download_command(
 
 def _refuse_foreign(directory: Path) -> None:
     """The kit replaces only a wheelhouse it wrote (recognised by its
-    manifest); any other file or non-empty folder is the user's."""
+    manifest); any other file or non-empty folder is the user's, and so is
+    a symbolic link: it is never replaced, nor written through."""
+    if directory.is_symlink():
+        raise UsageError(
+            f"--dir {directory}: a symbolic link; the kit replaces only a folder it wrote. Give the folder itself."
+        )
+    for parent in directory.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--dir {directory}: {parent} is a file, not a folder; choose another folder.")
     if not directory.exists():
         return
     if not directory.is_dir():

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant, lock_settings
-from envkit.core import proc
+from envkit.core import files, proc
 from envkit.core.errors import KitError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
-from envkit.recipes.files import input_for_new_lock, read_header, sealed
+from envkit.recipes.files import MissingInput, input_for_new_lock, input_text, read_header, read_text, sealed
 
 TEMPLATE = ROOT / "env" / "conda" / "template.yml"
 CHANNEL_ROOT = "https://conda.anaconda.org"
@@ -24,7 +24,7 @@ CHANNEL_ROOT = "https://conda.anaconda.org"
 
 def render_input(variant: Variant) -> str:
     cuda = variant.cuda
-    return TEMPLATE.read_text().format(
+    return read_text(TEMPLATE).format(
         name=variant.name,
         torch=variant.torch,
         torchvision=variant.torchvision,
@@ -49,7 +49,7 @@ def channel_urls(variant: Variant, settings: Settings) -> tuple[str, ...]:
 
 
 def inputs_digest(variant: Variant) -> str:
-    facts = {"input": (ROOT / variant.input_file).read_text(), "platform": lock_settings().conda_platform}
+    facts = {"input": input_text(ROOT / variant.input_file), "platform": lock_settings().conda_platform}
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -57,9 +57,11 @@ def stale_reason(variant: Variant) -> str:
     header = read_header(ROOT / variant.lock_file)
     if header is None:
         return ""
-    if not (ROOT / variant.input_file).is_file():
-        return f"{variant.input_file} is missing"
-    return "" if header.get("inputs") == inputs_digest(variant) else "its inputs changed since it was locked"
+    try:
+        current = inputs_digest(variant)
+    except MissingInput as missing:
+        return f"{missing.relative} is missing"
+    return "" if header.get("inputs") == current else "its inputs changed since it was locked"
 
 
 def lock(variant: Variant, settings: Settings) -> Path:
@@ -71,6 +73,7 @@ def lock(variant: Variant, settings: Settings) -> Path:
 
 def _solve(variant: Variant, settings: Settings) -> Path:
     target = ROOT / variant.lock_file
+    files.check_target(target, ROOT)
     platform = lock_settings().conda_platform
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         argv = [

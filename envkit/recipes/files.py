@@ -15,6 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from envkit import ROOT
+from envkit.core import files
 from envkit.core.errors import UsageError
 
 
@@ -55,13 +56,24 @@ def _logical_lines(text: str) -> list[str]:
 
 
 def read_text(path: Path) -> str:
-    """A recipe's text, or a UsageError naming the file."""
-    try:
-        return path.read_bytes().decode()
-    except OSError as error:
-        raise UsageError(f"{_shown(path)}: {error.strerror}.") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{_shown(path)}: not a text file (binary content); restore it with `git checkout`.") from None
+    """A recipe's UTF-8 text, or a UsageError naming the file."""
+    return files.read_text(path, _shown(path), fix="restore it with `git checkout` or regenerate it")
+
+
+class MissingInput(Exception):
+    """An input of a lock is gone: the lock is stale (not an error by itself)."""
+
+    def __init__(self, relative: str) -> None:
+        super().__init__(relative)
+        self.relative = relative
+
+
+def input_text(path: Path) -> str:
+    """The text of one of a lock's inputs, read for its inputs digest;
+    MissingInput where it is gone."""
+    if not path.exists() and not path.is_symlink():
+        raise MissingInput(_shown(path))
+    return read_text(path)
 
 
 def read_pip(path: Path) -> PipRecipe:
@@ -187,6 +199,7 @@ def is_hash_locked(path: Path) -> bool:
 def input_for_new_lock(path: Path, render: Callable[[], str]) -> Iterator[None]:
     """A lock's input file, written from the data when the variant has none yet,
     and taken back if the lock then fails: a failed lock leaves nothing behind."""
+    files.check_target(path, ROOT)
     created = not path.exists()
     if created:
         path.write_text(render())
@@ -196,3 +209,19 @@ def input_for_new_lock(path: Path, render: Callable[[], str]) -> Iterator[None]:
         if created:
             path.unlink()
         raise
+
+
+def check_sealed(lock: Path, flags: str, recipe: str) -> None:
+    """A lock, if there is one, is readable and as `invoke lock` wrote it."""
+    lock_file = _shown(lock)
+    if not lock.is_file():
+        return
+    if tampered := tamper_reason(lock):
+        raise UsageError(
+            f"{lock_file} {tampered}; it is refused as tampered. Regenerate it with "
+            f"`invoke lock {flags}` (or restore it with `git checkout {lock_file}`)."
+        )
+    if recipe == "pip":
+        read_pip(lock)
+    else:
+        read_conda_lock(lock)

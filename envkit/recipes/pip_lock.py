@@ -23,11 +23,11 @@ from pathlib import Path
 from envkit import ROOT
 from envkit.catalog.variants import Variant, compat, default_arch, lock_settings, reference
 from envkit.catalog.variants import indexes as index_data
-from envkit.core import proc
+from envkit.core import files, proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes, relock
-from envkit.recipes.files import input_for_new_lock, parse_pip, read_header, sealed
+from envkit.recipes.files import MissingInput, input_for_new_lock, input_text, parse_pip, read_header, sealed
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _INCLUDE = re.compile(r"^\s*-[rc]\s+(\S+)", re.MULTILINE)
@@ -58,7 +58,7 @@ def render_input(variant: Variant) -> str:
 
 def _input_files(relative: str) -> dict[str, str]:
     """The input and every file it includes with -r/-c, by path."""
-    text = (ROOT / relative).read_text()
+    text = input_text(ROOT / relative)
     files = {relative: text}
     for included in _INCLUDE.findall(text):
         files.update(_input_files(os.path.normpath(str(Path(relative).parent / included))))
@@ -75,7 +75,7 @@ def inputs_digest(variant: Variant) -> str:
     constraints, the upstream indexes, the Python and platform, the cut-off."""
     facts = {
         "inputs": _input_files(variant.input_file),
-        "constraints": "" if is_reference(variant) else (ROOT / shared_file(variant)).read_text(),
+        "constraints": "" if is_reference(variant) else input_text(ROOT / shared_file(variant)),
         "indexes": list(indexes.upstream(variant).all),
         "python": variant.python,
         "python_platform": variant.arch_data.python_platform,
@@ -92,8 +92,8 @@ def stale_reason(variant: Variant) -> str:
         return ""
     try:
         current = inputs_digest(variant)
-    except FileNotFoundError as missing:
-        return f"{Path(str(missing.filename)).relative_to(ROOT)} is missing"
+    except MissingInput as missing:
+        return f"{missing.relative} is missing"
     return "" if header.get("inputs") == current else "its inputs changed since it was locked"
 
 
@@ -188,6 +188,9 @@ def lock(variant: Variant, settings: Settings, upgrade: bool = False) -> relock.
 
 def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes, upgrade: bool) -> relock.Written:
     target = ROOT / variant.lock_file
+    files.check_target(target, ROOT)
+    if is_reference(variant):
+        files.check_target(ROOT / shared_file(variant), ROOT)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lock-") as scratch:
         output = Path(scratch) / "lock.txt"
         relock.seed(target, output, upgrade)

@@ -14,7 +14,8 @@ from envkit.checks import sbom
 from envkit.checks.testrun import run_tests
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.reports import read_test_report, sbom_path
+from envkit.core.files import read_text
+from envkit.core.report_files import read_test_report, sbom_path
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
@@ -73,6 +74,6 @@ def against_published(variant: Variant, settings: Settings) -> Drift:
     if not published_sbom.is_file():
         raise UsageError(f"testing {pinned.reference} wrote no SBOM: its inventory check failed ({published.image}).")
     added, removed, changed = compare(
-        sbom.packages_of(local_sbom.read_text()), sbom.packages_of(published_sbom.read_text())
+        sbom.packages_of(read_text(local_sbom)), sbom.packages_of(read_text(published_sbom))
     )
     return Drift(report.image_id, published.image_id, pinned.reference, added, removed, changed)

@@ -15,7 +15,9 @@ from docker.models.images import Image
 
 from envkit.catalog.variants import Variant
 from envkit.core.errors import KitError
-from envkit.core.reports import TestReport, display, read_test_report, sbom_path
+from envkit.core.files import display
+from envkit.core.report_files import read_test_report, sbom_path
+from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 

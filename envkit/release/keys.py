@@ -12,7 +12,7 @@ from pathlib import Path
 
 from envkit import ROOT
 from envkit.core.errors import UsageError
-from envkit.core.reports import display
+from envkit.core.files import display
 from envkit.core.settings import Settings
 from envkit.release import cosign, trust
 

@@ -28,8 +28,10 @@ from envkit.catalog.variants import arch_of_machine
 from envkit.checks import tags
 from envkit.core import capabilities, engine, proc
 from envkit.core.errors import KitError
+from envkit.core.files import read_text
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import TestReport, publish_path, write_atomically
+from envkit.core.report_files import publish_path, write_report
+from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 from envkit.release import gate
 from envkit.release.attach import Attached, attach_sbom
@@ -232,7 +234,7 @@ def publish(
                 raise
     rows, immutable = _read_back(registry, path, repository, pushed, already)
     try:
-        attached = attach_sbom(registry, path, repository, immutable, approved.sbom.read_text(), report.started_at)
+        attached = attach_sbom(registry, path, repository, immutable, read_text(approved.sbom), report.started_at)
     except RegistryError as error:
         raise PublishFailed(
             f"the image is pushed ({', '.join(row.tag for row in rows)}), but its SBOM is not: {error}\n"
@@ -249,7 +251,7 @@ def publish(
         "sbom": asdict(attached),
         "signed_with": signer.describe(),
     }
-    write_atomically(publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
+    write_report(settings, publish_path(settings, approved.variant.name), json.dumps(record, indent=2) + "\n")
     return Pushed(rows, attached, immutable)
 
 

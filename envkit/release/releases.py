@@ -12,8 +12,8 @@ from envkit.catalog.variants import Variant, siblings
 from envkit.checks import tags
 from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
+from envkit.core.files import display
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import display
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 from envkit.images.multiplatform import INSPECTS_PLATFORM, differences, index_tag, platforms

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envkit.core.errors import UsageError
-from envkit.core.reports import build_record_of, display, test_report_path
+from envkit.core.files import display, read_text
+from envkit.core.report_files import build_record_of, test_report_path
 from envkit.core.settings import Settings
 from envkit.release import attestation, cosign, trust
 from envkit.release.gate import Approved
@@ -65,7 +66,7 @@ def signer(settings: Settings, insecure: bool) -> Signer:
             "Write the team's public key there (`invoke keygen`) and commit it."
         )
     public = cosign.public_key(tool, settings.signing_key)
-    if _pem_body(public) != _pem_body(keys[0].read_text()):
+    if _pem_body(public) != _pem_body(read_text(keys[0])):
         raise UsageError(
             f"envkit.signing_key is not the team's key: its public half is not {display(keys[0])}. "
             "Sign with the key whose public half is committed there; nothing was pushed."

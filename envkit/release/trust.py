@@ -25,8 +25,9 @@ import docker
 
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
+from envkit.core.files import display, read_text
 from envkit.core.references import registry_host, split_reference
-from envkit.core.reports import display, write_atomically
+from envkit.core.report_files import write_report
 from envkit.core.settings import Settings
 from envkit.core.validation import STRICT, validate
 from envkit.release import attestation, cosign
@@ -72,18 +73,19 @@ def read_policy(settings: Settings) -> Policy:
     identities, seen = [], hashlib.sha256()
     key = folder / PUBLIC_KEY
     if key.is_file():
-        content = key.read_bytes()
+        content = read_text(key).encode()
         if b"-----BEGIN PUBLIC KEY-----" not in content:
             raise UsageError(f"{display(key)} is not a PEM public key; restore it with `git checkout {where}`.")
         identities.append(cosign.Identity(public_key=key))
         seen.update(content)
     keyless = folder / KEYLESS_FILE
     if keyless.is_file():
-        raw = keyless.read_bytes()
         fix = f"It names the workflow that signs keyless: see {where}/README.md."
+        text = read_text(keyless, fix=fix.rstrip("."))
+        raw = text.encode()
         try:
-            data = tomllib.loads(raw.decode())
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
             raise UsageError(f"{display(keyless)}: not TOML ({error}).\n{fix}") from None
         identity = validate(KeylessIdentity, data, display(keyless), fix)
         identities.append(cosign.Identity(issuer=identity.issuer, subject=identity.subject()))
@@ -173,7 +175,7 @@ def _remembered(settings: Settings, policy: Policy, pinned: str) -> Verified | N
 def _remember(settings: Settings, policy: Policy, verified: Verified) -> None:
     record = {"reference": verified.reference, "signer": verified.signer, "policy": policy.fingerprint}
     with contextlib.suppress(OSError):  # a reports folder that cannot be written: verified again next time
-        write_atomically(_record_path(settings, verified.reference), json.dumps(record, indent=2) + "\n")
+        write_report(settings, _record_path(settings, verified.reference), json.dumps(record, indent=2) + "\n")
 
 
 def check_pinned_tag(reference: str, verified: str, pinned: dict[str, PinnedImage]) -> None:

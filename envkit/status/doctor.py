@@ -30,8 +30,9 @@ from envkit.catalog.variants import (
 from envkit.catalog.variants import indexes as index_urls
 from envkit.core import capabilities, engine, gpus
 from envkit.core.errors import UsageError, network_reason
+from envkit.core.files import display
 from envkit.core.references import RegistryTarget
-from envkit.core.reports import HostGpu, display
+from envkit.core.reports import HostGpu
 from envkit.core.settings import Settings
 from envkit.images import emulation
 from envkit.recipes import indexes
@@ -374,6 +375,12 @@ def check_signing(machine: Machine) -> Finding:
         )
     try:
         policy = trust.read_policy(settings)
+    except UsageError as error:  # the policy's own message names the file and how to mend it
+        problem, _, fix = str(error).partition("\n")
+        return Finding(
+            "signing", FAIL, problem, fix or f"restore it with `git checkout {display(settings.signing_policy_path)}`"
+        )
+    try:
         tool = cosign.find()
     except UsageError as error:
         return Finding("signing", FAIL, str(error).splitlines()[0], "install cosign 3 (`bash .ci/setup`)")

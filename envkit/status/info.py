@@ -15,7 +15,7 @@ from envkit.catalog.advisories import advisory_note, affecting
 from envkit.catalog.variants import Variant, declared_images
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.reports import read_test_report
+from envkit.core.report_files import read_test_report
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
 from envkit.recipes.files import is_hash_locked, read_text, tamper_reason

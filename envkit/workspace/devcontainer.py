@@ -24,7 +24,7 @@ from typing import Any
 from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.reports import display, write_atomically
+from envkit.core.files import check_target, display, text_or_none, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
@@ -121,19 +121,19 @@ def write(workspace: Path, settings: Settings, check: bool = False) -> list[Path
     the paths that were not already up to date. A file there that this
     generator did not write is refused before anything is written."""
     texts = {workspace / config.path: render(config, settings) for config in configs()}
-    stale = [path for path, text in texts.items() if not (path.is_file() and path.read_text() == text)]
+    stale = [path for path, text in texts.items() if text_or_none(path) != text]
     if check:
         return stale
     for path in stale:
-        if path.exists() and not (path.is_file() and path.read_text().startswith(MARKER)):
+        check_target(path, workspace)
+        if path.exists() and not (text_or_none(path) or "").startswith(MARKER):
             raise UsageError(
                 f"{display(path)} exists and was not written by `invoke devcontainer`; move it away first "
                 "(nothing was written)."
             )
     verify_pinned({config.variant for config in configs() if workspace / config.path in stale}, settings)
     for path in stale:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, texts[path])
+        write_atomically(path, texts[path], owner=workspace)
     return stale
 
 

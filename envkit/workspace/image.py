@@ -12,7 +12,7 @@ from docker.models.images import Image
 from envkit.catalog.variants import Variant, arches
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.reports import display
+from envkit.core.files import display
 from envkit.core.settings import Settings
 from envkit.images import emulation
 from envkit.images.build import image_tag

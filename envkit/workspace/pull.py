@@ -6,7 +6,7 @@ from __future__ import annotations
 from envkit.catalog.variants import Variant, declared_images, host_arch, siblings
 from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
-from envkit.core.reports import display
+from envkit.core.files import display
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import PinnedImage, read_pins

@@ -20,8 +20,9 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import siblings
 from envkit.checks import tags
-from envkit.core import capabilities, engine, reports
-from envkit.core.reports import TestReport, sbom_path
+from envkit.core import capabilities, engine, report_files
+from envkit.core.report_files import sbom_path
+from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 from envkit.core.validation import validate
 from envkit.images import multiplatform
@@ -100,7 +101,7 @@ def multiarch_kit(tmp_path, kit_session, arm64_report, base_image, docker_client
     settings = Settings(reports_dir=str(tmp_path / "reports"), image_name=name)
     docker_client.images.get(arm64_report["image_id"]).tag(name, "cpu-pip-arm64")
     report, sbom = (
-        reports.test_report_path(settings, "cpu-pip-arm64"),
+        report_files.test_report_path(settings, "cpu-pip-arm64"),
         sbom_path(settings, "cpu-pip-arm64", arm64_report["image_id"]),
     )
     report.parent.mkdir(parents=True)
@@ -152,7 +153,7 @@ def stand_in_tested(kit, arm64_report):
         "started_at": datetime.now(UTC).isoformat(timespec="microseconds"),  # after the stand-in was built
     }
     data["tags"] = tags.compute(tags.Measurement.from_report(validate(TestReport, data, "stand-in", "")))
-    reports.test_report_path(kit.settings, "cpu-pip").write_text(json.dumps(data))
+    report_files.test_report_path(kit.settings, "cpu-pip").write_text(json.dumps(data))
     shutil.copy(
         sbom_path(kit.settings, "cpu-pip-arm64", arm64_report["image_id"]),
         sbom_path(kit.settings, "cpu-pip", kit.amd64.id),
@@ -246,8 +247,8 @@ def test_one_local_index_tested_per_platform_and_published_as_it(
         tested = invoke_in_kit(kit, "test", "--cuda", "cpu", "--arch", "all")
         # The stand-in holds no torch, so its platform fails; the real arm64 one passes, tested from the index.
         assert tested.returncode == 1, tested.stdout + tested.stderr
-        amd64_run = json.loads((reports.test_report_path(kit.settings, "cpu-pip")).read_text())
-        arm64_run = json.loads((reports.test_report_path(kit.settings, "cpu-pip-arm64")).read_text())
+        amd64_run = json.loads((report_files.test_report_path(kit.settings, "cpu-pip")).read_text())
+        arm64_run = json.loads((report_files.test_report_path(kit.settings, "cpu-pip-arm64")).read_text())
         assert (amd64_run["image_id"], amd64_run["passed"]) == (kit.amd64.id, False)
         assert (arm64_run["image_id"], arm64_run["passed"]) == (arm64_report["image_id"], True)
         assert arm64_run["image"] == index_tag and arm64_run["measured"]["machine"] == "aarch64"

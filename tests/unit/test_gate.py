@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from envkit.catalog.selection import select
-from envkit.core.reports import sbom_path
+from envkit.core.report_files import sbom_path
 from envkit.core.settings import Settings
 from envkit.release import gate
 from tests.helpers import build_record_data, report_data

@@ -99,7 +99,7 @@ CURRENT_ABOUT = 'about = "the newest torch on PyPI, CUDA 13.2 (Blackwell-ready; 
             "lines.audio.torchaudio = '2.11.1', but torch 2.11.0 pairs 2.11.0",
         ),
         ('python = "3.13"', 'python = "3.10"', "lines.current.python = '3.10': torch 2.15.0 has no wheels for it"),
-        (CURRENT_ABOUT, 'about = "  "', "lines.current.about: say in words"),
+        (CURRENT_ABOUT, 'about = "  "', "lines.current.about: is blank: say it in words"),
         ('torch = "2.15.0"', 'torch = "2.99.0"', "lines.current.torch = '2.99.0' is not a release"),
         ('platforms = ["cu132"]', "platforms = []", "lines.current.platforms: name the builds"),
         ('arches = ["amd64", "arm64"]', 'arches = ["amd64", "riscv64"]', "lines.current.arches: 'riscv64' is not one"),

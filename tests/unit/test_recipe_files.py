@@ -28,7 +28,11 @@ def edit_lock(change):
         ("env/pip/cu121.txt", edit_lock(lambda t: t + "rogue-package==1.0\n"), TAMPERED),
         ("env/pip/cu121.txt", edit_lock(lambda t: t[: len(t) // 2]), TAMPERED),
         ("env/pip/cu121.txt", edit_lock(lambda t: t.replace("\n", "\r\n")), TAMPERED),
-        ("env/pip/cu121.txt", edit_lock(lambda t: "\x89PNG\x00\xff" + t), "not a text file (binary content)"),
+        (
+            "env/pip/cu121.txt",
+            edit_lock(lambda t: "\x89PNG\x00\xff" + t),
+            "env/pip/cu121.txt: not UTF-8 text (byte 0x89 at line 1, column 1)",
+        ),
         (
             "env/pip/cpu.txt",
             edit_lock(lambda t: t + "this is not a requirement!\n"),

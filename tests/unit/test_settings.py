@@ -80,7 +80,7 @@ INVOKE_SECTIONS = set(Config.global_defaults())
         ("envkit:\n  ca_certs: x\n", "unknown setting `envkit.ca_certs`; did you mean `ca_cert`?"),
         ("builds:\n  x: 1\n", "unknown section `builds`; the kit's settings go under `envkit:`"),
         ("- envkit\n", "expected a mapping of sections"),
-        ("\x00\xff", "not valid YAML"),
+        ("\x00\xff", "not UTF-8 text (byte 0xff at line 1, column 2)"),
     ],
 )
 def test_bad_project_config_file(tmp_path, text, message):

@@ -309,7 +309,7 @@ def test_lock_states(monkeypatch, tmp_path):
 
 def test_files_the_kit_writes_are_readable_by_the_team(tmp_path):
     """mkstemp's 0600 must not reach a pins file others pull from."""
-    from envkit.core.reports import write_atomically
+    from envkit.core.files import write_atomically
 
     previous = os.umask(0o022)
     try:
