@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
 
-from envkit import ROOT
 from envkit.checks.container import ProbeContainer
 from envkit.checks.probes import Context
 from envkit.core.errors import UsageError
 from envkit.core.reports import CheckRow
 from envkit.core.validation import STRICT, validate_json
 from envkit.images import plan
-from envkit.recipes.files import read_pip
+from envkit.recipes.kinds import kind_of
 
 WHEEL_RECORDS = "/opt/envkit/wheels"  # docker/env_layers.py writes one file per install step
 # Runs with the image's python: the venv's distributions and the wheels they came from, or the conda env's records.
@@ -116,9 +115,9 @@ def inventory(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         recipes = plan.installed_locks(variant)
     except UsageError:
         recipes = []  # matches_recipe reports it
-    for recipe_file, hashed in recipes:
-        if variant.recipe == "pip" and hashed:
-            allowed |= {name: pin.hashes for name, pin in read_pip(ROOT / recipe_file).pins.items()}
+    for lock in recipes:
+        if lock.hash_locked:
+            allowed |= kind_of(variant).hashes(lock)
     problems = hash_problems(found, allowed)
     counts = ", ".join(f"{len(found.of(kind))} {kind}" for kind in ("pypi", "conda", "deb") if found.of(kind))
     hashed_count = sum(1 for package in found.packages if package.sha256 or package.md5)

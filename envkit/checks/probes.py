@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant
@@ -19,7 +18,9 @@ from envkit.core.errors import UsageError
 from envkit.core.reports import CheckRow, Measured
 from envkit.core.validation import validate_json
 from envkit.images import plan
-from envkit.recipes.files import read_conda, read_conda_lock, read_pip
+from envkit.recipes.files import read_conda
+from envkit.recipes.kinds import kind_of
+from envkit.recipes.pip_lock import same_version
 
 if TYPE_CHECKING:
     from envkit.checks.inventory import Inventory
@@ -133,7 +134,7 @@ def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     build's docker/env_layers.py check, which accepts only NVIDIA's
     sbsa-tagged wheels on aarch64 (pip calls them unsupported); a conda
     environment gets plain `pip check`."""
-    if ctx.variant.recipe != "pip":
+    if not kind_of(ctx.variant).venv:
         run = box.exec(["python", "-m", "pip", "check"])
         return [_from_exec("pip_check", run, run.stdout.strip())]
     judge = box.put_file("tmp/envkit-check", "env_layers.py", LAYERS_SCRIPT.read_bytes())
@@ -156,29 +157,23 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         recipes = plan.installed_locks(variant)
     except UsageError as error:
         return [CheckRow("matches_recipe", False, str(error))]
-    run = box.exec(["python", "-c", _PIP_INSTALLED if variant.recipe == "pip" else _CONDA_INSTALLED])
+    kind = kind_of(variant)
+    run = box.exec(["python", "-c", _PIP_INSTALLED if kind.venv else _CONDA_INSTALLED])
     if not run.ok:
         return [_from_exec("matches_recipe", run)]
     installed: dict[str, str] = {canonicalize_name(name): version for name, version in json.loads(run.stdout).items()}
-    recipe_file = " + ".join(path for path, _ in recipes)
-    path = ROOT / recipes[-1][0]
-    if variant.recipe == "pip":  # a dev lock pins the runtime's shared packages to the same versions
-        locked = {name: v for file, _ in recipes for name, v in read_pip(ROOT / file).versions().items()}
-        problems = pip_drift(locked, installed)
-    elif path.suffix == ".lock":
-        problems = pip_drift(read_conda_lock(path), installed, compare=str.__eq__)
-    else:
-        problems = conda_pin_drift(read_conda(path).pins, installed)
+    recipe_file = " + ".join(lock.shown for lock in recipes)
+    if kind.builds_from_input and recipes[-1].path == ROOT / variant.input_file:  # an environment file's pins
+        problems = conda_pin_drift(read_conda(recipes[-1].path).pins, installed)
+    else:  # a dev lock pins the runtime's shared packages to the same versions
+        locked = {name: version for lock in recipes for name, version in kind.packages(lock).items()}
+        problems = pip_drift(locked, installed, compare=kind.same_version)
     detail = "; ".join(problems) or f"{len(installed)} packages as in {recipe_file}"
     return [CheckRow("matches_recipe", not problems, detail, run.seconds)]
 
 
-def _same_version(installed: str, locked: str) -> bool:
-    return Version(installed) == Version(locked)
-
-
 def pip_drift(
-    locked: dict[str, str], installed: dict[str, str], compare: Callable[[str, str], bool] = _same_version
+    locked: dict[str, str], installed: dict[str, str], compare: Callable[[str, str], bool] = same_version
 ) -> list[str]:
     """Every difference between a lock and what is installed, by package."""
     problems = [

@@ -198,7 +198,7 @@ def build_image(
         base_image=build_plan.base_image,
         revision=origin.revision,
         recipe=build_plan.recipe_file,
-        recipe_inputs=plan.recorded_inputs(build_plan),
+        recipe_inputs=build_plan.recipe_inputs,
         offline=wheelhouse is not None,
         export_seconds=export_seconds(output),
     )

@@ -15,8 +15,9 @@ from envkit.core import provenance
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import dev_lock, indexes
-from envkit.recipes.files import check_sealed, is_hash_locked, read_header
-from envkit.recipes.lock import stale_reason
+from envkit.recipes.files import LockFile, check_sealed, read_lock
+from envkit.recipes.kinds import kind_of
+from envkit.recipes.recipe_kind import BuildInputs
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Plan:
     indexes: indexes.Indexes | None  # None: the recipe's own indexes
     wheelhouse: Path | None = None  # install from this folder, with no network
     runtime_image_id: str = ""  # a dev build: the tested runtime image it is built on (base_image is its tag)
+    recipe_inputs: str = ""  # the inputs digest the lock records, for the build record
 
     def note(self) -> str:
         """The one line a build of a recipe without hashes prints."""
@@ -39,56 +41,74 @@ class Plan:
             f"`invoke lock {self.variant.flags()}` where {where} is reachable"
         )
 
+    @property
+    def inputs(self) -> BuildInputs:
+        return BuildInputs(self.recipe_file, self.hash_locked, self.wheelhouse, self.indexes)
 
-def check_intact(variant: Variant) -> None:
-    """The variant's lock, if it has one, is readable and as `invoke lock` wrote it."""
-    check_sealed(ROOT / variant.lock_file, variant.flags(), variant.recipe)
+
+def check_intact(variant: Variant, lock: LockFile | None = None) -> None:
+    """The variant's lock (LOCK, when read already), if it has one, is readable and as `invoke lock` wrote it."""
+    path = ROOT / variant.lock_file
+    if lock is None and not path.is_file():
+        return
+    check_sealed(lock or read_lock(path), variant.flags(), kind_of(variant).packages)
 
 
-def recipe_of(variant: Variant) -> tuple[str, bool]:
-    """The variant's lock if it exists and is fresh; a default conda variant
-    may build from its environment file until it has one."""
-    lock = ROOT / variant.lock_file
-    if lock.is_file():
-        check_intact(variant)
-        reason = stale_reason(variant)
-        if reason:
+def recipe_of(variant: Variant) -> LockFile:
+    """The variant's lock if it exists and is fresh, read once; a default
+    variant of a kind that can may build from its input file until it has one."""
+    path = ROOT / variant.lock_file
+    kind = kind_of(variant)
+    if path.is_file():
+        lock = read_lock(path)
+        check_intact(variant, lock)
+        if reason := kind.stale_reason(variant, lock):
             raise UsageError(
                 f"{variant.lock_file} is stale: {reason}. Regenerate it with `invoke lock {variant.flags()}`."
             )
-        return variant.lock_file, is_hash_locked(lock)
-    if variant.recipe == "conda" and variant.default and (ROOT / variant.input_file).is_file():
-        return variant.input_file, False
+        return lock
+    if kind.builds_from_input and variant.default and (ROOT / variant.input_file).is_file():
+        return read_lock(ROOT / variant.input_file)
     raise UsageError(
         f"{variant.name} has no lock yet ({variant.lock_file}): write it with `invoke lock {variant.flags()}`."
     )
 
 
-def installed_locks(variant: Variant) -> list[tuple[str, bool]]:
-    """(recipe file, hash-locked) of every recipe an image of the variant
-    installs: its own, and a dev image's runtime recipe below it."""
+def installed_locks(variant: Variant) -> list[LockFile]:
+    """Every recipe an image of the variant installs, each read once: its
+    own, and a dev image's runtime recipe below it."""
     return [recipe_of(v) for v in ((variant.runtime, variant) if variant.dev else (variant,))]
 
 
+def _plan(
+    variant: Variant, lock: LockFile, base_image: str, chosen: indexes.Indexes | None, wheelhouse: Path | None = None
+) -> Plan:
+    recipe_file = str(lock.path.relative_to(ROOT))
+    return Plan(
+        variant, recipe_file, lock.hash_locked, base_image, chosen, wheelhouse, recipe_inputs=lock.recorded_inputs
+    )
+
+
 def make(variant: Variant, settings: Settings, wheelhouse: Path | None = None) -> Plan:
-    recipe_file, hash_locked = recipe_of(variant)
+    lock = recipe_of(variant)
+    kind = kind_of(variant)
     base_image = settings.base_image or variant.base_image
     if not base_image:
         raise UsageError(
             f"env/variants.toml pins no {variant.recipe} base image for Python {variant.python}: "
             "add one there, or pass --base-image."
         )
-    if wheelhouse is not None and variant.recipe != "pip":
+    if wheelhouse is not None and not kind.venv:
         raise UsageError("--wheelhouse: only pip recipes install from a wheelhouse.")
-    if wheelhouse is not None and not hash_locked:
+    if wheelhouse is not None and not lock.hash_locked:
         raise UsageError(
-            f"--wheelhouse: a wheelhouse holds only hash-checked wheels, and {recipe_file} has no hashes. "
+            f"--wheelhouse: a wheelhouse holds only hash-checked wheels, and {lock.shown} has no hashes. "
             f"Lock it first with `invoke lock {variant.flags()}` where {variant.index_url} is reachable, "
             f"then fill one with `invoke wheelhouse {variant.flags()}`."
         )
-    chosen = indexes.effective(variant, settings) if variant.recipe == "pip" else None
+    chosen = indexes.effective(variant, settings) if kind.venv else None
     overridden = chosen if chosen is not None and chosen != indexes.upstream(variant) else None
-    return Plan(variant, recipe_file, hash_locked, base_image, overridden, wheelhouse)
+    return _plan(variant, lock, base_image, overridden, wheelhouse=wheelhouse)
 
 
 def make_dev(variant: Variant, settings: Settings, runtime_tag: str) -> Plan:
@@ -96,29 +116,25 @@ def make_dev(variant: Variant, settings: Settings, runtime_tag: str) -> Plan:
     (whose id the build fills in once it has found it tested)."""
     if settings.extra_index_url:
         raise UsageError("--extra-index-url: the dev layer comes from PyPI or one mirror of it (--index-url).")
-    recipe_file, hash_locked = recipe_of(variant)
+    lock = recipe_of(variant)
     chosen = dev_lock.index_url(settings)
     overridden = indexes.Indexes(chosen, ()) if chosen != index_data().pypi else None
-    return Plan(variant, recipe_file, hash_locked, runtime_tag, overridden)
+    return _plan(variant, lock, runtime_tag, overridden)
 
 
 def dev_build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
     """Every ARG of docker/dev.Dockerfile, from the plan's data."""
     variant = plan.variant
-    args = {
+    return {
         "RUNTIME_IMAGE": plan.base_image,
         "RUNTIME_IMAGE_ID": plan.runtime_image_id,
-        "DEV_REQUIREMENTS": plan.recipe_file,
         "DEV_DEBIAN_PACKAGES": " ".join(variants_file().recipes.dev.debian_packages),
-        "REQUIRE_HASHES": "true" if plan.hash_locked else "false",
         "TORCH_VERSION": variant.torch,
         "VARIANT": variant.name,
         "REVISION": origin.revision,
         "CREATED": origin.created,
+        **kind_of(variant).recipe_args(variant, plan.inputs),
     }
-    if plan.indexes:
-        args["INDEX_URL"] = plan.indexes.index_url
-    return args
 
 
 def build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
@@ -126,7 +142,7 @@ def build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
     variant = plan.variant
     if variant.dev:
         return dev_build_args(plan, origin)
-    args = {
+    return {
         "BASE_IMAGE": plan.base_image,
         "TORCH_VERSION": variant.torch,
         "TORCHVISION_VERSION": variant.torchvision,
@@ -141,21 +157,5 @@ def build_args(plan: Plan, origin: provenance.Provenance) -> dict[str, str]:
         "MACHINE": variant.arch_data.machine,
         "REVISION": origin.revision,
         "CREATED": origin.created,
+        **kind_of(variant).recipe_args(variant, plan.inputs),
     }
-    if variant.recipe == "pip":
-        args["REQUIREMENTS"] = plan.recipe_file
-        args["REQUIRE_HASHES"] = "true" if plan.hash_locked else "false"
-        args["INSTALL_FROM"] = "wheelhouse" if plan.wheelhouse else "index"
-        if plan.indexes:
-            args["INDEX_URL"] = plan.indexes.index_url
-            args["EXTRA_INDEX_URL"] = " ".join(plan.indexes.extra_index_urls)
-    else:
-        args["ENVIRONMENT"] = plan.recipe_file
-        args["CONDA_OVERRIDE_CUDA"] = variant.cuda or ""
-    return args
-
-
-def recorded_inputs(plan: Plan) -> str:
-    """The lock's own record of its inputs, for the build record."""
-    header = read_header(ROOT / plan.recipe_file) or {}
-    return header.get("inputs", "")

@@ -4,8 +4,6 @@ file, which itself is rendered from env/conda/template.yml."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +14,9 @@ from envkit.core import files, proc
 from envkit.core.errors import KitError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes
-from envkit.recipes.files import MissingInput, input_for_new_lock, input_text, read_header, read_text, sealed
+from envkit.recipes.files import conda_packages, digest_of, input_for_new_lock, input_text, read_text, sealed
+from envkit.recipes.recipe_kind import BuildInputs, RecipeKind, inputs_changed
+from envkit.recipes.relock import Written
 
 TEMPLATE = ROOT / "env" / "conda" / "template.yml"
 CHANNEL_ROOT = "https://conda.anaconda.org"
@@ -50,18 +50,11 @@ def channel_urls(variant: Variant, settings: Settings) -> tuple[str, ...]:
 
 def inputs_digest(variant: Variant) -> str:
     facts = {"input": input_text(ROOT / variant.input_file), "platform": lock_settings().conda_platform}
-    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return digest_of(facts)
 
 
 def stale_reason(variant: Variant) -> str:
-    header = read_header(ROOT / variant.lock_file)
-    if header is None:
-        return ""
-    try:
-        current = inputs_digest(variant)
-    except MissingInput as missing:
-        return f"{missing.relative} is missing"
-    return "" if header.get("inputs") == current else "its inputs changed since it was locked"
+    return KIND.stale_reason(variant)
 
 
 def lock(variant: Variant, settings: Settings) -> Path:
@@ -103,3 +96,27 @@ def _solve(variant: Variant, settings: Settings) -> Path:
         staged.write_text(sealed({"inputs": inputs_digest(variant), "platform": platform}, body, hashes=hashed))
         os.replace(staged, target)
     return target
+
+
+def recipe_args(variant: Variant, given: BuildInputs) -> dict[str, str]:
+    """docker/conda.Dockerfile's ARGs for the recipe: the explicit lock (or environment file), the CUDA to solve for."""
+    return {"ENVIRONMENT": given.recipe_file, "CONDA_OVERRIDE_CUDA": variant.cuda or ""}
+
+
+def _lock(variant: Variant, settings: Settings, upgrade: bool) -> Written:
+    return Written(lock(variant, settings))  # conda-lock solves afresh every time: nothing to upgrade from
+
+
+KIND = RecipeKind(
+    name="conda",
+    inputs_digest=inputs_digest,
+    lock=_lock,
+    packages=conda_packages,
+    hashes=lambda lock: {},  # conda checks each package's own hash from the explicit lock's URLs
+    same_version=str.__eq__,  # `version-build`, as conda-meta records it
+    recipe_args=recipe_args,
+    changed=inputs_changed,
+    venv=False,
+    hand_pinned=True,
+    builds_from_input=True,
+)

@@ -11,8 +11,6 @@ runtime lock moves, the dev lock is stale until it is locked again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,8 +22,9 @@ from envkit.core import files, proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes, pip_lock, relock
-from envkit.recipes.files import MissingInput, check_sealed, input_text, read_header, read_pip, sealed
+from envkit.recipes.files import check_sealed, digest_of, input_text, read_lock, sealed
 from envkit.recipes.pip_lock import uv_compile, uv_env
+from envkit.recipes.recipe_kind import BuildInputs, RecipeKind
 
 
 def runtime_constraints(variant: Variant) -> str:
@@ -36,14 +35,14 @@ def runtime_constraints(variant: Variant) -> str:
             f"{variant.runtime.lock_file} does not exist: the dev layer is locked against it; "
             f"write it first with `invoke lock {variant.runtime.flags()}`."
         )
-    runtime = variant.runtime
-    check_sealed(lock, runtime.flags(), "pip")
-    if reason := pip_lock.stale_reason(runtime):
+    runtime, runtime_lock = variant.runtime, read_lock(lock)  # read once: sealed, fresh, then its versions
+    check_sealed(runtime_lock, runtime.flags(), pip_lock.versions)
+    if reason := pip_lock.KIND.stale_reason(runtime, runtime_lock):
         raise UsageError(
             f"{runtime.lock_file} is stale: {reason}; the dev layer is locked against it. "
             f"Regenerate it first with `invoke lock {runtime.flags()}`."
         )
-    versions = read_pip(lock).versions()
+    versions = pip_lock.versions(runtime_lock)
     return "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))
 
 
@@ -57,18 +56,15 @@ def inputs_digest(variant: Variant, constraints: str | None = None) -> str:
         "python_platform": variant.arch_data.python_platform,
         "exclude_newer": lock_settings().exclude_newer,
     }
-    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return digest_of(facts)
 
 
 def stale_reason(variant: Variant) -> str:
     """Why the dev lock cannot be used as is; "" when it is fresh."""
-    header = read_header(ROOT / variant.lock_file) or {}
-    try:
-        current = inputs_digest(variant)
-    except MissingInput as missing:
-        return f"{missing.relative} is missing"
-    if header.get("inputs") == current:
-        return ""
+    return KIND.stale_reason(variant)
+
+
+def _changed(variant: Variant) -> str:
     return f"{variant.input_file} or {variant.runtime.lock_file} changed since it was locked"
 
 
@@ -110,3 +106,26 @@ def lock(variant: Variant, settings: Settings, upgrade: bool = False) -> relock.
         moves = relock.report(target, staged.read_text(), digest, lock_settings().exclude_newer)
         os.replace(staged, target)
     return relock.Written(target, moves)
+
+
+def recipe_args(variant: Variant, given: BuildInputs) -> dict[str, str]:
+    """docker/dev.Dockerfile's ARGs for the recipe: the dev lock, its hashes, the index."""
+    args = {"DEV_REQUIREMENTS": given.recipe_file, "REQUIRE_HASHES": "true" if given.hash_locked else "false"}
+    if given.indexes:
+        args["INDEX_URL"] = given.indexes.index_url
+    return args
+
+
+KIND = RecipeKind(
+    name="dev",
+    inputs_digest=inputs_digest,
+    lock=lock,
+    packages=pip_lock.versions,
+    hashes=pip_lock.hashes,
+    same_version=pip_lock.same_version,
+    recipe_args=recipe_args,
+    changed=_changed,
+    venv=True,
+    hand_pinned=False,  # a dev lock is only ever written by `invoke lock --dev`
+    builds_from_input=False,
+)

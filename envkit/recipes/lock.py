@@ -10,7 +10,8 @@ from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, 
 from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
-from envkit.recipes import conda_lock, dev_lock, pip_lock, relock
+from envkit.recipes import pip_lock
+from envkit.recipes.kinds import kind_of
 
 
 def targets(
@@ -42,9 +43,7 @@ def targets(
 def stale_reason(variant: Variant) -> str:
     """Why the variant's lock (a dev layer's, a pip or a conda one) cannot be
     used as is; "" when it is fresh."""
-    if variant.dev:
-        return dev_lock.stale_reason(variant)
-    return pip_lock.stale_reason(variant) if variant.recipe == "pip" else conda_lock.stale_reason(variant)
+    return kind_of(variant).stale_reason(variant)
 
 
 def dev_targets(
@@ -71,10 +70,7 @@ def lock_variants(
     written = []
     chosen = (dev_targets if dev else targets)(cuda, recipe, torch, python, arch)
     for variant in chosen:
-        if variant.recipe == "conda" and not variant.dev:
-            done = relock.Written(conda_lock.lock(variant, settings))
-        else:
-            done = (dev_lock.lock if variant.dev else pip_lock.lock)(variant, settings, upgrade)
+        done = kind_of(variant).lock(variant, settings, upgrade)
         written.append(done.path)
         print(f"locked {variant.lock_file}")
         for line in done.moves:

@@ -12,13 +12,13 @@ have changed since.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
 import re
 import tempfile
 from pathlib import Path
+
+from packaging.version import Version
 
 from envkit import ROOT
 from envkit.catalog.variants import Variant, compat, default_arch, lock_settings, reference
@@ -27,7 +27,8 @@ from envkit.core import files, proc
 from envkit.core.errors import UsageError
 from envkit.core.settings import Settings
 from envkit.recipes import indexes, relock
-from envkit.recipes.files import MissingInput, input_for_new_lock, input_text, parse_pip, read_header, sealed
+from envkit.recipes.files import LockFile, digest_of, input_for_new_lock, input_text, parse_pip, pip_packages, sealed
+from envkit.recipes.recipe_kind import BuildInputs, RecipeKind, inputs_changed
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _INCLUDE = re.compile(r"^\s*-[rc]\s+(\S+)", re.MULTILINE)
@@ -81,20 +82,13 @@ def inputs_digest(variant: Variant) -> str:
         "python_platform": variant.arch_data.python_platform,
         "exclude_newer": exclude_newer(variant),
     }
-    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return digest_of(facts)
 
 
 def stale_reason(variant: Variant) -> str:
     """Why the variant's lock cannot be trusted as is; "" when it is fresh or
     pinned by hand (no header: nothing recorded to compare)."""
-    header = read_header(ROOT / variant.lock_file)
-    if header is None:
-        return ""
-    try:
-        current = inputs_digest(variant)
-    except MissingInput as missing:
-        return f"{missing.relative} is missing"
-    return "" if header.get("inputs") == current else "its inputs changed since it was locked"
+    return KIND.stale_reason(variant)
 
 
 def uv_compile(variant: Variant, index_url: str, output: Path) -> list[str]:
@@ -205,3 +199,43 @@ def _compile(variant: Variant, settings: Settings, urls: indexes.Indexes, upgrad
             os.replace(Path(scratch) / "shared.txt", ROOT / shared_file(variant))
         os.replace(staged, target)
     return relock.Written(target, moves)
+
+
+def versions(lock: LockFile) -> dict[str, str]:
+    return pip_packages(lock).versions()
+
+
+def hashes(lock: LockFile) -> dict[str, tuple[str, ...]]:
+    return {name: pin.hashes for name, pin in pip_packages(lock).pins.items()}
+
+
+def same_version(installed: str, locked: str) -> bool:
+    return Version(installed) == Version(locked)
+
+
+def recipe_args(variant: Variant, given: BuildInputs) -> dict[str, str]:
+    """docker/pip.Dockerfile's ARGs for the recipe: the lock, its hashes, where wheels come from."""
+    args = {
+        "REQUIREMENTS": given.recipe_file,
+        "REQUIRE_HASHES": "true" if given.hash_locked else "false",
+        "INSTALL_FROM": "wheelhouse" if given.wheelhouse else "index",
+    }
+    if given.indexes:
+        args["INDEX_URL"] = given.indexes.index_url
+        args["EXTRA_INDEX_URL"] = " ".join(given.indexes.extra_index_urls)
+    return args
+
+
+KIND = RecipeKind(
+    name="pip",
+    inputs_digest=inputs_digest,
+    lock=lock,
+    packages=versions,
+    hashes=hashes,
+    same_version=same_version,
+    recipe_args=recipe_args,
+    changed=inputs_changed,
+    venv=True,
+    hand_pinned=True,
+    builds_from_input=False,
+)

@@ -18,8 +18,8 @@ from envkit.core.errors import UsageError
 from envkit.core.report_files import read_test_report
 from envkit.core.settings import Settings
 from envkit.images.build import image_tag
-from envkit.recipes.files import is_hash_locked, read_text, tamper_reason
-from envkit.recipes.lock import stale_reason
+from envkit.recipes.files import read_lock
+from envkit.recipes.kinds import kind_of
 from envkit.release.pins import PinnedImage, read_pins
 
 
@@ -51,18 +51,18 @@ def lock_state(variant: Variant) -> str:
     if not path.is_file():
         return "no lock"
     try:
-        read_text(path)
-        if reason := tamper_reason(path):
-            return f"tampered: {reason}"
+        lock = read_lock(path)
     except UsageError as error:
         return f"unreadable: {str(error).splitlines()[0]}"
+    if reason := lock.tamper_reason:
+        return f"tampered: {reason}"
     try:
-        reason = stale_reason(variant)
+        reason = kind_of(variant).stale_reason(variant, lock)
     except UsageError as error:  # a dev lock whose runtime lock is gone
         reason = str(error).splitlines()[0]
     if reason:
         return f"stale: {reason}"
-    return "locked" if is_hash_locked(path) else "locked (no hashes)"
+    return "locked" if lock.hash_locked else "locked (no hashes)"
 
 
 def state_of(

@@ -178,7 +178,7 @@ def dockerignore_allows(path: str) -> bool:
 
 def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
     needed = [str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.py")]
-    needed += [plan.recipe_of(v)[0] for v in declared()] + [
+    needed += [plan.recipe_of(v).shown for v in declared()] + [
         "env/pip/installer.txt",
         "docker/check_variant.py",
         "docker/env_layers.py",
