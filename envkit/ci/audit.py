@@ -92,7 +92,7 @@ def read_policy(path: Path = POLICY_FILE) -> Policy:
     if not path.exists() and not path.is_symlink():
         return Policy()
     try:
-        data = tomllib.loads(read_text(path, shown, fix=_POLICY_FIX.rstrip(".")))
+        data = tomllib.loads(read_text(path, shown))  # not UTF-8: "save it as UTF-8", not the schema
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{shown}: cannot be read as TOML ({error}).\n{_POLICY_FIX}") from None
     policy = validate(Policy, data, shown, _POLICY_FIX)

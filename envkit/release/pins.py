@@ -52,7 +52,7 @@ def read_pins(path: Path) -> dict[str, PinnedImage]:
     fix = f"Only `invoke publish` writes it: restore it with `git checkout {display(path)}`."
     if not path.exists() and not path.is_symlink():
         return {}
-    raw = read_text(path, fix=fix.rstrip("."))
+    raw = read_text(path, fix=f"save it as UTF-8, or restore it with `git checkout {display(path)}`")
     return validate_json(dict[str, PinnedImage], raw, display(path), fix)
 
 
