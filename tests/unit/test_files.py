@@ -103,7 +103,9 @@ def test_a_file_in_another_encoding_is_refused_naming_it(kit, name, encoding):
     if name in GUARDED:  # not UTF-8, so not the kit's: not replaced
         assert f"{name} exists and was not written by `invoke {GUARDED[name]}`" in stderr
     else:  # and what to do about the encoding: not the file's schema, which is not what is wrong
-        assert re.search(rf"{re.escape(name)}: not UTF-8 text \(.*\); (save it as UTF-8|restore it|fix or remove it)", stderr), stderr
+        assert re.search(
+            rf"{re.escape(name)}: not UTF-8 text \(.*\); (save it as UTF-8|restore it|fix or remove it)", stderr
+        ), stderr
 
 
 @pytest.mark.parametrize(
