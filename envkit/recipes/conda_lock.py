@@ -53,10 +53,6 @@ def inputs_digest(variant: Variant) -> str:
     return digest_of(facts)
 
 
-def stale_reason(variant: Variant) -> str:
-    return KIND.stale_reason(variant)
-
-
 def lock(variant: Variant, settings: Settings) -> Path:
     """Write the explicit lock, or nothing at all."""
     indexes.check_reachable(channel_urls(variant, settings), settings, f"lock {variant.lock_file}")

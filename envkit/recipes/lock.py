@@ -40,12 +40,6 @@ def targets(
     return sorted(chosen, key=lambda v: not pip_lock.is_reference(v)) if recipe == "pip" else chosen
 
 
-def stale_reason(variant: Variant) -> str:
-    """Why the variant's lock (a dev layer's, a pip or a conda one) cannot be
-    used as is; "" when it is fresh."""
-    return kind_of(variant).stale_reason(variant)
-
-
 def dev_targets(
     cuda: str | None, recipe: str, torch: str | None, python: str | None, arch: str | None = None
 ) -> list[Variant]:
