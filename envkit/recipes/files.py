@@ -37,10 +37,6 @@ class PipRecipe:
         return {name: pin.version for name, pin in self.pins.items()}
 
 
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def _logical_lines(text: str) -> list[str]:
     """Join backslash continuations and drop comments, as pip does."""
     lines, current = [], ""
@@ -58,7 +54,7 @@ def _logical_lines(text: str) -> list[str]:
 
 def read_text(path: Path) -> str:
     """A recipe's UTF-8 text, or a UsageError naming the file."""
-    return files.read_text(path, _shown(path), fix="restore it with `git checkout` or regenerate it")
+    return files.read_text(path, fix="restore it with `git checkout` or regenerate it")
 
 
 class MissingInput(Exception):
@@ -73,7 +69,7 @@ def input_text(path: Path) -> str:
     """The text of one of a lock's inputs, read for its inputs digest;
     MissingInput where it is gone."""
     if not path.exists() and not path.is_symlink():
-        raise MissingInput(_shown(path))
+        raise MissingInput(files.display(path))
     return read_text(path)
 
 
@@ -121,9 +117,11 @@ def read_conda(path: Path) -> CondaRecipe:
     try:
         data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as error:
-        raise UsageError(f"{_shown(path)}: not valid YAML ({str(error).splitlines()[0]}).") from None
+        raise UsageError(f"{files.display(path)}: not valid YAML ({str(error).splitlines()[0]}).") from None
     if not (isinstance(data, dict) and isinstance(data.get("dependencies"), list) and "channels" in data):
-        raise UsageError(f"{_shown(path)}: not a conda environment file (it needs `channels:` and `dependencies:`).")
+        raise UsageError(
+            f"{files.display(path)}: not a conda environment file (it needs `channels:` and `dependencies:`)."
+        )
     pins: dict[str, str] = {}
     unpinned: list[str] = []
     for spec in data["dependencies"]:
@@ -153,7 +151,7 @@ class LockFile:
 
     @property
     def shown(self) -> str:
-        return _shown(self.path)
+        return files.display(self.path)
 
     @property
     def body(self) -> str:
