@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
 
+from envkit.checks.check import Context, Outcome
 from envkit.checks.container import ProbeContainer
-from envkit.checks.probes import Context
 from envkit.core.errors import UsageError
-from envkit.core.reports import CheckRow
 from envkit.core.validation import STRICT, validate_json
 from envkit.images import plan
 from envkit.recipes.kinds import kind_of
@@ -97,17 +96,17 @@ def hash_problems(inventory: Inventory, allowed: dict[str, tuple[str, ...]]) -> 
     return problems
 
 
-def inventory(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def inventory(box: ProbeContainer, ctx: Context) -> Outcome:
     listed = box.exec(["python", "-c", _READ])
     debian = box.exec(_DEBIAN)
     seconds = listed.seconds + debian.seconds
     if not (listed.ok and debian.ok):
         failed = listed if not listed.ok else debian
-        return [CheckRow("inventory", False, f"exit {failed.code}: {failed.tail()}", seconds)]
+        return Outcome(False, f"exit {failed.code}: {failed.tail()}", seconds)
     try:
         found = parse(validate_json(Listed, listed.stdout, "the inventory probe", ""), debian.stdout.strip())
     except (UsageError, ValueError) as error:
-        return [CheckRow("inventory", False, str(error).strip()[:300], seconds)]
+        return Outcome(False, str(error).strip()[:300], seconds)
     ctx.inventory = found
     allowed: dict[str, tuple[str, ...]] = {}
     variant = ctx.variant
@@ -122,4 +121,4 @@ def inventory(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     counts = ", ".join(f"{len(found.of(kind))} {kind}" for kind in ("pypi", "conda", "deb") if found.of(kind))
     hashed_count = sum(1 for package in found.packages if package.sha256 or package.md5)
     detail = "; ".join(problems) or f"{counts} packages, {hashed_count} with the digest of the file installed"
-    return [CheckRow("inventory", not problems, detail, seconds)]
+    return Outcome(not problems, detail, seconds)

@@ -1,15 +1,15 @@
-"""The checks a dev image adds to the runtime ones: JupyterLab runs, and a
-notebook made from examples/first_program.py executes on the image's own
-kernel (nbclient, as a notebook in JupyterLab or an editor would) and prints
-the line that says the model learned."""
+"""The checks a dev image adds to the runtime ones (envkit/checks/registry.py):
+JupyterLab runs, and a notebook made from examples/first_program.py executes
+on the image's own kernel (nbclient, as a notebook in JupyterLab or an editor
+would) and prints the line that says the model learned."""
 
 from __future__ import annotations
 
 import json
 
+from envkit.checks.check import Context, Outcome, from_exec
 from envkit.checks.container import ProbeContainer
-from envkit.checks.probes import EXAMPLES, Context, _from_exec
-from envkit.core.reports import CheckRow
+from envkit.checks.probes import EXAMPLES
 
 LEARNED = "learned y = "
 DONE = "ok: loss fell"
@@ -41,24 +41,21 @@ print(json.dumps({{"cells": len(notebook.cells), "stdout": text}}))
 """
 
 
-def jupyterlab(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def jupyterlab(box: ProbeContainer, ctx: Context) -> Outcome:
     run = box.exec(["jupyter", "lab", "--version"], timeout=120)
-    return [_from_exec("jupyterlab", run, f"JupyterLab {run.stdout.strip()}")]
+    return from_exec(run, f"JupyterLab {run.stdout.strip()}")
 
 
-def notebook(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def notebook(box: ProbeContainer, ctx: Context) -> Outcome:
     run = box.exec(["python", "-c", _RUN_NOTEBOOK])
     if not run.ok:
-        return [_from_exec("notebook", run)]
+        return from_exec(run)
     try:
         result = json.loads(run.stdout.strip().splitlines()[-1])
         said = str(result["stdout"]).splitlines()
     except (json.JSONDecodeError, IndexError, KeyError, TypeError):
-        return [CheckRow("notebook", False, f"no result from the notebook run: {run.tail()}", run.seconds)]
+        return Outcome(False, f"no result from the notebook run: {run.tail()}", run.seconds)
     learned = next((line for line in said if line.startswith(LEARNED)), "")
     passed = bool(learned) and any(line.startswith(DONE) for line in said)
     detail = f"{result['cells']} cells on the python3 kernel: {learned}" if passed else f"printed: {said[-3:]}"
-    return [CheckRow("notebook", passed, detail, run.seconds)]
-
-
-DEV_CHECKS = [jupyterlab, notebook]
+    return Outcome(passed, detail, run.seconds)

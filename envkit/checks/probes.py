@@ -1,29 +1,24 @@
 """The checks `invoke test` runs inside an image: small functions over a
-running test container, each returning its result rows. Add one by writing a
-function and listing it in CHECKS."""
+running test container, each returning its outcome. Add one by writing a
+function and listing it in envkit/checks/registry.py, which names it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
 from envkit import ROOT
-from envkit.catalog.variants import Variant
-from envkit.checks.container import Exec, ProbeContainer
+from envkit.checks.check import Context, Outcome, from_exec
+from envkit.checks.container import ProbeContainer
 from envkit.core.errors import UsageError
-from envkit.core.reports import CheckRow, Measured
+from envkit.core.reports import Facts, Measured
 from envkit.core.validation import validate_json
 from envkit.images import plan
 from envkit.recipes.files import read_conda
 from envkit.recipes.kinds import kind_of
 from envkit.recipes.pip_lock import same_version
-
-if TYPE_CHECKING:
-    from envkit.checks.inventory import Inventory
 
 EXAMPLES = "/opt/envkit/examples"
 
@@ -39,36 +34,23 @@ _CONDA_INSTALLED = (
 )
 
 
-@dataclass
-class Context:
-    variant: Variant
-    gpus: bool
-    measured: Measured | None = None  # verify_install's facts
-    facts: dict[str, Any] = field(default_factory=dict)  # the environment's, for tags and the manifest
-    inventory: Inventory | None = None  # every package in the image, for the SBOM
-
-
-def _from_exec(name: str, run: Exec, detail: str = "") -> CheckRow:
-    return CheckRow(name, run.ok, detail if run.ok else f"exit {run.code}: {run.tail()}", run.seconds)
-
-
-def verify_install(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def verify_install(box: ProbeContainer, ctx: Context) -> Outcome:
     run = box.exec(["python", f"{EXAMPLES}/verify_install.py", "--json"])
     if not run.ok:
-        return [_from_exec("verify_install", run)]
+        return from_exec(run)
     try:
         ctx.measured = m = validate_json(Measured, run.stdout, "verify_install.py --json", "")
     except UsageError as error:
-        return [CheckRow("verify_install", False, str(error).strip(), run.seconds)]
+        return Outcome(False, str(error).strip(), run.seconds)
     detail = f"torch {m.torch}, CUDA {m.cuda_compiled}, cuDNN {m.cudnn}, {m.gpu_count} GPU(s), {m.machine}"
-    return [CheckRow("verify_install", True, detail, run.seconds)]
+    return Outcome(True, detail, run.seconds)
 
 
-def pins(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def pins(box: ProbeContainer, ctx: Context) -> Outcome:
     """The measured versions are the variant's pins (the tags will come from them)."""
     m, v = ctx.measured, ctx.variant
     if not m:
-        return [CheckRow("pins", False, "nothing measured: verify_install failed")]
+        return Outcome(False, "nothing measured: verify_install failed")
     found = {
         "torch": m.torch.split("+")[0],
         "torchvision": m.torchvision.split("+")[0],
@@ -92,24 +74,24 @@ def pins(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         # what `invoke doctor` and `invoke run` judge GPUs by must be this image's own list
         found["gpu kernels"], wanted["gpu kernels"] = " ".join(m.cuda_archs), " ".join(v.gpu_archs)
     wrong = [f"{key} {found[key] or 'none'} != {wanted[key]}" for key in wanted if found[key] != wanted[key]]
-    return [CheckRow("pins", not wrong, "; ".join(wrong) or f"as pinned for {v.name}{unmeasured}")]
+    return Outcome(not wrong, "; ".join(wrong) or f"as pinned for {v.name}{unmeasured}")
 
 
-def first_program(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def first_program(box: ProbeContainer, ctx: Context) -> Outcome:
     run = box.exec(["python", f"{EXAMPLES}/first_program.py"])
-    return [_from_exec("first_program", run, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")]
+    return from_exec(run, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")
 
 
-def concepts(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def concepts(box: ProbeContainer, ctx: Context) -> Outcome:
     run = box.exec(["python", f"{EXAMPLES}/concepts.py"])
-    return [_from_exec("concepts", run, f"{run.stdout.count('ok ')} concepts checked")]
+    return from_exec(run, f"{run.stdout.count('ok ')} concepts checked")
 
 
 # The smoke checks that need torchaudio, which a line without a torchaudio release does not install.
 TORCHAUDIO_CHECKS = ("torchaudio_transform",)
 
 
-def smoke(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def smoke(box: ProbeContainer, ctx: Context) -> list[Outcome]:
     variant = ctx.variant
     skipped = () if variant.torchaudio else TORCHAUDIO_CHECKS
     argv = ["python", f"{EXAMPLES}/smoke.py", "--json", *(["--gpu"] if ctx.gpus else [])]
@@ -117,37 +99,33 @@ def smoke(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     try:
         rows = json.loads(run.stdout)
     except json.JSONDecodeError:
-        return [_from_exec("smoke", run) if not run.ok else CheckRow("smoke", False, "no JSON output")]
-    results = [CheckRow(f"smoke:{r['name']}", r["passed"], r["detail"], r["seconds"]) for r in rows]
+        return [from_exec(run) if not run.ok else Outcome(False, "no JSON output")]
+    results = [Outcome(r["passed"], r["detail"], r["seconds"], part=r["name"]) for r in rows]
     why = f"torch {variant.torch} has no torchaudio release (env/compat.toml): {variant.name} installs none"
-    return results + [
-        CheckRow(f"smoke:{name}", True, f"not applicable: {why}", not_applicable=True) for name in skipped
-    ]
+    return results + [Outcome(True, f"not applicable: {why}", part=name, not_applicable=True) for name in skipped]
 
 
 # The build's own judge of `pip check` (docker/env_layers.py check), for the test to judge alike.
 LAYERS_SCRIPT = ROOT / "docker" / "env_layers.py"
 
 
-def pip_check(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def pip_check(box: ProbeContainer, ctx: Context) -> Outcome:
     """`pip check`, judged by one rule at build and test: a pip image runs the
     build's docker/env_layers.py check, which accepts only NVIDIA's
     sbsa-tagged wheels on aarch64 (pip calls them unsupported); a conda
     environment gets plain `pip check`."""
     if not kind_of(ctx.variant).venv:
         run = box.exec(["python", "-m", "pip", "check"])
-        return [_from_exec("pip_check", run, run.stdout.strip())]
+        return from_exec(run, run.stdout.strip())
     judge = box.put_file("tmp/envkit-check", "env_layers.py", LAYERS_SCRIPT.read_bytes())
     run = box.exec(["python", judge, "check"])
     said = [line.removeprefix("pip check: ") for line in run.stdout.strip().splitlines()]
     if not run.ok:
-        return [
-            CheckRow("pip_check", False, f"exit {run.code}: {(run.stderr or run.stdout).strip()[-600:]}", run.seconds)
-        ]
-    return [CheckRow("pip_check", True, "; ".join(said), run.seconds)]
+        return Outcome(False, f"exit {run.code}: {(run.stderr or run.stdout).strip()[-600:]}", run.seconds)
+    return Outcome(True, "; ".join(said), run.seconds)
 
 
-def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def matches_recipe(box: ProbeContainer, ctx: Context) -> Outcome:
     """What is installed equals the variant's recipe as it stands in env/ now:
     every package of a pip lock or explicit conda lock, nothing more; every
     exact pin of a conda environment file. A difference is drift: the image
@@ -156,11 +134,11 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
     try:
         recipes = plan.installed_locks(variant)
     except UsageError as error:
-        return [CheckRow("matches_recipe", False, str(error))]
+        return Outcome(False, str(error))
     kind = kind_of(variant)
     run = box.exec(["python", "-c", _PIP_INSTALLED if kind.venv else _CONDA_INSTALLED])
     if not run.ok:
-        return [_from_exec("matches_recipe", run)]
+        return from_exec(run)
     installed: dict[str, str] = {canonicalize_name(name): version for name, version in json.loads(run.stdout).items()}
     recipe_file = " + ".join(lock.shown for lock in recipes)
     if kind.builds_from_input and recipes[-1].path == ROOT / variant.input_file:  # an environment file's pins
@@ -169,7 +147,7 @@ def matches_recipe(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
         locked = {name: version for lock in recipes for name, version in kind.packages(lock).items()}
         problems = pip_drift(locked, installed, compare=kind.same_version)
     detail = "; ".join(problems) or f"{len(installed)} packages as in {recipe_file}"
-    return [CheckRow("matches_recipe", not problems, detail, run.seconds)]
+    return Outcome(not problems, detail, run.seconds)
 
 
 def pip_drift(
@@ -203,39 +181,26 @@ _PACKAGE_LISTS = {"pip": ["python", "-m", "pip", "freeze", "--all"], "conda": ["
 _DEBIAN_PACKAGES = ["dpkg-query", "--show", "--showformat", "${Package}=${Version}\\n"]
 
 
-def environment(box: ProbeContainer, ctx: Context) -> list[CheckRow]:
+def environment(box: ProbeContainer, ctx: Context) -> Outcome:
     """Measure what the tags and the manifest record: the recipe the image
     holds and its hash, the Python and Debian package lists."""
     found = {kind: box.exec(["sha256sum", path]) for kind, path in RECIPE_FILES.items()}
     held = [kind for kind, run in found.items() if run.ok]
     if len(held) != 1:
-        return [CheckRow("environment", False, f"expected one recipe file, found: {held or 'none'}")]
+        return Outcome(False, f"expected one recipe file, found: {held or 'none'}")
     recipe = held[0]
     packages = box.exec(_PACKAGE_LISTS[recipe])
     debian = box.exec(_DEBIAN_PACKAGES)
     for run in (packages, debian):
         if not run.ok:
-            return [_from_exec("environment", run)]
-    ctx.facts.update(
+            return from_exec(run)
+    ctx.environment = held_now = Facts(
+        revision=ctx.revision,
         recipe=recipe,
         recipe_file=RECIPE_FILES[recipe],
         recipe_sha256=found[recipe].stdout.split()[0],
-        packages=packages.stdout.strip().splitlines(),
-        debian_packages=debian.stdout.strip().splitlines(),
+        packages=tuple(packages.stdout.strip().splitlines()),
+        debian_packages=tuple(debian.stdout.strip().splitlines()),
     )
-    detail = (
-        f"{recipe} recipe, {len(ctx.facts['packages'])} Python and {len(ctx.facts['debian_packages'])} Debian packages"
-    )
-    return [CheckRow("environment", True, detail, packages.seconds + debian.seconds)]
-
-
-CHECKS: list[Callable[[ProbeContainer, Context], list[CheckRow]]] = [
-    verify_install,
-    pins,
-    first_program,
-    concepts,
-    smoke,
-    pip_check,
-    matches_recipe,
-    environment,
-]
+    detail = f"{recipe} recipe, {len(held_now.packages)} Python and {len(held_now.debian_packages)} Debian packages"
+    return Outcome(True, detail, packages.seconds + debian.seconds)

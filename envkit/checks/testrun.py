@@ -12,15 +12,14 @@ from docker.models.images import Image
 from envkit.catalog.advisories import advisory_note
 from envkit.catalog.variants import Variant, declared_images
 from envkit.checks import manifest, sbom, tags
+from envkit.checks.check import Context
 from envkit.checks.container import ProbeContainer
-from envkit.checks.inventory import inventory
-from envkit.checks.notebook import DEV_CHECKS
-from envkit.checks.probes import CHECKS, Context
+from envkit.checks.registry import run_all
 from envkit.core import engine, provenance
 from envkit.core.errors import UsageError
 from envkit.core.gpus import check_choice, host_gpus, use_gpus
 from envkit.core.report_files import check_writable, test_report_path, write_json
-from envkit.core.reports import CheckRow, Facts, Host, TestReport
+from envkit.core.reports import Facts, Host, TestReport
 from envkit.core.settings import Settings
 from envkit.images import emulation, plan
 from envkit.images.build import image_tag
@@ -80,13 +79,11 @@ def run_tests(
     started_at = datetime.now(UTC).isoformat(timespec="microseconds")
     started = time.monotonic()
     labels = image.attrs["Config"].get("Labels") or {}
-    context = Context(variant, with_gpus, facts={"revision": labels.get("org.opencontainers.image.revision", "")})
+    context = Context(variant, with_gpus, revision=labels.get("org.opencontainers.image.revision", ""))
     source = tag if platform else image_id  # an index runs by its tag and the platform asked for
     environment = emulation.environment(variant.arch, native)
     with ProbeContainer(client, source, with_gpus, environment, platform) as box:
-        results: list[CheckRow] = []
-        for check in [*CHECKS, inventory, *(DEV_CHECKS if variant.dev else [])]:
-            results += check(box, context)
+        results = run_all(box, context)
     report = TestReport(
         variant=variant.name,
         image=tag,
@@ -98,7 +95,7 @@ def run_tests(
         started_at=started_at,
         seconds=round(time.monotonic() - started, 1),
         measured=context.measured,
-        facts=Facts(**context.facts),
+        facts=context.environment or Facts(revision=context.revision),
         checks=tuple(results),
         kit_revision=provenance.current().revision,
         passed=bool(results) and all(row.passed for row in results),

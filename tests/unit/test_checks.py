@@ -9,7 +9,9 @@ import pytest
 from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.checks import probes, testrun
+from envkit.checks.check import Context
 from envkit.checks.container import Exec
+from envkit.checks.registry import BY_NAME
 from envkit.core import gpus
 from envkit.core.reports import HostGpu, Measured, TestReport
 from envkit.core.validation import validate
@@ -33,17 +35,17 @@ class ScriptedBox:
 
 def context(name="cu121-pip", measured=None, gpus=False):
     cuda, recipe = {"cu121-pip": ("12.1", "pip"), "cpu-pip": ("cpu", "pip"), "cu121-conda": ("12.1", "conda")}[name]
-    return probes.Context(select(cuda, recipe), gpus, validate(Measured, measured, "test", "") if measured else None)
+    return Context(select(cuda, recipe), gpus, validate(Measured, measured, "test", "") if measured else None)
 
 
 def test_pins_pass_when_measured_equals_the_variant():
-    [result] = probes.pins(None, context(measured=MEASURED))
+    [result] = BY_NAME["pins"].rows(None, context(measured=MEASURED))
     assert result.passed and result.detail == "as pinned for cu121-pip"
 
 
 def test_an_image_whose_examples_predate_the_kernel_list_is_told_to_rebuild():
     older = {key: value for key, value in MEASURED.items() if key != "cuda_archs"}
-    [result] = probes.pins(None, context(measured=older))
+    [result] = BY_NAME["pins"].rows(None, context(measured=older))
     assert result.passed and "its GPU kernels not measured" in result.detail and "rebuild it" in result.detail
 
 
@@ -61,7 +63,7 @@ def test_an_image_whose_examples_predate_the_kernel_list_is_told_to_rebuild():
     ],
 )
 def test_pins_fail_and_name_the_difference(change, problem):
-    [result] = probes.pins(None, context(measured={**MEASURED, **change}))
+    [result] = BY_NAME["pins"].rows(None, context(measured={**MEASURED, **change}))
     assert not result.passed and problem in result.detail
 
 
@@ -73,23 +75,21 @@ def test_cpu_variant_expects_no_cuda():
         "torchaudio": "2.4.1+cpu",
         "cuda_compiled": None,
     }
-    assert probes.pins(None, context("cpu-pip", measured))[0].passed
+    assert BY_NAME["pins"].rows(None, context("cpu-pip", measured))[0].passed
 
 
 def test_the_arm64_variant_expects_pypis_cpu_torch_on_aarch64():
     """PyPI's aarch64 wheels are the CPU build and carry no +cpu local version."""
     measured = {**MEASURED, "torch": "2.4.1", "torchvision": "0.19.1", "torchaudio": "2.4.1", "cuda_compiled": None}
-    arm64 = probes.Context(
-        select("cpu", arch="arm64"), False, validate(Measured, {**measured, "machine": "aarch64"}, "t", "")
-    )
-    [result] = probes.pins(None, arm64)
+    arm64 = Context(select("cpu", arch="arm64"), False, validate(Measured, {**measured, "machine": "aarch64"}, "t", ""))
+    [result] = BY_NAME["pins"].rows(None, arm64)
     assert result.passed and result.detail == "as pinned for cpu-pip-arm64"
     emulated_wrongly = dataclasses.replace(arm64, measured=validate(Measured, measured, "t", ""))
-    assert probes.pins(None, emulated_wrongly)[0].detail == "machine x86_64 != aarch64"
+    assert BY_NAME["pins"].rows(None, emulated_wrongly)[0].detail == "machine x86_64 != aarch64"
 
 
 def test_pins_fail_when_nothing_was_measured():
-    assert not probes.pins(None, context())[0].passed
+    assert not BY_NAME["pins"].rows(None, context())[0].passed
 
 
 def locked_versions():
@@ -158,28 +158,28 @@ def test_smoke_rows_become_one_result_each_and_gpu_flag_is_passed():
             12.0,
         )
     )
-    results = probes.smoke(box, context(gpus=True))
+    results = BY_NAME["smoke"].rows(box, context(gpus=True))
     assert [(r.name, r.passed) for r in results] == [("smoke:nms", False), ("smoke:compile_cpu", True)]
     assert box.calls[0][-2:] == ["--json", "--gpu"]
 
 
 def test_smoke_without_json_is_one_failure_with_the_error_tail():
     box = ScriptedBox(Exec(1, "", "Traceback ...\nImportError: libcudart.so.12", 1.0))
-    [result] = probes.smoke(box, context())
+    [result] = BY_NAME["smoke"].rows(box, context())
     assert not result.passed and "ImportError: libcudart.so.12" in result.detail
 
 
 def test_verify_install_keeps_the_measurements():
     ctx = context()
     box = ScriptedBox(Exec(0, json.dumps(MEASURED), "", 3))
-    [result] = probes.verify_install(box, ctx)
+    [result] = BY_NAME["verify_install"].rows(box, ctx)
     assert result.passed and ctx.measured is not None and ctx.measured.cudnn == "9.1.0"
 
 
 def test_verify_install_output_of_another_shape_fails_the_check():
     ctx = context()
     box = ScriptedBox(Exec(0, '{"torch": "2.4.1"}', "", 3))
-    [result] = probes.verify_install(box, ctx)
+    [result] = BY_NAME["verify_install"].rows(box, ctx)
     assert not result.passed and "torchvision: missing" in result.detail and ctx.measured is None
 
 

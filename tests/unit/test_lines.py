@@ -9,8 +9,9 @@ import pytest
 from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.catalog.variants import SEED, default_pins, pins_for, siblings
-from envkit.checks import probes
+from envkit.checks.check import Context
 from envkit.checks.container import Exec
+from envkit.checks.registry import BY_NAME
 from envkit.recipes import pip_lock
 from tests.helpers import refusal_of_edit
 
@@ -58,7 +59,7 @@ class _Box:
 
 def test_the_torchaudio_check_is_reported_not_applicable_with_its_reason():
     box = _Box()
-    rows = probes.smoke(box, probes.Context(select("13.2"), gpus=False))
+    rows = BY_NAME["smoke"].rows(box, Context(select("13.2"), gpus=False))
     assert "--skip=torchaudio_transform" in box.argv
     skipped = rows[-1]
     assert (skipped.name, skipped.passed, skipped.not_applicable, skipped.verdict) == (
@@ -68,7 +69,7 @@ def test_the_torchaudio_check_is_reported_not_applicable_with_its_reason():
         "n/a",
     )
     assert "torch 2.15.0 has no torchaudio release" in skipped.detail
-    seed_rows = probes.smoke(box, probes.Context(select("12.1"), gpus=False))
+    seed_rows = BY_NAME["smoke"].rows(box, Context(select("12.1"), gpus=False))
     assert "--skip=torchaudio_transform" not in box.argv and not any(r.not_applicable for r in seed_rows)
 
 
