@@ -363,8 +363,8 @@ def _session(
     c: Context, command: list[str], given: VariantFlags, flags: SessionFlags
 ) -> tuple[Chosen, RunOptions, Settings, Any]:
     """The image, the checked options, the settings and the engine for `run`, `shell` and `lab`."""
-    settings = _settings(c, shm_size=flags.shm_size)
-    check_given(workdir=flags.workdir, ipc=flags.ipc)
+    settings = _settings(c)
+    check_given(workdir=flags.workdir, ipc=flags.ipc, shm_size=flags.shm_size)
     options = RunOptions.parse(
         command,
         flags.workdir,

@@ -104,7 +104,7 @@ class Baseline:
             argv += ["--tag", f"{BENCH_IMAGE}:{self.variant.name}-baseline", "--progress", "plain"]
             for key, value in self.build_args(one_pin).items():
                 argv += ["--build-arg", f"{key}={value}"]
-            if ca_cert := self.settings.ca_cert_path():
+            if ca_cert := self.settings.ca_cert:
                 argv += ["--secret", f"id=ca,src={ca_cert}"]
             started = time.monotonic()
             output = proc.stream([*argv, str(context)], env=builder.env)

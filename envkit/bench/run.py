@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import requests
@@ -62,7 +62,10 @@ from envkit.recipes.files import read_pip
 from envkit.release.publish import release_image
 
 # The layer compressions a publish can push from each image store (see envkit.release.releases.check_compression).
-PUSHED_COMPRESSIONS = {capabilities.CONTAINERD: ("gzip", "zstd"), capabilities.CLASSIC: ("gzip",)}
+PUSHED_COMPRESSIONS: dict[str, tuple[Literal["gzip", "zstd"], ...]] = {
+    capabilities.CONTAINERD: ("gzip", "zstd"),
+    capabilities.CLASSIC: ("gzip",),
+}
 BENCH_RELEASE_LABEL = "io.envkit.bench.release"  # so a user's own release of the same image is never reused
 
 # The package a one-pin change moves, in order of preference: small, pure
@@ -91,7 +94,7 @@ def one_pin_change(variant: Variant, settings: Settings) -> OnePin:
     the newest release before the locked one that has a wheel on the index."""
     lock = read_pip(ROOT / variant.lock_file)
     urls = indexes.effective(variant, settings)
-    context = measure.ssl_context(settings.ca_cert_path())
+    context = measure.ssl_context(settings.ca_cert)
     tags = measure.wheel_tags(variant.python, platform_tags())
     for name in ONE_PIN_CANDIDATES:
         pin = lock.pins.get(name)
@@ -170,7 +173,7 @@ class Bench:
 
     def push_releases(
         self, registry: ScratchRegistry, image_id: str, figures: dict[str, float]
-    ) -> list[tuple[str, str]]:
+    ) -> list[tuple[Literal["gzip", "zstd"], str]]:
         """Push the image as `invoke publish` would, once per compression this
         store can push; record the label step, the push and the compressed size;
         return each compression with the repository it went to (pulled later, one at a time)."""
@@ -336,7 +339,7 @@ def run_bench(variant: Variant, settings: Settings, runs: int, empty_build_cache
                     list(read_pip(ROOT / variant.lock_file).pins.values()),
                     indexes.effective(variant, settings),
                     variant.python,
-                    settings.ca_cert_path(),
+                    settings.ca_cert,
                 )
                 rates.append(rate)
                 for contender in contenders if number % 2 == 0 else contenders[::-1]:

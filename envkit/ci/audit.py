@@ -149,7 +149,7 @@ def run_pip_audit(variant: Variant, settings: Settings) -> str:
         raise UsageError(
             f"{variant.name} has no lock ({variant.lock_file}): write it with `invoke lock {variant.flags()}`."
         )
-    env = {"REQUESTS_CA_BUNDLE": str(ca_cert)} if (ca_cert := settings.ca_cert_path()) else {}
+    env = {"REQUESTS_CA_BUNDLE": str(ca_cert)} if (ca_cert := settings.ca_cert) else {}
     with tempfile.TemporaryDirectory(prefix="envkit-audit-") as scratch:
         released = Path(scratch) / "requirements.txt"
         released.write_text(as_released(read_text(lock)))

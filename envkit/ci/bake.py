@@ -46,7 +46,7 @@ def target(variant_plan: plan.Plan, settings: Settings) -> dict[str, Any]:
         # As invoke build: no attestation the kit did not decide on (buildx adds provenance by default).
         "attest": ["type=provenance,disabled=true", "type=sbom,disabled=true"],
     }
-    if ca_cert := settings.ca_cert_path():
+    if ca_cert := settings.ca_cert:
         made["secret"] = [f"id=ca,src={ca_cert}"]
     return made
 

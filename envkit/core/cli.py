@@ -12,14 +12,16 @@ from pathlib import Path
 
 from invoke.collection import Collection
 
-from envkit.core.errors import UsageError
+from envkit.core.errors import InvalidValue, UsageError
 
 
 def check_given(**flags: str | None) -> None:
     """An empty value is a mistake, not a way to ask for the default."""
     for name, value in flags.items():
         if value is not None and not value.strip():
-            raise UsageError(f"--{name.replace('_', '-')} {value!r}: an empty value; give one, or leave the flag out.")
+            raise InvalidValue(
+                f"--{name.replace('_', '-')}", value, "an empty value", "give one, or leave the flag out"
+            )
 
 
 def path_problem(value: str) -> str:
@@ -40,13 +42,13 @@ def checked_path(flag: str, value: str, target: bool = False) -> Path:
     (something the kit will write or replace) keeps its last part as given:
     a link there is the kit's to refuse, not to follow."""
     if problem := path_problem(value):
-        raise UsageError(f"{flag} {value[:80]!r}: {problem}.")
+        raise InvalidValue(flag, value, problem)
     given = Path(value).expanduser()
     last = given.absolute().name
     path = given.absolute().parent.resolve() / last if target and last not in ("", "..") else given.resolve()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if existing != path and not existing.is_dir():
-        raise UsageError(f"{flag} {value[:80]!r}: {existing} is a file, not a folder.")
+        raise InvalidValue(flag, value, f"{existing} is a file, not a folder")
     return path
 
 

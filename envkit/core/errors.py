@@ -32,6 +32,26 @@ class UsageError(KitError):
     code_default = USAGE
 
 
+class InvalidValue(UsageError):
+    """A value that is wrong, where it was read: its `subject` (the flag, the
+    setting or the file's key that gave it), the `value` as shown (a secret's
+    is not), what is wrong with it and, where the problem does not say, how to
+    fix it. Every flag and setting the kit reads is refused with one."""
+
+    def __init__(self, subject: str, value: str, problem: str, fix: str = "", shown: str | None = None) -> None:
+        self.subject, self.value, self.problem, self.fix = subject, value, problem, fix
+        super().__init__(f"{subject} {shown or repr(value[:80])}: {problem}{f'; {fix}' if fix else ''}.")
+
+
+class Invalid(ValueError):
+    """What a parser of one value raises: the problem and its fix, without the
+    subject, which the caller knows and InvalidValue adds."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
 class CommandFailed(KitError):
     """An external command (docker, debootstrap) exited non-zero.
 

@@ -1,9 +1,10 @@
 """Options a team or CI sets once: defaults here, then invoke.yaml, then
 INVOKE_ENVKIT_* environment variables (Invoke's own config layers), then flags.
 
-Every value is checked once, in `Settings.from_config`, where the layers and
-the flags meet: a bad one stops the task before anything starts, naming the
-flag and the setting it came from.
+Every value is parsed once, in `Settings.from_config`, where the layers and
+the flags meet, into its type (a registry target, a size, mirror pairs, a CA
+bundle's path): a bad one stops the task before anything starts with an
+InvalidValue naming the flag or setting it came from, the problem and the fix.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import os
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from envkit import ROOT
 from envkit.core import files
 from envkit.core.cli import check_given, path_problem
-from envkit.core.errors import UsageError
+from envkit.core.errors import Invalid, InvalidValue, UsageError
 from envkit.core.references import RegistryTarget, reference_problem, url_problem
 
 SECTION = "envkit"
@@ -32,52 +33,66 @@ _SUITE = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 
 
 @dataclass(frozen=True)
+class Size:
+    """A size as Docker writes it (`8g`), kept as given and in bytes."""
+
+    text: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class Settings:
+    """Every setting, parsed: a structured value holds its type (a registry
+    target, a size, the mirror pairs), so no task parses one again."""
+
     image_name: str = "torch-env"  # local images are tagged <image_name>:<variant>
     base_image: str = ""  # empty: the recipe's digest-pinned base from env/variants.toml
-    ca_cert: str = ""  # a CA bundle passed to builds as a BuildKit secret
+    ca_cert: Path | None = None  # a CA bundle passed to builds as a BuildKit secret (resolved)
     docker_client: str = ""  # empty: find buildx, else a client with built-in BuildKit
     reports_dir: str = "reports"  # build records and test reports (git-ignored)
     source_url: str = ""  # the OCI source label; empty: the git remote `origin`
-    registry: str = ""  # where `invoke publish` pushes: HOST[:PORT]/NAMESPACE
+    registry: RegistryTarget | None = None  # where `invoke publish` pushes: HOST[:PORT]/NAMESPACE
     index_url: str = ""  # replaces a pip recipe's index (lock, build, wheelhouse)
-    extra_index_url: str = ""  # replaces its extra indexes (space-separated)
-    mirrors: str = ""  # space-separated UPSTREAM=MIRROR URL prefixes, for every index
+    extra_index_url: tuple[str, ...] = ()  # replaces its extra indexes (given space-separated)
+    mirrors: tuple[tuple[str, str], ...] = ()  # UPSTREAM=MIRROR URL prefixes (given space-separated), every index
     base_mirror: str = "http://deb.debian.org/debian"
     base_suite: str = "bookworm"
     base_tag: str = "torch-env-base:{suite}"
     pins_file: str = "env/published.json"  # the team's published images by digest (committed)
     cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
-    shm_size: str = ""  # /dev/shm of `invoke run`/`shell` (e.g. 8g); empty: half the engine's memory
+    shm_size: Size | None = None  # /dev/shm of `invoke run`/`shell` (e.g. 8g); None: half the engine's memory
     build_cache: str = ""  # buildx only: `gha` (the Actions cache) or a registry repository for BuildKit's cache
     # How `invoke publish` compresses layers: gzip pulls on every engine, zstd (the build's own layers, faster
     # to unpack) only on Docker 23 and newer; zstd needs the containerd image store to push from.
-    publish_compression: str = "gzip"
+    publish_compression: Literal["gzip", "zstd"] = "gzip"
     # The key `invoke publish` signs with, in cosign's forms (a file, env://NAME, a KMS URI; its password in
     # COSIGN_PASSWORD), or `keyless` (the workflow's OIDC identity). Never committed: the environment sets it.
     signing_key: str = ""
     signing_policy: str = "env/signing"  # who may sign the team's images (committed, like the pins)
-    unsigned: str = "refuse"  # `allow`: use registry images nobody signed, on purpose (doctor says so)
+    unsigned: Literal["refuse", "allow"] = "refuse"  # `allow`: use registry images nobody signed, on purpose
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **flags: str | None) -> Settings:
         """Config values (already layered by Invoke), overridden by the flags
-        given; every value checked."""
+        given, each parsed once into its type; an InvalidValue names the first
+        wrong one, the flag or setting it came from, and what would be valid."""
         known = {field.name for field in fields(cls)}
         values = {key: value for key, value in config.items() if key in known}
         for key, value in values.items():
             if not isinstance(value, str):
-                raise UsageError(f"envkit.{key}: {value!r} is not a string; set it to one in invoke.yaml.")
+                raise InvalidValue(f"envkit.{key}", "", "not a string", "set it to one in invoke.yaml", repr(value))
         check_given(**{_flag(key): value for key, value in flags.items()})
         values.update({key: value for key, value in flags.items() if value is not None})
-        settings = cls(**values)
-        for key, check in _CHECKS.items():
-            value = getattr(settings, key)
-            problem = check(value) if value else ""
-            if problem:
-                shown = "(not shown)" if key == "signing_key" else repr(value[:80])  # it may hold a secret
-                raise UsageError(f"{_named(key)} {shown}: {problem}.")
-        return settings
+        parsed: dict[str, Any] = {}
+        for key, value in values.items():
+            if not value:
+                continue  # the default
+            try:
+                parsed[key] = _PARSERS.get(key, str)(value)
+            except Invalid as error:
+                shown = "(not shown)" if key == "signing_key" else None  # it may hold a secret
+                raise InvalidValue(_named(key), value, error.problem, error.fix, shown) from None
+        return cls(**parsed)
 
     @property
     def reports_path(self) -> Path:
@@ -90,10 +105,6 @@ class Settings:
     @property
     def signing_policy_path(self) -> Path:
         return _in_checkout(self.signing_policy)
-
-    def ca_cert_path(self) -> Path | None:
-        """The CA bundle (checked by from_config), for every task that makes a connection."""
-        return Path(self.ca_cert).expanduser().resolve() if self.ca_cert else None
 
     def base_image_tag(self) -> str:
         return self.base_tag.format(suite=self.base_suite)
@@ -113,63 +124,81 @@ def _flag(key: str) -> str:
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
     flag = "--" + _flag(key).replace("_", "-")
-    config_only = (
-        *("base_tag", "image_name", "reports_dir", "pins_file", "cache_dir", "publish_compression"),
-        *("signing_key", "signing_policy", "unsigned"),
-    )
-    return f"{flag} (or envkit.{key})" if key not in config_only else f"envkit.{key}"
+    return f"{flag} (or envkit.{key})" if key in _FLAGS else f"envkit.{key}"
 
 
-def ca_cert_problem(value: str) -> str:
+# The settings a task's flag can also set (tasks.py); the others are set in config only.
+_FLAGS = {"base_image", "ca_cert", "registry", "index_url", "extra_index_url", "base_mirror", "base_suite"}
+_FLAGS |= {"shm_size", "build_cache"}
+
+
+def _checked(problem_of: Callable[[str], str]) -> Callable[[str], str]:
+    """A parser of a plain string from a function that says what is wrong with one, or ""."""
+
+    def parse(value: str) -> str:
+        if problem := problem_of(value):
+            raise Invalid(problem)
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise Invalid(f"choose {' or '.join(choices)}")
+        return value
+
+    return parse
+
+
+_CA_FIX = "pass the PEM bundle your proxy's CA is in (on Debian: /etc/ssl/certs/ca-certificates.crt)"
+
+
+def ca_cert_path(value: str) -> Path:
+    """A readable PEM bundle, resolved."""
     path = Path(value).expanduser()
-    fix = "pass the PEM bundle your proxy's CA is in (on Debian: /etc/ssl/certs/ca-certificates.crt)"
     if problem := path_problem(value):
-        return f"{problem}; {fix}"
+        raise Invalid(problem, _CA_FIX)
     if path.is_dir():
-        return f"a folder, not a file; {fix}"
+        raise Invalid("a folder, not a file", _CA_FIX)
     if not path.is_file():
-        return f"no such file; {fix}"
+        raise Invalid("no such file", _CA_FIX)
     try:
         head = path.read_bytes()
     except OSError as error:
-        return f"cannot be read ({error.strerror}); {fix}"
+        raise Invalid(f"cannot be read ({error.strerror})", _CA_FIX) from None
     if PEM_MARKER not in head:
-        return f"{'empty' if not head.strip() else 'not a PEM certificate bundle'}; {fix}"
-    return ""
+        raise Invalid("empty" if not head.strip() else "not a PEM certificate bundle", _CA_FIX)
+    return path.resolve()
 
 
-def _registry_problem(value: str) -> str:
+def registry_target(value: str) -> RegistryTarget:
     try:
-        RegistryTarget.parse(value)
+        return RegistryTarget.parse(value)
     except ValueError as error:
-        return str(error)
-    return ""
+        raise Invalid(str(error)) from None
 
 
-def _urls_problem(value: str) -> str:
-    return next((f"{url}: {problem}" for url in value.split() if (problem := url_problem(url))), "")
+def _urls(value: str) -> tuple[str, ...]:
+    for url in value.split():
+        if problem := url_problem(url):
+            raise Invalid(f"{url}: {problem}")
+    return tuple(value.split())
 
 
-def mirror_pairs(value: str) -> dict[str, str]:
-    """`envkit.mirrors` (space-separated UPSTREAM=MIRROR URL prefixes) as a map;
-    ValueError naming the first item of another shape."""
+def mirror_pairs(value: str) -> tuple[tuple[str, str], ...]:
+    """`envkit.mirrors` (space-separated UPSTREAM=MIRROR URL prefixes), each a URL."""
     pairs = {}
     for item in value.split():
         upstream, sep, mirror = item.partition("=")
         if not (sep and upstream and mirror):
-            raise ValueError(
+            raise Invalid(
                 f"{item!r} is not UPSTREAM=MIRROR (e.g. https://pypi.org/simple=https://pypi.example.com/simple)"
             )
+        _urls(f"{upstream} {mirror}")
         pairs[upstream.rstrip("/")] = mirror.rstrip("/")
-    return pairs
-
-
-def _mirrors_problem(value: str) -> str:
-    try:
-        pairs = mirror_pairs(value)
-    except ValueError as error:
-        return str(error)
-    return next((problem for pair in pairs.items() if (problem := _urls_problem(" ".join(pair)))), "")
+    return tuple(pairs.items())
 
 
 def _base_tag_problem(value: str) -> str:
@@ -182,28 +211,19 @@ def _base_tag_problem(value: str) -> str:
     return reference_problem(value.replace("{suite}", "bookworm"))
 
 
-def size_problem(value: str) -> str:
-    """A size as Docker writes it: 512m, 8g, 1073741824 (bytes)."""
-    try:
-        size_bytes(value)
-    except ValueError as error:
-        return str(error)
-    return ""
-
-
 _SIZE = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 
 
-def size_bytes(value: str) -> int:
-    """`8g` as bytes; ValueError for anything else, and for less than 64 MB (Docker's default)."""
+def size(value: str) -> Size:
+    """A size as Docker writes it: 512m, 8g, 1073741824 (bytes); at least 64 MB (Docker's default)."""
     match = _SIZE.fullmatch(value.strip())
     if not match:
-        raise ValueError("not a size: a number with an optional unit b, k, m or g (e.g. 8g)")
-    size = int(match[1]) * _UNITS[match[2].lower()]
-    if size < 64 * 2**20:
-        raise ValueError("smaller than Docker's own 64m default; give at least 64m")
-    return size
+        raise Invalid("not a size: a number with an optional unit b, k, m or g (e.g. 8g)")
+    count = int(match[1]) * _UNITS[match[2].lower()]
+    if count < 64 * 2**20:
+        raise Invalid("smaller than Docker's own 64m default", "give at least 64m")
+    return Size(value.strip(), count)
 
 
 def _build_cache_problem(value: str) -> str:
@@ -226,32 +246,36 @@ def _signing_key_problem(value: str) -> str:
     return ""
 
 
-_CHECKS: dict[str, Callable[[str], str]] = {
-    "image_name": _image_name_problem,
-    "build_cache": _build_cache_problem,
-    "base_image": reference_problem,
-    "ca_cert": ca_cert_problem,
-    "reports_dir": path_problem,
-    "docker_client": path_problem,
-    "registry": _registry_problem,
-    "index_url": url_problem,
-    "extra_index_url": _urls_problem,
-    "mirrors": _mirrors_problem,
-    "base_mirror": lambda value: url_problem(value, ("http", "https", "file")),
-    "base_suite": lambda value: "" if _SUITE.fullmatch(value) else "not a Debian suite name (e.g. bookworm)",
-    "base_tag": _base_tag_problem,
-    "pins_file": path_problem,
-    "cache_dir": path_problem,
-    "shm_size": size_problem,
-    "publish_compression": lambda value: "" if value in ("gzip", "zstd") else "choose gzip or zstd",
-    "signing_key": _signing_key_problem,
-    "signing_policy": path_problem,
-    "unsigned": lambda value: "" if value in ("refuse", "allow") else "choose refuse or allow",
+# How each setting is read from its string; one not listed is any string.
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "image_name": _checked(_image_name_problem),
+    "build_cache": _checked(_build_cache_problem),
+    "base_image": _checked(reference_problem),
+    "ca_cert": ca_cert_path,
+    "reports_dir": _checked(path_problem),
+    "docker_client": _checked(path_problem),
+    "registry": registry_target,
+    "index_url": _checked(url_problem),
+    "extra_index_url": _urls,
+    "mirrors": mirror_pairs,
+    "base_mirror": _checked(lambda value: url_problem(value, ("http", "https", "file"))),
+    "base_suite": _checked(lambda value: "" if _SUITE.fullmatch(value) else "not a Debian suite name (e.g. bookworm)"),
+    "base_tag": _checked(_base_tag_problem),
+    "pins_file": _checked(path_problem),
+    "cache_dir": _checked(path_problem),
+    "shm_size": size,
+    "publish_compression": _choice("gzip", "zstd"),
+    "signing_key": _checked(_signing_key_problem),
+    "signing_policy": _checked(path_problem),
+    "unsigned": _choice("refuse", "allow"),
 }
 
 
-# Invoke reads INVOKE_ENVKIT_<KEY> only for keys its config already has: all of them.
-DEFAULTS: dict[str, Any] = asdict(Settings())
+# Invoke reads INVOKE_ENVKIT_<KEY> only for keys its config already has: all of them, as strings
+# (Invoke casts an environment variable to its default's type); "" is the parsed default.
+DEFAULTS: dict[str, str] = {
+    field.name: field.default if isinstance(field.default, str) else "" for field in fields(Settings)
+}
 
 
 def config_files() -> list[Path]:

@@ -64,7 +64,7 @@ def build_command(
     if builder.reproducible or archive:  # BuildKit's own argument: image and layer times become the commit's
         argv += ["--build-arg", f"SOURCE_DATE_EPOCH={origin.epoch}"]
     argv += cache_args(builder, build_plan.variant, settings)
-    ca_cert = settings.ca_cert_path()
+    ca_cert = settings.ca_cert
     if ca_cert:
         argv += ["--secret", f"id=ca,src={ca_cert}"]
     if build_plan.wheelhouse:  # the proof that it needs no network

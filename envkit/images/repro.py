@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import docker
@@ -107,7 +107,7 @@ def compare_rebuilds(variant: Variant, settings: Settings) -> Comparison:
     images = []
     try:
         for run in ("a", "b"):
-            scratch = Settings(**{**asdict(settings), "image_name": f"{settings.image_name}-repro-{run}"})
+            scratch = replace(settings, image_name=f"{settings.image_name}-repro-{run}")
             built = build.build_image(variant, scratch, no_cache=True, reproducible=True, origin=origin)
             images.append(built.image_id)
             result.image_ids.append(built.image_id)

@@ -93,7 +93,7 @@ def download_command(
     argv += ["--dest", str(dest), "--requirement", str(requirements), "--index-url", urls.index_url]
     for url in urls.extra_index_urls:
         argv += ["--extra-index-url", url]
-    if ca_cert := settings.ca_cert_path():
+    if ca_cert := settings.ca_cert:
         argv += ["--cert", str(ca_cert)]
     return argv
 
@@ -194,7 +194,7 @@ def _download_debs(client: docker.DockerClient, base_image: str, debs: Path, set
         str(debs): {"bind": "/debs", "mode": "rw"},
         str(SYSTEM_PACKAGES): {"bind": "/opt/envkit-build/system-packages.sh", "mode": "ro"},
     }
-    if ca_cert := settings.ca_cert_path():
+    if ca_cert := settings.ca_cert:
         volumes[str(ca_cert)] = {"bind": "/run/secrets/ca", "mode": "ro"}
     try:
         code, _, errors = engine.run_container(

@@ -43,7 +43,7 @@ def render_input(variant: Variant) -> str:
 
 def channel_urls(variant: Variant, settings: Settings) -> tuple[str, ...]:
     """Each channel's repodata for the lock's platform, mirrored where configured."""
-    mirrors = indexes.mirror_map(settings)
+    mirrors = settings.mirrors
     platform = lock_settings().conda_platform
     return tuple(indexes.mirrored(f"{CHANNEL_ROOT}/{channel}/{platform}", mirrors) for channel in variant.channels)
 
@@ -78,7 +78,7 @@ def _solve(variant: Variant, settings: Settings) -> Path:
             str(Path(scratch) / "conda-{platform}.lock"),
         ]
         env = {**os.environ, "CONDA_OVERRIDE_CUDA": variant.cuda or ""}
-        if ca_cert := settings.ca_cert_path():
+        if ca_cert := settings.ca_cert:
             env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(ca_cert)
         failure = f"cannot lock {variant.lock_file}: conda-lock failed; nothing was written"
         proc.run_or_fail(argv, failure, env=env, cwd=ROOT)

@@ -70,7 +70,7 @@ def _changed(variant: Variant) -> str:
 
 def index_url(settings: Settings) -> str:
     """PyPI, or the index or mirror of PyPI the settings name."""
-    return settings.index_url or indexes.mirrored(index_data().pypi, indexes.mirror_map(settings))
+    return settings.index_url or indexes.mirrored(index_data().pypi, settings.mirrors)
 
 
 def compile_command(variant: Variant, settings: Settings, constraints: Path, output: Path) -> list[str]:

@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import requests
 
 from envkit.catalog.variants import Variant
-from envkit.core.errors import KitError, UsageError, network_reason
-from envkit.core.settings import Settings, mirror_pairs
+from envkit.core.errors import KitError, network_reason
+from envkit.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,9 @@ class Indexes:
         return (self.index_url, *self.extra_index_urls)
 
 
-def mirror_map(settings: Settings) -> dict[str, str]:
-    """`envkit.mirrors` as UPSTREAM -> MIRROR prefixes (checked by Settings.from_config)."""
-    try:
-        return mirror_pairs(settings.mirrors)
-    except ValueError as error:  # Settings made in code skip from_config's checks
-        raise UsageError(f"envkit.mirrors: {error}.") from None
-
-
-def mirrored(url: str, mirrors: dict[str, str]) -> str:
-    for upstream, mirror in mirrors.items():
+def mirrored(url: str, mirrors: tuple[tuple[str, str], ...]) -> str:
+    """The URL with the first of `envkit.mirrors`' UPSTREAM prefixes it starts with replaced by its MIRROR."""
+    for upstream, mirror in mirrors:
         if url.rstrip("/") == upstream or url.startswith(upstream + "/"):
             return mirror + url.rstrip("/")[len(upstream) :]
     return url
@@ -47,10 +40,10 @@ def upstream(variant: Variant) -> Indexes:
 
 def effective(variant: Variant, settings: Settings) -> Indexes:
     """The indexes to use now: overrides, else mirrors of the upstream ones."""
-    mirrors = mirror_map(settings)
+    mirrors = settings.mirrors
     index_url = settings.index_url or mirrored(variant.index_url, mirrors)
     extras = (
-        tuple(settings.extra_index_url.split())
+        settings.extra_index_url
         if settings.extra_index_url
         else tuple(mirrored(url, mirrors) for url in variant.extra_index_urls)
     )
@@ -59,7 +52,7 @@ def effective(variant: Variant, settings: Settings) -> Indexes:
 
 def check_reachable(urls: tuple[str, ...], settings: Settings, doing: str) -> None:
     """Fail before anything is written when an index cannot be reached."""
-    ca_cert = settings.ca_cert_path()
+    ca_cert = settings.ca_cert
     for url in urls:
         parsed = urlparse(url)
         if parsed.scheme == "file":

@@ -118,7 +118,7 @@ def uv_compile(variant: Variant, index_url: str, output: Path) -> list[str]:
 def uv_env(settings: Settings) -> dict[str, str]:
     """uv's environment: no user or project config of its own, the CA bundle when one is set."""
     env = {**os.environ, "UV_NO_CONFIG": "1"}
-    if ca_cert := settings.ca_cert_path():
+    if ca_cert := settings.ca_cert:
         env["SSL_CERT_FILE"] = str(ca_cert)
     return env
 

@@ -51,7 +51,7 @@ def build_of(pins: dict[str, str]) -> WheelBuild:
 
 
 def _pypi(settings: Settings) -> str:
-    return settings.index_url or indexes.mirrored(index_data().pypi, indexes.mirror_map(settings))
+    return settings.index_url or indexes.mirrored(index_data().pypi, settings.mirrors)
 
 
 NO_WHEEL = WheelBuild("none")  # PyPI has no Linux wheel of the release for the architecture
@@ -77,7 +77,7 @@ def resolve(torch: str, python: str, arch: str, settings: Settings) -> dict[str,
 def linux_pythons(settings: Settings) -> dict[str, tuple[str, ...]]:
     """Each torch release's CPython versions with a Linux x86_64 wheel (3.13t:
     free-threaded), from the names of the files PyPI's simple index lists."""
-    ca_cert = settings.ca_cert_path()
+    ca_cert = settings.ca_cert
     url = _pypi(settings).rstrip("/") + "/torch/"
     try:
         answer = requests.get(

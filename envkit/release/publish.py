@@ -203,7 +203,7 @@ def publish(
     read them back, attach the SBOM, sign the digest and attest it, record it."""
     report, path = approved.report, target.path(settings.image_name)
     repository = target.repository(settings.image_name)
-    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
+    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert)
     first = f"{repository}:{report.tags['immutable']}"
     try:
         registry.ping()

@@ -88,9 +88,9 @@ def publish_variants(
 ) -> list[str]:
     """Publish each release (or print its plan); return the refusals skipped
     over. Every gate runs before the first push."""
-    if not settings.registry:
+    target = settings.registry
+    if target is None:
         raise UsageError("--registry is required: HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/team.")
-    target = RegistryTarget.parse(settings.registry)
     pins.read_pins(settings.pins_path)  # a pins file that does not read is refused before, not after, a push
     client = engine.connect()
     check_compression(settings, client)
@@ -147,7 +147,7 @@ def _publish_index(
     local: str,
 ) -> None:
     repository = target.repository(settings.image_name)
-    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert_path())
+    registry = Registry(target.host, is_insecure(client, target.host), settings.ca_cert)
     done = publish_multiarch(release, target, settings, client, registry, team)
     print(table([*(member.pushed.rows[0] for member in done.members), *done.shared], repository))
     for member in done.members:

@@ -31,7 +31,6 @@ from envkit.catalog.variants import indexes as index_urls
 from envkit.core import capabilities, engine, gpus
 from envkit.core.errors import UsageError, network_reason
 from envkit.core.files import display
-from envkit.core.references import RegistryTarget
 from envkit.core.reports import HostGpu
 from envkit.core.settings import Settings
 from envkit.images import emulation
@@ -287,7 +286,7 @@ def check_architecture(machine: Machine) -> Finding:
 
 
 def _registry_hosts(settings: Settings) -> list[str]:
-    hosts = [RegistryTarget.parse(settings.registry).host] if settings.registry else []
+    hosts = [settings.registry.host] if settings.registry else []
     pins = read_pins(settings.pins_path)
     hosts += [pin.reference.split("/", 1)[0] for pin in pins.values()]
     return sorted(set(hosts))
@@ -316,7 +315,7 @@ def check_login(machine: Machine) -> Finding:
 
 def package_index(settings: Settings) -> str:
     """PyPI's simple index as builds reach it: the override, else its mirror."""
-    return settings.index_url or indexes.mirrored(index_urls().pypi, indexes.mirror_map(settings))
+    return settings.index_url or indexes.mirrored(index_urls().pypi, settings.mirrors)
 
 
 def check_tls(machine: Machine) -> Finding:

@@ -76,7 +76,7 @@ def image_of(variant: Variant, settings: Settings) -> str:
 
 def body(config: Config, settings: Settings) -> dict[str, Any]:
     variant = config.variant
-    run_args = ["--shm-size", settings.shm_size or DEFAULT_SHM]
+    run_args = ["--shm-size", settings.shm_size.text if settings.shm_size else DEFAULT_SHM]
     if config.gpu:
         run_args += ["--gpus", "all"]
     made: dict[str, Any] = {

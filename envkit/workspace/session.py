@@ -25,8 +25,8 @@ from docker.types import DeviceRequest, Mount
 from envkit.catalog import gpu_fit
 from envkit.core import engine, gpus, proc
 from envkit.core.cli import path_problem
-from envkit.core.errors import KitError, UsageError
-from envkit.core.settings import Settings, size_bytes
+from envkit.core.errors import Invalid, InvalidValue, KitError, UsageError
+from envkit.core.settings import Settings, size
 from envkit.images import emulation
 from envkit.workspace import caches, identity
 from envkit.workspace.image import Chosen
@@ -98,11 +98,10 @@ class RunOptions:
             raise UsageError(f"--ipc {ipc[:40]!r}: the one choice is `host` (leave it out for a private /dev/shm).")
         if ipc and shm_size:
             raise UsageError("--ipc host and --shm-size both given: the host's /dev/shm has its own size; pick one.")
-        given = shm_size or settings.shm_size
-        try:
-            shm = size_bytes(given) if given and not ipc else None
-        except ValueError as error:
-            raise UsageError(f"--shm-size {given!r}: {error}.") from None
+        try:  # the flag is read here; the setting was, by Settings.from_config
+            shm = size(shm_size) if shm_size else settings.shm_size
+        except Invalid as error:
+            raise InvalidValue("--shm-size", shm_size or "", error.problem, error.fix) from None
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         return cls(
             tuple(command),
@@ -111,7 +110,7 @@ class RunOptions:
             tuple(Port.parse(port) for port in ports),
             gpus.check_choice(gpus_choice),
             ipc == "host",
-            shm,
+            shm.bytes if shm and not ipc else None,
             cache_volumes,
             tty,
         )

@@ -111,11 +111,13 @@ def test_the_layered_install_equals_a_one_layer_install(stand_in_kit, docker_cli
     layered = "torch-env-ci-standin:cu121-pip"
 
     # The same build with ENV_LAYERS=single: every package in the last install step.
-    settings = Settings(
-        image_name="torch-env-ci-standin-single",
-        base_image=env["INVOKE_ENVKIT_BASE_IMAGE"],
-        ca_cert=env.get("INVOKE_ENVKIT_CA_CERT", ""),
-        mirrors=env["INVOKE_ENVKIT_MIRRORS"],
+    settings = Settings.from_config(
+        {
+            "image_name": "torch-env-ci-standin-single",
+            "base_image": env["INVOKE_ENVKIT_BASE_IMAGE"],
+            "ca_cert": env.get("INVOKE_ENVKIT_CA_CERT", ""),
+            "mirrors": env["INVOKE_ENVKIT_MIRRORS"],
+        }
     )
     builder = capabilities.builder_for(docker_client)
     origin = provenance.Provenance("test", "test", "2026-01-01T00:00:00Z")

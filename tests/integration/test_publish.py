@@ -305,11 +305,13 @@ def test_untested_and_rebuilt_images_are_refused(
     assert rebuilt.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report['image_id'][:19]})")
 
     # A real rebuild with an edited example: a new image id under the tag, tested never.
-    settings = Settings(
-        image_name="torch-env-ci-untested",
-        base_image=base_image,
-        reports_dir=str(reports),
-        ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+    settings = Settings.from_config(
+        {
+            "image_name": "torch-env-ci-untested",
+            "base_image": base_image,
+            "reports_dir": str(reports),
+            "ca_cert": kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+        }
     )
     context = copy_context(tmp_path / "context")
     with (context / "examples" / "concepts.py").open("a") as handle:

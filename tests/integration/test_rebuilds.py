@@ -21,11 +21,13 @@ def layers(docker_client, image_id):
 
 
 def settings_for(kit_session, base_image, image_name):
-    return Settings(
-        image_name=image_name,
-        base_image=base_image,
-        reports_dir=str(kit_session.reports / image_name),
-        ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+    return Settings.from_config(
+        {
+            "image_name": image_name,
+            "base_image": base_image,
+            "reports_dir": str(kit_session.reports / image_name),
+            "ca_cert": kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+        }
     )
 
 

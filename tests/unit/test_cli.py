@@ -170,7 +170,7 @@ def test_every_task_documents_every_flag():
     [
         ({"INVOKE_ENVKIT_BASE_TAG": "torch-env-base:{sweet}"}, ["base"], "unknown field {sweet}: the only field is"),
         ({"INVOKE_ENVKIT_REGISTRY": "ghcr.io/Team"}, ["test", "--cuda", "12.1"], "'Team' is not a namespace"),
-        ({"INVOKE_ENVKIT_MIRRORS": "pypi"}, ["lock"], "envkit.mirrors) 'pypi': 'pypi' is not UPSTREAM=MIRROR"),
+        ({"INVOKE_ENVKIT_MIRRORS": "pypi"}, ["lock"], "envkit.mirrors 'pypi': 'pypi' is not UPSTREAM=MIRROR"),
         (
             {"INVOKE_ENVKIT_REPORTS_DIR": "{tmp}/a-file/reports"},
             ["build", "--cuda", "12.1"],

@@ -97,7 +97,7 @@ def test_the_dev_lock_command_resolves_on_pypi_under_the_runtime_versions(tmp_pa
     assert argv[argv.index("--exclude-newer") + 1] == "2026-11-27T00:00:00Z"
     assert argv[argv.index("--custom-compile-command") + 1] == "invoke lock --cuda cpu --dev"
     assert "--extra-index-url" not in argv
-    mirrored = Settings(mirrors="https://pypi.org/simple=https://mirror.example/pypi")
+    mirrored = Settings.from_config({"mirrors": "https://pypi.org/simple=https://mirror.example/pypi"})
     argv = dev_lock.compile_command(dev, mirrored, tmp_path / "c.txt", tmp_path / "out.txt")
     assert argv[argv.index("--index-url") + 1] == "https://mirror.example/pypi" and "--exclude-newer" not in argv
     constraints = dev_lock.runtime_constraints(dev)
@@ -229,7 +229,7 @@ def test_a_published_dev_image_is_used_by_digest(tmp_path):
     )
     pins.write_text(json.dumps({"cu121-pip-dev": asdict(pinned)}))
     # the digest is made up: nothing could verify it (the refusal: tests/integration/test_signing.py)
-    settings = Settings(pins_file=str(pins), shm_size="32g", unsigned="allow")
+    settings = Settings.from_config({"pins_file": str(pins), "shm_size": "32g", "unsigned": "allow"})
     devcontainer.write(tmp_path, settings)
     made = _parsed(tmp_path / ".devcontainer" / "cu121-pip-gpu" / "devcontainer.json")
     assert made["image"] == reference and made["runArgs"] == ["--shm-size", "32g", "--gpus", "all"]
@@ -282,4 +282,4 @@ def test_a_dev_build_refuses_a_tampered_stale_or_missing_dev_lock_first(tmp_path
     ):
         plan.make_dev(dev, Settings(), "torch-env:cu121-pip")
     with pytest.raises(UsageError, match="--extra-index-url: the dev layer comes from PyPI"):
-        plan.make_dev(dev, Settings(extra_index_url="https://x.example/simple"), "torch-env:cu121-pip")
+        plan.make_dev(dev, Settings.from_config({"extra_index_url": "https://x.example/simple"}), "torch-env:cu121-pip")

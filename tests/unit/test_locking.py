@@ -47,7 +47,7 @@ def test_a_pytorch_index_platform_takes_the_references_shared_versions():
 
 
 def test_a_mirror_replaces_the_transport_not_the_recorded_index():
-    settings = Settings(mirrors="https://pypi.org/simple=https://pypi.corp/simple")
+    settings = Settings.from_config({"mirrors": "https://pypi.org/simple=https://pypi.corp/simple"})
     argv = pip_lock.compile_command(select("12.1"), settings, OUT)
     assert argv[argv.index("--index-url") + 1] == "https://pypi.corp/simple"
     assert "--exclude-newer" not in argv  # a mirror may not record upload times

@@ -1,11 +1,16 @@
 """Settings and config files, checked where they are read: every bad value is
 one message that names the flag or key, the value and the fix."""
 
+import inspect
+from dataclasses import fields
+
 import pytest
 from invoke.config import Config
 
-from envkit.core.errors import UsageError
-from envkit.core.settings import Settings, check_config_file
+import tasks
+from envkit.core.errors import InvalidValue, UsageError
+from envkit.core.references import RegistryTarget
+from envkit.core.settings import _FLAGS, Settings, Size, _flag, check_config_file
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -26,8 +31,8 @@ def files(tmp_path):
         ({}, {"ca_cert": "{tmp}/folder"}, "a folder, not a file"),
         ({}, {"ca_cert": "{tmp}/empty.pem"}, "'{tmp}/empty.pem': empty; pass the PEM bundle"),
         ({"ca_cert": "{tmp}/notes.txt"}, {}, "not a PEM certificate bundle"),
-        ({"ca_cert": {"a": 1}}, {}, "envkit.ca_cert: {'a': 1} is not a string"),
-        ({"image_name": 5}, {}, "envkit.image_name: 5 is not a string"),
+        ({"ca_cert": {"a": 1}}, {}, "envkit.ca_cert {'a': 1}: not a string; set it to one in invoke.yaml."),
+        ({"image_name": 5}, {}, "envkit.image_name 5: not a string"),
         ({}, {"registry": "host:99999/ns"}, "port 99999 is not between 1 and 65535"),
         ({}, {"registry": "host:abc/ns"}, "'host:abc' is not a host name"),
         ({}, {"registry": "ghcr.io/Team"}, "'Team' is not a namespace"),
@@ -63,8 +68,47 @@ def test_good_settings_pass_and_flags_win(files):
         index_url="file:///srv/simple",
         base_image="python:3.11-slim-bookworm@sha256:" + "a" * 64,
     )
-    assert settings.registry == "registry.example.com:443/ml/envs"
-    assert settings.ca_cert_path() == (files / "ca.pem").resolve()
+    assert settings.registry == RegistryTarget("registry.example.com:443", "ml/envs")
+    assert settings.ca_cert == (files / "ca.pem").resolve()
+
+
+def test_structured_settings_are_parsed_once_into_their_types():
+    settings = Settings.from_config(
+        {
+            "shm_size": "8g",
+            "mirrors": "https://pypi.org/simple/=https://pypi.corp/simple https://download.pytorch.org/whl=file:///w",
+            "extra_index_url": "http://a/simple http://b/simple",
+        }
+    )
+    assert settings.shm_size == Size("8g", 8 * 2**30)
+    assert settings.mirrors == (
+        ("https://pypi.org/simple", "https://pypi.corp/simple"),
+        ("https://download.pytorch.org/whl", "file:///w"),
+    )
+    assert settings.extra_index_url == ("http://a/simple", "http://b/simple")
+    assert (Settings().registry, Settings().shm_size, Settings().ca_cert) == (None, None, None)
+
+
+def test_a_wrong_value_is_one_error_type_with_its_subject_value_problem_and_fix():
+    with pytest.raises(InvalidValue) as error:
+        Settings.from_config({"shm_size": "1m"})
+    wrong = error.value
+    assert (wrong.subject, wrong.value, wrong.problem, wrong.fix) == (
+        "--shm-size (or envkit.shm_size)",
+        "1m",
+        "smaller than Docker's own 64m default",
+        "give at least 64m",
+    )
+    assert (
+        str(wrong) == "--shm-size (or envkit.shm_size) '1m': smaller than Docker's own 64m default; give at least 64m."
+    )
+    assert wrong.code == 2
+
+
+def test_the_settings_named_as_flags_are_the_ones_a_task_takes():
+    parameters = {name for task in tasks.ns.tasks.values() for name in inspect.signature(task.body).parameters}
+    flags = {_flag(field.name) for field in fields(Settings)} & parameters
+    assert {key for key in (field.name for field in fields(Settings)) if _flag(key) in flags} == _FLAGS
 
 
 INVOKE_SECTIONS = set(Config.global_defaults())

@@ -16,7 +16,7 @@ from envkit.core import engine, gpus
 from envkit.core.cli import refuse_repeated_flags, words_after_dashes
 from envkit.core.errors import UsageError
 from envkit.core.reports import HostGpu, TestReport
-from envkit.core.settings import Settings, size_bytes
+from envkit.core.settings import Settings, size
 from envkit.core.validation import validate
 from envkit.release import pins
 from envkit.status import doctor, info
@@ -113,14 +113,16 @@ def test_good_run_flags(tmp_path):
     assert options.ports == (Port(8888, 8888), Port(9000, 80))
     assert options.shm_bytes == 2 * 2**30 and not options.ipc_host
     assert parse(ipc="host").ipc_host
-    assert parse(settings=Settings(shm_size="512m")).shm_bytes == 512 * 2**20  # the setting, when no flag
+    assert (
+        parse(settings=Settings.from_config({"shm_size": "512m"})).shm_bytes == 512 * 2**20
+    )  # the setting, when no flag
 
 
 def test_shared_memory_defaults_to_half_the_engine_memory():
     assert default_shm(64 * 2**30) == 32 * 2**30
     assert default_shm(3 * 2**30 + 5) == 2**30  # whole GiB
     assert default_shm(0) == 2**30  # never below 1 GiB
-    assert size_bytes("1073741824") == size_bytes("1g") == size_bytes("1024M")
+    assert size("1073741824").bytes == size("1g").bytes == size("1024M").bytes
 
 
 def test_the_command_after_dashes_keeps_its_words():
@@ -273,7 +275,7 @@ def test_the_suite_knows_the_kits_refusal_for_room(tmp_path):
 
 def test_a_login_for_each_registry_in_use(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    settings = Settings(registry="reg.example.com/team", pins_file=str(tmp_path / "none.json"))
+    settings = Settings.from_config({"registry": "reg.example.com/team", "pins_file": str(tmp_path / "none.json")})
     assert doctor.check_login(machine(settings)).state == "warn"
     (tmp_path / "config.json").write_text(json.dumps({"auths": {"reg.example.com": {"auth": "eDp5"}}}))
     assert doctor.check_login(machine(settings)).state == "pass"
