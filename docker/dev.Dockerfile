@@ -66,10 +66,10 @@ COPY ${DEV_REQUIREMENTS} /opt/envkit/dev-requirements.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache \
     --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    /opt/installer/bin/python /opt/envkit-build/env_layers.py prefetch /opt/envkit/dev-requirements.txt \
-    && "${PYTHON}" /opt/envkit-build/env_layers.py install-dev /opt/envkit/dev-requirements.txt \
-    && "${PYTHON}" /opt/envkit-build/env_layers.py check
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    /opt/installer/bin/python /opt/envkit-build/env_layers prefetch /opt/envkit/dev-requirements.txt \
+    && "${PYTHON}" /opt/envkit-build/env_layers install-dev /opt/envkit/dev-requirements.txt \
+    && "${PYTHON}" /opt/envkit-build/env_layers check
 
 # `invoke lab` serves JupyterLab on this port (published on the host's
 # loopback only); it and the devcontainer run as the caller.

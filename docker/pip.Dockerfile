@@ -110,7 +110,7 @@ FROM installer-${INSTALL_FROM} AS installer
 # hadolint ignore=DL3006
 FROM packages-${INSTALL_FROM} AS packages
 
-# The recipe split into the six layers of docker/env_layers.py (CUDA
+# The recipe split into the six layers of docker/env_layers (CUDA
 # libraries first, the often-bumped rest last), after every wheel of it is
 # downloaded at once (hash-checked, from the recipe's indexes or INDEX_URL /
 # EXTRA_INDEX_URL, mirrors) into a folder on the cache mount, beside the
@@ -130,9 +130,9 @@ ARG EXTRA_INDEX_URL=""
 COPY ${REQUIREMENTS} /opt/envkit-build/requirements.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    /opt/installer/bin/python /opt/envkit-build/env_layers.py prefetch /opt/envkit-build/requirements.txt \
-    && "${PYTHON}" /opt/envkit-build/env_layers.py split /opt/envkit-build/requirements.txt /layers "${ENV_LAYERS}"
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    /opt/installer/bin/python /opt/envkit-build/env_layers prefetch /opt/envkit-build/requirements.txt \
+    && "${PYTHON}" /opt/envkit-build/env_layers split /opt/envkit-build/requirements.txt /layers "${ENV_LAYERS}"
 
 # uv installs each part exactly (--no-deps: the lock must be complete; pip
 # check proves it), wheels only (--no-build), hash-checked for hash-locked
@@ -154,39 +154,39 @@ COPY --from=layers /layers/1.txt /opt/envkit/layers/1.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 1
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 1
 COPY --from=layers /layers/2.txt /opt/envkit/layers/2.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 2
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 2
 COPY --from=layers /layers/3.txt /opt/envkit/layers/3.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 3
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 3
 COPY --from=layers /layers/4.txt /opt/envkit/layers/4.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 4
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 4
 COPY --from=layers /layers/5.txt /opt/envkit/layers/5.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 5
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 5
 COPY --from=layers /layers/6.txt /opt/envkit/layers/6.txt
 RUN --mount=type=cache,id=envkit-pip-cache,target=/root/.cache --mount=type=secret,id=ca \
     --mount=type=bind,from=installer,source=/opt/installer,target=/opt/installer \
     --mount=type=bind,from=packages,target=/wheelhouse \
-    --mount=type=bind,source=docker/env_layers.py,target=/opt/envkit-build/env_layers.py \
-    "${PYTHON}" /opt/envkit-build/env_layers.py install 6 \
-    && "${PYTHON}" /opt/envkit-build/env_layers.py check
+    --mount=type=bind,source=docker/env_layers,target=/opt/envkit-build/env_layers \
+    "${PYTHON}" /opt/envkit-build/env_layers install 6 \
+    && "${PYTHON}" /opt/envkit-build/env_layers check
 ARG REQUIREMENTS=env/pip/cu121.txt
 COPY ${REQUIREMENTS} /opt/envkit/requirements.txt
 

@@ -370,17 +370,16 @@ class Watched:
             self.process.wait()
 
 
-def env_layers() -> Any:
-    """docker/env_layers.py as a module (it runs inside images, so it is no package of the kit's)."""
-    import importlib.util
+def env_layers(module: str) -> Any:
+    """A module of docker/env_layers (it runs inside images, so it is no package of the kit's)."""
+    import importlib
+    import sys
 
     from envkit import ROOT
 
-    spec = importlib.util.spec_from_file_location("env_layers", ROOT / "docker" / "env_layers.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(ROOT / "docker") not in sys.path:
+        sys.path.append(str(ROOT / "docker"))
+    return importlib.import_module(f"env_layers.{module}")
 
 
 def refusal_of_edit(env_copy: Path, name: str, old: str, new: str) -> str:

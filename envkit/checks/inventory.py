@@ -1,6 +1,6 @@
 """The `inventory` check: every package in the image, read inside it, for the
 SBOM. Python packages come with the sha256 of the exact wheel they were
-installed from (recorded by docker/env_layers.py at install time), conda
+installed from (recorded by docker/env_layers at install time), conda
 packages with the digests in their conda-meta records, Debian packages with
 their versions and architectures. For a hash-locked pip recipe the check
 fails when an installed wheel's digest is not one the lock allows."""
@@ -18,7 +18,7 @@ from envkit.core.validation import STRICT, validate_json
 from envkit.images import plan
 from envkit.recipes.kinds import kind_of
 
-WHEEL_RECORDS = "/opt/envkit/wheels"  # docker/env_layers.py writes one file per install step
+WHEEL_RECORDS = "/opt/envkit/wheels"  # docker/env_layers writes one file per install step
 # Runs with the image's python: the venv's distributions and the wheels they came from, or the conda env's records.
 _READ = f"""
 import glob, importlib.metadata as m, json, os, sys

@@ -105,20 +105,21 @@ def smoke(box: ProbeContainer, ctx: Context) -> list[Outcome]:
     return results + [Outcome(True, f"not applicable: {why}", part=name, not_applicable=True) for name in skipped]
 
 
-# The build's own judge of `pip check` (docker/env_layers.py check), for the test to judge alike.
-LAYERS_SCRIPT = ROOT / "docker" / "env_layers.py"
+# The build's own judge of `pip check` (docker/env_layers check), for the test to judge alike.
+LAYERS_PACKAGE = ROOT / "docker" / "env_layers"
 
 
 def pip_check(box: ProbeContainer, ctx: Context) -> Outcome:
     """`pip check`, judged by one rule at build and test: a pip image runs the
-    build's docker/env_layers.py check, which accepts only NVIDIA's
+    build's docker/env_layers check, which accepts only NVIDIA's
     sbsa-tagged wheels on aarch64 (pip calls them unsupported); a conda
     environment gets plain `pip check`."""
     if not kind_of(ctx.variant).venv:
         run = box.exec(["python", "-m", "pip", "check"])
         return from_exec(run, run.stdout.strip())
-    judge = box.put_file("tmp/envkit-check", "env_layers.py", LAYERS_SCRIPT.read_bytes())
-    run = box.exec(["python", judge, "check"])
+    for module in sorted(LAYERS_PACKAGE.glob("*.py")):
+        box.put_file("tmp/envkit-check/env_layers", module.name, module.read_bytes())
+    run = box.exec(["python", "/tmp/envkit-check/env_layers", "check"])
     said = [line.removeprefix("pip check: ") for line in run.stdout.strip().splitlines()]
     if not run.ok:
         return Outcome(False, f"exit {run.code}: {(run.stderr or run.stdout).strip()[-600:]}", run.seconds)

@@ -53,13 +53,13 @@ def test_install_steps_fetch_again_what_the_cache_mount_lost(
         before = wheels_installed(docker_client, first.image_id)  # read now: the tag moves to the next build
         lose_kept_wheels(base_image, tmp_path, "torch-2.4.1-*.whl")
         # An edit of the system step's script: every install step after it runs again, while the
-        # download step (which mounts only env_layers.py and the installer) stays cached.
+        # download step (which mounts only env_layers and the installer) stays cached.
         with (context / "docker" / "system-packages.sh").open("a") as handle:
             handle.write(f"\n# an edit that reruns the install steps: {uuid.uuid4()}\n")
         capfd.readouterr()
         again = build.build_image(select("12.1"), settings, context=context)
         out = capfd.readouterr().out
-        download = re.search(r"^#(\d+) \[layers 2/2\] RUN .*env_layers\.py prefetch", out, re.MULTILINE)
+        download = re.search(r"^#(\d+) \[layers 2/2\] RUN .*env_layers prefetch", out, re.MULTILINE)
         assert download and f"\n#{download[1]} CACHED" in out
         assert re.search(r"layer 4: torch==2\.4\.1\b.* no longer in BuildKit's cache \(emptied since the download", out)
         assert len(re.findall(r"^#\d+ \S+ layer [1-6]: \d+ packages", out, re.MULTILINE)) == 6  # every step ran

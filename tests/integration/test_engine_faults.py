@@ -89,7 +89,7 @@ def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, d
     try:
         argv = [sys.executable, "-m", "invoke", "build", "--cuda", "12.1", "--base-image", base_image, "--no-cache"]
         watched = Watched(argv, ROOT, env)
-        watched.wait_for("env_layers.py install", timeout=300)  # a layer of the environment going in
+        watched.wait_for("env_layers install", timeout=300)  # a layer of the environment going in
         time.sleep(3)
         daemon.cut()
         result = watched.finish(timeout=300)

@@ -88,7 +88,7 @@ def test_interrupted_test(kit_session, cu121_build, docker_client, scratch, poin
 @pytest.mark.cold_builds
 @pytest.mark.parametrize(
     ("marker", "number"),
-    [("load build definition", signal.SIGINT), ("env_layers.py install", signal.SIGTERM)],
+    [("load build definition", signal.SIGINT), ("env_layers install", signal.SIGTERM)],
     ids=["at-the-start", "while-installing"],
 )
 def test_interrupted_build_keeps_the_previous_image(

@@ -28,11 +28,13 @@ def test_a_tampered_hash_fails_the_build_with_uvs_error(
     lock = context / "env" / "pip" / "cu121.txt"
     assert FILELOCK_HASH in lock.read_text()
     lock.write_text(lock.read_text().replace(FILELOCK_HASH, "0" * 64))
-    settings = Settings(
-        image_name="torch-env-ci-tampered",
-        base_image=base_image,
-        reports_dir=str(tmp_path),
-        ca_cert=kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+    settings = Settings.from_config(
+        {
+            "image_name": "torch-env-ci-tampered",
+            "base_image": base_image,
+            "reports_dir": str(tmp_path),
+            "ca_cert": kit_session.env.get("INVOKE_ENVKIT_CA_CERT", ""),
+        }
     )
     with pytest.raises(CommandFailed) as failed:
         build.build_image(select("12.1"), settings, context=context)
@@ -113,7 +115,7 @@ def test_a_wheelhouse_builds_the_image_with_the_network_off(
         for stage in ("system", "installer", "packages"):  # the wheelhouse's stages, never the index's
             assert f"[{stage}-wheelhouse " in built.stdout and f"[{stage}-index " not in built.stdout, stage
         assert "prefetch: " not in built.stdout  # nothing downloaded
-        assert "env_layers.py install 6" in built.stdout
+        assert "env_layers install 6" in built.stdout
         tested = run_cli(kit_session, "test", "--cuda", "12.1", env=offline)
         assert tested.returncode == 0, tested.stdout + tested.stderr
         assert "PASSED" in tested.stdout

@@ -1,5 +1,5 @@
 """`invoke bench`'s parts that need no engine: how the lock is split into
-layers (docker/env_layers.py), the one-pin change, what counts as bytes
+layers (docker/env_layers), the one-pin change, what counts as bytes
 pushed and pulled, the download rate against a served index, and the
 report's medians, ratios and targets."""
 
@@ -28,7 +28,10 @@ from envkit.recipes.files import parse_pip, read_pip
 from envkit.recipes.indexes import Indexes
 from tests.helpers import LocalIndex, env_layers
 
-LAYERS = env_layers()
+LAYERS = env_layers("layers")
+INSTALL = env_layers("install")
+WHEELS = env_layers("wheels")
+CLI = env_layers("__main__")
 
 
 @pytest.mark.parametrize("lock", ["env/pip/cu121.txt", "env/pip/cu118.txt", "env/pip/cpu.txt"])
@@ -72,7 +75,7 @@ def test_each_step_compiles_only_what_it_installed_and_no_test_suite(tmp_path):
     record = "pkg/__init__.py,sha256=x,1\npkg/tests/test_a.py,,\npkg/data.json,,\npkg/core/tests_helper.py,,\n"
     (site / "pkg-1.0.dist-info").mkdir(parents=True)
     (site / "pkg-1.0.dist-info" / "RECORD").write_text(record)
-    sources = LAYERS.installed_sources({site / "pkg-1.0.dist-info"})
+    sources = INSTALL.installed_sources({site / "pkg-1.0.dist-info"})
     assert sources == [(site / "pkg/__init__.py").resolve(), (site / "pkg/core/tests_helper.py").resolve()]
 
 
@@ -80,26 +83,32 @@ def test_prefetch_reads_the_indexes_of_the_lock_unless_mirrors_replace_them(monk
     monkeypatch.delenv("INDEX_URL", raising=False)
     monkeypatch.delenv("EXTRA_INDEX_URL", raising=False)
     options = ["--index-url https://download.pytorch.org/whl/cu118\n", "--extra-index-url=https://pypi.org/simple\n"]
-    assert LAYERS._index_urls(options) == ["https://download.pytorch.org/whl/cu118", "https://pypi.org/simple"]
-    assert LAYERS._index_urls([]) == ["https://pypi.org/simple"]
+    assert WHEELS.index_urls(options) == ["https://download.pytorch.org/whl/cu118", "https://pypi.org/simple"]
+    assert WHEELS.index_urls([]) == ["https://pypi.org/simple"]
     monkeypatch.setenv("INDEX_URL", "http://mirror/simple")
     monkeypatch.setenv("EXTRA_INDEX_URL", "http://a/x http://b/y")
-    assert LAYERS._index_urls(options) == ["http://mirror/simple", "http://a/x", "http://b/y"]
+    assert WHEELS.index_urls(options) == ["http://mirror/simple", "http://a/x", "http://b/y"]
 
 
 def test_prefetch_knows_every_tag_of_a_wheel_name():
     name = "numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
-    assert LAYERS._wheel_tags(name) == [
+    assert WHEELS.wheel_tags(name) == [
         "cp311-cp311-manylinux_2_27_x86_64",
         "cp311-cp311-manylinux_2_28_x86_64",
     ]
-    assert LAYERS._wheel_tags("filelock-4.3.1-py3-none-any.whl") == ["py3-none-any"]
+    assert WHEELS.wheel_tags("filelock-4.3.1-py3-none-any.whl") == ["py3-none-any"]
 
 
 def test_env_layers_refuses_a_wrong_command_line(capsys):
-    assert LAYERS.main(["split", "lock.txt", "out"]) == 2
-    assert LAYERS.main(["install", "seven"]) == 2
-    assert "env_layers.py split LOCK OUT_DIR" in capsys.readouterr().err
+    assert CLI.main(["split", "lock.txt", "out"]) == 2
+    assert CLI.main(["install", "seven"]) == 2
+    said = capsys.readouterr().err
+    assert "env_layers split: error: the following arguments are required: how" in said
+    assert "argument N: invalid int value: 'seven'" in said
+    assert (
+        CLI.main(["install", "7"]) == 2
+        and "invalid choice: 7 (choose from 1, 2, 3, 4, 5, 6)" in capsys.readouterr().err
+    )
 
 
 LOCK = """--index-url https://pypi.org/simple

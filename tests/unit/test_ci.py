@@ -51,7 +51,9 @@ def substituted(value: str, settings: Settings) -> str:
 
 
 @pytest.mark.parametrize("variant", declared(), ids=lambda v: v.name)
-@pytest.mark.parametrize("settings", [Settings(), Settings(ca_cert=CA, image_name="team/torch")], ids=["plain", "ca"])
+@pytest.mark.parametrize(
+    "settings", [Settings(), Settings(ca_cert=Path(CA), image_name="team/torch")], ids=["plain", "ca"]
+)
 def test_each_bake_target_is_what_invoke_build_runs(variant, settings):
     target = json.loads(bake.generate(settings))["target"][variant.name]
     argv = build_command(BUILDX, plan.make(variant, settings), settings, ORIGIN, Path("/tmp/iid"))
@@ -310,11 +312,11 @@ def test_drift_lists_what_was_added_removed_and_changed():
     assert compare(local, dict(local)) == ((), (), ())
 
 
-# docker/env_layers.py records the wheel of each package it installs
+# docker/env_layers records the wheel of each package it installs
 
 
 def test_each_install_step_records_its_wheels_and_their_digests(tmp_path):
-    module = env_layers()
+    module = env_layers("install")
     served = tmp_path / "served"
     served.mkdir()
     (served / "filelock-3.16.1-py3-none-any.whl").write_bytes(b"wheel bytes")
@@ -342,8 +344,8 @@ def test_pip_check_takes_nvidias_sbsa_tag_as_aarch64_and_nothing_else(monkeypatc
     aarch64 file name but `Tag: py3-none-manylinux2014_sbsa` in its WHEEL,
     which pip check calls unsupported: the arm64 build of the current line
     failed on it under QEMU."""
-    layers = env_layers()
-    monkeypatch.setattr(layers, "VENV", tmp_path)
+    layers = env_layers("check")
+    monkeypatch.setattr(env_layers("places"), "VENV", tmp_path)
     _installed(tmp_path, "nvidia_cusparselt_cu13", "0.8.1", "py3-none-manylinux2014_sbsa")
     _installed(tmp_path, "other", "1.0", "py3-none-manylinux2014_x86_64")
     sbsa = "nvidia-cusparselt-cu13 0.8.1 is not supported on this platform"
@@ -361,19 +363,19 @@ def test_a_kept_wheel_of_another_architecture_is_not_this_builds(monkeypatch, tm
     """The lock lists every platform's hash of torch, and the cache mount is
     shared by an amd64 build and an arm64 one under QEMU: an aarch64 build
     that finds only the x86_64 wheel kept must download its own."""
-    layers = env_layers()
-    monkeypatch.setattr(layers, "WHEELS", tmp_path)
+    layers = env_layers("cache")
+    monkeypatch.setattr(env_layers("places"), "WHEELS", tmp_path)
     monkeypatch.setattr(layers.platform, "machine", lambda: machine)
     (tmp_path / ("a" * 64)).mkdir()
     (tmp_path / ("a" * 64) / "torch-2.4.1-cp311-cp311-manylinux1_x86_64.whl").write_bytes(b"x")
-    found = layers._folder_of("torch", "2.4.1", {"a" * 64, "b" * 64})
+    found = layers.kept_folder("torch", "2.4.1", {"a" * 64, "b" * 64})
     assert (found.name if found else None) == kept
     (tmp_path / ("b" * 64)).mkdir()
     (tmp_path / ("b" * 64) / "torch-2.4.1-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl").write_bytes(
         b"y"
     )
-    assert layers._folder_of("torch", "2.4.1", {"a" * 64, "b" * 64}).name == ("a" if machine == "x86_64" else "b") * 64
-    assert layers.fits_this_machine(Path("filelock-4.3.1-py3-none-any.whl"))
+    assert layers.kept_folder("torch", "2.4.1", {"a" * 64, "b" * 64}).name == ("a" if machine == "x86_64" else "b") * 64
+    assert env_layers("wheels").fits_this_machine(Path("filelock-4.3.1-py3-none-any.whl"))
 
 
 @pytest.mark.parametrize(
@@ -390,7 +392,7 @@ def test_a_kept_wheel_of_another_architecture_is_not_this_builds(monkeypatch, tm
     ],
 )
 def test_a_kept_wheel_fits_only_the_python_it_was_built_for(monkeypatch, python, wheel, fits):
-    layers = env_layers()
+    layers = env_layers("wheels")
     monkeypatch.setattr(layers.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(layers, "PYTHON", python)
     assert layers.fits_this_machine(Path(wheel)) is fits
@@ -407,10 +409,10 @@ def test_an_install_step_fetches_again_the_wheels_buildkit_emptied_from_its_cach
     line failed on it with `no prefetched wheel for torch==2.15.0`. The
     step prefetches its own part again; a part whose wheels are all kept
     fetches nothing."""
-    layers = env_layers()
-    monkeypatch.setattr(layers, "WHEELS", tmp_path)
+    layers = env_layers("cache")
+    monkeypatch.setattr(env_layers("places"), "WHEELS", tmp_path)
     monkeypatch.setattr(layers.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(layers, "PYTHON", (3, 13))
+    monkeypatch.setattr(env_layers("wheels"), "PYTHON", (3, 13))
     (tmp_path / ("a" * 64)).mkdir()
     (tmp_path / ("a" * 64) / "filelock-4.3.1-py3-none-any.whl").write_bytes(b"x")
     part = tmp_path / "4.txt"
@@ -422,7 +424,7 @@ def test_an_install_step_fetches_again_the_wheels_buildkit_emptied_from_its_cach
     calls = []
     monkeypatch.setattr(layers.subprocess, "run", lambda argv, check: calls.append(argv) or Done(0))
     layers.fetch_missing(part, "layer 4")
-    assert calls == [["/opt/installer/bin/python", layers.__file__, "prefetch", str(part)]]
+    assert calls == [["/opt/installer/bin/python", str(Path(layers.__file__).parent), "prefetch", str(part)]]
     assert "layer 4: torch==2.15.0 no longer in BuildKit's cache" in capsys.readouterr().out
     (tmp_path / ("c" * 64)).mkdir()
     (tmp_path / ("c" * 64) / "torch-2.15.0-cp313-cp313-manylinux_2_28_x86_64.whl").write_bytes(b"y")

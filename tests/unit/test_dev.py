@@ -111,11 +111,11 @@ def _dist(site: Path, name: str, record: str) -> None:
 
 @pytest.fixture
 def venv(tmp_path, monkeypatch):
-    layers = env_layers()
+    layers = env_layers("install")
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
     _dist(site, "jinja2-3.1.6", "jinja2/__init__.py,sha256=a,10\n")
     _dist(site, "torch-2.4.1", "torch/__init__.py,sha256=b,10\n")
-    monkeypatch.setattr(layers, "VENV", tmp_path / "venv")
+    monkeypatch.setattr(env_layers("places"), "VENV", tmp_path / "venv")
     return layers, site
 
 

@@ -109,7 +109,7 @@ def test_torch_is_installed_before_any_code_is_copied(dockerfile):
     installs = [
         i
         for i, s in enumerate(steps)
-        if s.startswith("RUN") and ("env_layers.py install" in s or "micromamba create" in s)
+        if s.startswith("RUN") and ("env_layers install" in s or "micromamba create" in s)
     ]
     defaults = arg_defaults(dockerfile)
     sources = [s.split()[1] for s in steps[: installs[-1]] if s.startswith("COPY")]
@@ -121,12 +121,12 @@ def test_torch_is_installed_before_any_code_is_copied(dockerfile):
 
 
 def test_the_pip_environment_is_installed_in_the_layers_env_layers_defines():
-    """One install step per layer of docker/env_layers.py, in its order, each
+    """One install step per layer of docker/env_layers, in its order, each
     keyed by its own part of the lock (copied right before it) and nothing more."""
     steps = instructions(ROOT / "docker" / "pip.Dockerfile")
-    installs = [i for i, s in enumerate(steps) if s.startswith("RUN") and "env_layers.py install" in s]
-    assert [steps[i].split()[-1] for i in installs][:-1] == [str(n) for n in range(1, env_layers().LAYER_COUNT)]
-    assert "env_layers.py install 6" in steps[installs[-1]]
+    installs = [i for i, s in enumerate(steps) if s.startswith("RUN") and "env_layers install" in s]
+    assert [steps[i].split()[-1] for i in installs][:-1] == [str(n) for n in range(1, env_layers("layers").LAYER_COUNT)]
+    assert "env_layers install 6" in steps[installs[-1]]
     for number, install in enumerate(installs, start=1):
         assert steps[install - 1] == f"COPY --from=layers /layers/{number}.txt /opt/envkit/layers/{number}.txt"
         assert "REQUIREMENTS" not in steps[install] and "requirements.txt" not in steps[install]
@@ -181,7 +181,7 @@ def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
     needed += [plan.recipe_of(v).shown for v in declared()] + [
         "env/pip/installer.txt",
         "docker/check_variant.py",
-        "docker/env_layers.py",
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "docker" / "env_layers").glob("*.py")),
         "docker/dpkg.cfg",
         "docker/forget-install-times.sh",
     ]
@@ -193,6 +193,7 @@ def test_dockerignore_keeps_the_context_to_what_the_dockerfiles_copy():
         "tasks.py",
         ".git/config",
         "reports/tests/x.json",
+        "docker/env_layers/__pycache__/layers.cpython-311.pyc",
         ".venv/bin/python",
         "README.md",
         "env/pip/cu121.in",
@@ -215,6 +216,6 @@ def test_the_dev_image_adds_its_layer_on_the_runtime_image_and_copies_no_code():
     assert steps[[s.startswith("FROM") for s in steps].index(True)] == "FROM ${RUNTIME_IMAGE} AS runtime"
     copies = [s.split()[1] for s in steps if s.startswith("COPY")]
     assert copies == ["env/pip/installer.txt", "${DEV_REQUIREMENTS}"]
-    install = next(s for s in steps if "env_layers.py install-dev" in s)
-    assert "prefetch /opt/envkit/dev-requirements.txt" in install and "env_layers.py check" in install
+    install = next(s for s in steps if "env_layers install-dev" in s)
+    assert "prefetch /opt/envkit/dev-requirements.txt" in install and "env_layers check" in install
     assert [s for s in steps if s.startswith("USER")][-1] == "USER ${USER_UID}:${USER_GID}"
