@@ -1,21 +1,40 @@
-"""What the integration tests share beyond the session's image: a host user
-the images have never heard of, for the ways in that run as the caller."""
+"""The integration tests' fixtures: the engine, the session's settings, its
+images (cu121, its dev image, the arm64 one built in the background) and
+their reports, room on the disk, and a host user the images have never heard
+of, for the ways in that run as the caller."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import docker
 import pytest
 
 from envkit import ROOT
-from tests.conftest import empty_build_cache
+from envkit.catalog.selection import select
+from envkit.core import capabilities, engine
+from envkit.core.errors import UsageError
+from envkit.core.settings import Settings
+from tests.integration.room import ROOM_REFUSED, empty_build_cache
+from tests.integration.session import (
+    CI_IMAGE_NAME,
+    HOST_CA_BUNDLE,
+    SESSION_KEY_PASSWORD,
+    Arm64Chain,
+    Session,
+    invoke_cli,
+    make_key_pair,
+)
 
 STRANGER = "envkit-stranger"
 STRANGER_UID = 42421  # no image of ours has it
@@ -134,3 +153,156 @@ def empty_the_cache_after_a_cold_build(request):
     yield
     if request.node.get_closest_marker("cold_builds") is not None:
         empty_build_cache(keep_layers=False)
+
+
+# The session's images and the engine, shared by every integration test.
+
+
+@pytest.fixture
+def make_room(docker_client: docker.DockerClient) -> Callable[..., None]:
+    """`make_room(builds, extra_gb, pulls=0, warm=False)`: room for that many
+    cu121 builds and pulls (and what else the test writes to the same disk),
+    as the kit counts it, for the tests that build or pull. CI's machines
+    start with anything from about 30 to 80 GB free, and on the containerd
+    store the session's images (each layer compressed and unpacked) and
+    BuildKit's cache of the builds before fill most of it. Short of room,
+    BuildKit's cache is emptied: only its download caches for a `warm` test
+    (one that reuses the session's cached steps), all of it for the others;
+    no tagged image is touched. Still short, the test is skipped and says so."""
+
+    def room(builds: int, extra_gb: float = 0, *, pulls: int = 0, warm: bool = False) -> None:
+        store = capabilities.store_of(docker_client.info())
+        cu121 = select("12.1")
+        need = builds * cu121.disk_gb(store) + pulls * cu121.pull_disk_gb(store) + extra_gb
+        doing = ", ".join(
+            part
+            for part in (
+                f"{builds} cu121 build(s)" if builds else "",
+                f"{pulls} pull(s)" if pulls else "",
+                f"{extra_gb:g} GB of files" if extra_gb else "",
+            )
+            if part
+        )
+        try:
+            engine.check_free_disk(docker_client, need, doing)
+            return
+        except UsageError as short:
+            print(f"{short}\nemptying BuildKit's {'download caches' if warm else 'cache'} for it", file=sys.stderr)
+        empty_build_cache(keep_layers=warm)
+        try:
+            engine.check_free_disk(docker_client, need, doing)
+        except UsageError as short:
+            said = ROOM_REFUSED.search(str(short))  # the kit's figures, without its advice to prune
+            pytest.skip(
+                f"this machine has too little disk, BuildKit's cache emptied: {said.group(0) if said else short}"
+            )
+
+    return room
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """The engine, or a failure that says why: never a silent skip."""
+    try:
+        return engine.connect()
+    except UsageError as error:
+        pytest.fail(
+            f"integration tests need a Docker engine: {error}\n(deselect them with: pytest -m 'not docker')",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def kit_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
+    reports = tmp_path_factory.mktemp("reports")
+    pins = tmp_path_factory.mktemp("pins") / "published.json"
+    env = {
+        "INVOKE_ENVKIT_REPORTS_DIR": str(reports),
+        "INVOKE_ENVKIT_IMAGE_NAME": CI_IMAGE_NAME,
+        "INVOKE_ENVKIT_PINS_FILE": str(pins),
+    }
+    if HOST_CA_BUNDLE.is_file():  # behind a TLS-inspecting proxy pip needs it; elsewhere it is harmless
+        env["INVOKE_ENVKIT_CA_CERT"] = str(HOST_CA_BUNDLE)
+    policy, key = make_key_pair(tmp_path_factory.mktemp("signing"), "team")
+    env |= {
+        "INVOKE_ENVKIT_SIGNING_POLICY": str(policy),
+        "INVOKE_ENVKIT_SIGNING_KEY": str(key),
+        "COSIGN_PASSWORD": SESSION_KEY_PASSWORD,
+    }
+    return Session(reports, pins, env, policy)
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient, kit_session: Session) -> str:
+    """`invoke base`: Debian 12 with Python 3.11 from debootstrap (reused when it exists)."""
+    invoke_cli(kit_session, "base")
+    return Settings().base_image_tag()
+
+
+@pytest.fixture(scope="session")
+def cu121_build(base_image: str, kit_session: Session) -> dict[str, Any]:
+    """`invoke build --cuda 12.1` on that base, with the host CA bundle: the
+    session's one real image (later tests reuse it). Returns the build record."""
+    invoke_cli(kit_session, "build", "--cuda", "12.1", "--base-image", base_image)
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda 12.1` on the session's image; returns its JSON report."""
+    invoke_cli(kit_session, "test", "--cuda", "12.1")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
+    return report
+
+
+@pytest.fixture(scope="session")
+def arm64_chain(request: pytest.FixtureRequest, kit_session: Session) -> Iterator[Arm64Chain | None]:
+    """Started with the session's first integration test (tests/integration/conftest.py)
+    when any test marked arm64 is selected."""
+    if not any(item.get_closest_marker("arm64") for item in request.session.items):
+        yield None
+        return
+    chain = Arm64Chain(kit_session)
+    yield chain
+    chain.stop()
+
+
+def _chain(arm64_chain: Arm64Chain | None, step: str) -> Arm64Chain:
+    if arm64_chain is None:
+        pytest.fail("the arm64 image is built only for tests marked arm64", pytrace=False)
+    arm64_chain.wait(step)
+    return arm64_chain
+
+
+@pytest.fixture(scope="session")
+def arm64_build(arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
+    """The session's arm64 CPU image (`invoke build --cuda cpu --arch arm64`), under
+    QEMU on an x86_64 machine; its build record."""
+    _chain(arm64_chain, "build")
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cpu-pip-arm64.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def arm64_report(arm64_build: dict[str, Any], arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda cpu --arch arm64`: every check under QEMU; its JSON report."""
+    _chain(arm64_chain, "test")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cpu-pip-arm64.json").read_text())
+    return report
+
+
+@pytest.fixture(scope="session")
+def cu121_dev_build(cu121_report: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke build --cuda 12.1 --dev` on the session's tested image; its build record."""
+    invoke_cli(kit_session, "build", "--cuda", "12.1", "--dev")
+    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip-dev.json").read_text())
+    return record
+
+
+@pytest.fixture(scope="session")
+def cu121_dev_report(cu121_dev_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+    """`invoke test --cuda 12.1 --dev`; its JSON report."""
+    invoke_cli(kit_session, "test", "--cuda", "12.1", "--dev")
+    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip-dev.json").read_text())
+    return report

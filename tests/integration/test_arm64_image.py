@@ -1,5 +1,5 @@
 """The linux/arm64 CPU image, built and tested on this x86_64 machine under
-QEMU: the session's one arm64 build (tests/conftest.py, arm64_chain), shared
+QEMU: the session's one arm64 build (tests/integration/conftest.py, arm64_chain), shared
 by every test here; then published, with a small amd64 image the test builds,
 as one multi-arch tag to a real registry, and pulled back for each platform."""
 
@@ -27,8 +27,9 @@ from envkit.core.settings import Settings
 from envkit.core.validation import validate
 from envkit.images import multiplatform
 from envkit.release.registry import DOCKER_MANIFEST_LIST, INDEX_TYPES, MANIFEST_TYPES
-from tests.conftest import CI_IMAGE_NAME, invoke_cli, run_cli
-from tests.helpers import LocalRegistry, invoke_in
+from tests.helpers.checkout import invoke_in
+from tests.helpers.registry import LocalRegistry
+from tests.integration.session import CI_IMAGE_NAME, invoke_cli, run_cli
 from tests.unit.test_cli import assert_clean_failure
 
 pytestmark = pytest.mark.arm64

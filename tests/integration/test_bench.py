@@ -20,8 +20,9 @@ from envkit.images.repro import _LISTING
 from envkit.images.wheelhouse import platform_tags
 from envkit.recipes.files import read_pip
 from envkit.recipes.indexes import Indexes
-from tests.conftest import HOST_CA_BUNDLE
-from tests.helpers import LocalIndex, copy_repo, invoke_in
+from tests.helpers.checkout import copy_repo, invoke_in
+from tests.helpers.index import LocalIndex
+from tests.integration.session import HOST_CA_BUNDLE
 
 pytestmark = pytest.mark.empties_build_cache
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"  # an empty tar's diff id

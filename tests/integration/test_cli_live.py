@@ -8,7 +8,7 @@ from envkit.checks import testrun
 from envkit.checks.container import TEST_LABEL
 from envkit.core import capabilities, engine, gpus
 from envkit.core.settings import Settings
-from tests.conftest import CI_IMAGE_NAME, CU121_PROBE, run_cli
+from tests.integration.session import CI_IMAGE_NAME, CU121_PROBE, run_cli
 from tests.unit.test_cli import assert_clean_failure
 
 

@@ -11,7 +11,7 @@ from envkit.catalog.selection import select
 from envkit.checks.container import ProbeContainer
 from envkit.core import engine, provenance
 from envkit.recipes.files import read_pip
-from tests.conftest import CI_IMAGE_NAME
+from tests.integration.session import CI_IMAGE_NAME
 
 EXPECTED_CHECKS = {
     "verify_install",

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from envkit.catalog.selection import select
-from tests.conftest import CI_IMAGE_NAME, Session, invoke_cli
+from tests.integration.session import CI_IMAGE_NAME, Session, invoke_cli
 
 pytestmark = pytest.mark.cold_builds
 

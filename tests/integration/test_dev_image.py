@@ -26,8 +26,8 @@ from envkit.core import engine
 from envkit.workspace.devcontainer import CACHE_VOLUME
 from envkit.workspace.lab import status
 from envkit.workspace.session import RUN_LABEL
-from tests.conftest import CI_IMAGE_NAME, run_cli
 from tests.integration.conftest import STRANGER_UID
+from tests.integration.session import CI_IMAGE_NAME, run_cli
 from tests.jupyter_remote import RemoteKernel
 
 DEV_TAG = f"{CI_IMAGE_NAME}:cu121-pip-dev"

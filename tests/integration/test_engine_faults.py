@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from envkit import ROOT
-from tests.conftest import CI_IMAGE_NAME, run_cli
-from tests.helpers import Watched, copy_repo, invoke_in
+from tests.helpers.checkout import Watched, copy_repo, invoke_in
+from tests.integration.session import CI_IMAGE_NAME, run_cli
 from tests.unit.test_cli import assert_clean_failure
 
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -16,8 +16,8 @@ import pytest
 from envkit import ROOT
 from envkit.checks.container import TEST_LABEL
 from envkit.core.engine import HELPER_LABEL
-from tests.conftest import CI_IMAGE_NAME, CU121_PROBE
-from tests.helpers import Watched
+from tests.helpers.checkout import Watched
+from tests.integration.session import CI_IMAGE_NAME, CU121_PROBE
 
 EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
 

@@ -25,8 +25,8 @@ from envkit.core import engine
 from envkit.core.settings import Settings
 from envkit.images import build
 from envkit.images.context import copy_context
-from tests.conftest import CI_IMAGE_NAME, run_cli, start_cli
-from tests.helpers import LocalRegistry, free_port
+from tests.helpers.registry import LocalRegistry, free_port
+from tests.integration.session import CI_IMAGE_NAME, run_cli, start_cli
 
 PATH = f"team/{CI_IMAGE_NAME}"
 PASSWORD = "envkit-test-pw-5f1c9"  # must never appear in any output, label or file of ours

@@ -11,7 +11,7 @@ from envkit.catalog.selection import select
 from envkit.core.settings import Settings
 from envkit.images import build
 from envkit.images.context import copy_context
-from tests.conftest import CI_IMAGE_NAME, run_cli
+from tests.integration.session import CI_IMAGE_NAME, run_cli
 
 pytestmark = pytest.mark.compat
 

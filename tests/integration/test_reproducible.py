@@ -13,7 +13,7 @@ from envkit.core.errors import CommandFailed
 from envkit.core.settings import Settings
 from envkit.images import build
 from envkit.images.context import copy_context
-from tests.conftest import CI_IMAGE_NAME, run_cli
+from tests.integration.session import CI_IMAGE_NAME, run_cli
 
 # The cu121 wheelhouse: about 3 GB of wheels and debs in the test's folder, on the disk the build writes to.
 WHEELHOUSE_GB = 4

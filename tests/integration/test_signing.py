@@ -20,8 +20,9 @@ from envkit.core import engine
 from envkit.core.reports import BuildRecord, TestReport
 from envkit.core.validation import validate
 from envkit.release import attestation
-from tests.conftest import SESSION_KEY_PASSWORD, make_key_pair, run_cli
-from tests.helpers import LocalRegistry, build_record_data, report_data
+from tests.helpers.registry import LocalRegistry
+from tests.helpers.reports import build_record_data, report_data
+from tests.integration.session import SESSION_KEY_PASSWORD, make_key_pair, run_cli
 
 REPOSITORY = "team/torch-env-ci"
 TAG = "cu121-pip"  # the team's moving tag, as a pin lists it

@@ -21,8 +21,8 @@ from envkit import ROOT
 from envkit.core import capabilities, engine, gpus
 from envkit.workspace.caches import CACHE_LABEL, volume_name
 from envkit.workspace.session import RUN_LABEL
-from tests.conftest import CI_IMAGE_NAME, run_cli
 from tests.integration.conftest import STRANGER, STRANGER_UID, Stranger
+from tests.integration.session import CI_IMAGE_NAME, run_cli
 
 
 def run_as(stranger: Stranger, script: str, *flags: str) -> subprocess.CompletedProcess[str]:

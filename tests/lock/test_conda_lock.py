@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from envkit.recipes.files import sealed
-from tests.helpers import copy_repo, free_port, invoke_in, make_fake_docker
+from tests.helpers.checkout import copy_repo, invoke_in
+from tests.helpers.fake_docker import make_fake_docker
+from tests.helpers.registry import free_port
 
 EXPLICIT = (
     "@EXPLICIT\nhttps://conda.anaconda.org/pytorch/linux-64/pytorch-2.4.1-py3.11_cuda12.1_cudnn9.1.0_0.tar.bz2#3e4a5b\n"

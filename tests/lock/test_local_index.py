@@ -12,7 +12,10 @@ import sys
 import pytest
 
 from envkit.recipes.files import parse_pip, read_header
-from tests.helpers import LocalIndex, copy_repo, free_port, invoke_in, make_fake_docker
+from tests.helpers.checkout import copy_repo, invoke_in
+from tests.helpers.fake_docker import make_fake_docker
+from tests.helpers.index import LocalIndex
+from tests.helpers.registry import free_port
 
 CU11 = "nvidia-cuda-runtime-cu11==11.8.89"
 CU12 = "nvidia-cuda-runtime-cu12==12.1.105"

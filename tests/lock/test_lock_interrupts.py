@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers import copy_repo
+from tests.helpers.checkout import copy_repo
 
 HANG_SECONDS = 60
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envkit import ROOT
-from tests.helpers import copy_repo, invoke_in
+from tests.helpers.checkout import copy_repo, invoke_in
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 

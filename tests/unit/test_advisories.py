@@ -11,7 +11,7 @@ from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
 from envkit.core.validation import validate
 from envkit.status import doctor, info
-from tests.helpers import report_data
+from tests.helpers.reports import report_data
 
 
 def ids(torch):

@@ -26,7 +26,8 @@ from envkit.core.settings import Settings
 from envkit.images.build import export_seconds
 from envkit.recipes.files import parse_pip, read_pip
 from envkit.recipes.indexes import Indexes
-from tests.helpers import LocalIndex, env_layers
+from tests.helpers.checkout import env_layers
+from tests.helpers.index import LocalIndex
 
 LAYERS = env_layers("layers")
 INSTALL = env_layers("install")

@@ -16,7 +16,7 @@ from envkit.core.errors import UsageError
 from envkit.release import publish
 from envkit.release.publish import _PUSHED_DIGEST, release_command
 from envkit.status import doctor
-from tests.helpers import make_fake_docker
+from tests.helpers.fake_docker import make_fake_docker
 
 CONTAINERD_STATUS = [["driver-type", "io.containerd.snapshotter.v1"]]
 

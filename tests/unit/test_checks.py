@@ -16,7 +16,7 @@ from envkit.core import gpus
 from envkit.core.reports import HostGpu, Measured, TestReport
 from envkit.core.validation import validate
 from envkit.recipes.files import read_conda, read_conda_lock, read_pip
-from tests.helpers import MEASURED_CU121, report_data
+from tests.helpers.reports import MEASURED_CU121, report_data
 
 MEASURED = MEASURED_CU121
 

@@ -28,7 +28,7 @@ from envkit.images.build import build_command
 from envkit.images.repro import Comparison, repro_summary
 from envkit.release.attach import sbom_tag
 from envkit.release.drift import compare
-from tests.helpers import env_layers
+from tests.helpers.checkout import env_layers
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 ORIGIN = Provenance(revision="abc123", created="2026-11-27T00:00:00+00:00", source="https://example.org/kit.git")

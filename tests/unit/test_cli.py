@@ -7,7 +7,8 @@ import os
 import pytest
 
 from envkit import ROOT
-from tests.helpers import copy_repo, invoke_in, make_fake_docker
+from tests.helpers.checkout import copy_repo, invoke_in
+from tests.helpers.fake_docker import make_fake_docker
 
 
 @pytest.fixture

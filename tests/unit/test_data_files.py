@@ -4,7 +4,7 @@ and the fix, exit 2, no traceback, and no docker command."""
 
 import pytest
 
-from tests.helpers import copy_repo, invoke_in
+from tests.helpers.checkout import copy_repo, invoke_in
 from tests.unit.test_cli import assert_clean_failure
 
 

@@ -22,7 +22,7 @@ from envkit.recipes import dev_lock
 from envkit.recipes.files import is_hash_locked, read_header, read_pip, sealed, tamper_reason
 from envkit.release.pins import PinnedImage
 from envkit.workspace import caches, devcontainer, lab
-from tests.helpers import env_layers
+from tests.helpers.checkout import env_layers
 
 PIP_VARIANTS = [variant for variant in declared() if has_dev(variant)]  # pip, first architecture
 

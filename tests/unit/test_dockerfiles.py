@@ -17,7 +17,7 @@ from envkit.core.settings import Settings
 from envkit.images import plan
 from envkit.images.context import CONTEXT_PARTS
 from envkit.recipes.indexes import Indexes
-from tests.helpers import env_layers
+from tests.helpers.checkout import env_layers
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 DEFAULT = {v.recipe: v for v in declared() if v.platform == "cu121"}

@@ -10,7 +10,7 @@ import requests
 from envkit.core import engine
 from envkit.core.errors import KitError, UsageError
 from envkit.core.signals import interruptible
-from tests.helpers import make_fake_docker
+from tests.helpers.fake_docker import make_fake_docker
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from envkit.core.files import decode, encoding_problem, read_text, write_atomica
 from envkit.core.report_files import write_report
 from envkit.core.settings import Settings
 from envkit.images.wheelhouse import _refuse_foreign
-from tests.helpers import copy_repo, invoke_in
+from tests.helpers.checkout import copy_repo, invoke_in
 
 SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"

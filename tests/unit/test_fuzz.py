@@ -37,7 +37,8 @@ from envkit.core.validation import validate_json
 from envkit.images import wheelhouse
 from envkit.recipes.files import parse_pip, read_pip, tamper_reason
 from envkit.workspace.devcontainer import write as write_devcontainers
-from tests.helpers import make_fake_docker, report_data
+from tests.helpers.fake_docker import make_fake_docker
+from tests.helpers.reports import report_data
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once

@@ -11,7 +11,7 @@ from envkit.catalog.selection import select
 from envkit.core.report_files import sbom_path
 from envkit.core.settings import Settings
 from envkit.release import gate
-from tests.helpers import build_record_data, report_data
+from tests.helpers.reports import build_record_data, report_data
 
 IMAGE_ID = "sha256:" + "a" * 64
 OTHER_ID = "sha256:" + "b" * 64

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from envkit.catalog import gpu_fit
 from envkit.catalog.variants import make
 from envkit.core.reports import HostGpu
-from tests.helpers import refusal_of_edit
+from tests.helpers.checkout import refusal_of_edit
 
 # torch 2.4.1's cu121 wheel, as `invoke test` measured it inside cu121-pip (env/compat.toml)
 TORCH_241_CU121 = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")

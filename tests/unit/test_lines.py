@@ -13,7 +13,7 @@ from envkit.checks.check import Context
 from envkit.checks.container import Exec
 from envkit.checks.registry import BY_NAME
 from envkit.recipes import pip_lock
-from tests.helpers import refusal_of_edit
+from tests.helpers.checkout import refusal_of_edit
 
 
 @pytest.mark.parametrize(

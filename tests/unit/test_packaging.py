@@ -14,7 +14,7 @@ import tomllib
 import pytest
 
 from envkit import ROOT
-from tests.helpers import copy_repo
+from tests.helpers.checkout import copy_repo
 
 pytestmark = pytest.mark.network  # pip fetches the dependencies from PyPI (or the machine's wheels)
 

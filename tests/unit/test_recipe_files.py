@@ -5,7 +5,8 @@ no build starts)."""
 
 import pytest
 
-from tests.helpers import copy_repo, invoke_in, make_fake_docker
+from tests.helpers.checkout import copy_repo, invoke_in
+from tests.helpers.fake_docker import make_fake_docker
 from tests.unit.test_cli import assert_clean_failure
 
 TAMPERED = "is refused as tampered. Regenerate it with `invoke lock --cuda 12.1`"

@@ -3,7 +3,7 @@
 from envkit.core.reports import TestReport
 from envkit.core.validation import validate
 from envkit.release.publish import TESTED_LABEL, release_labels
-from tests.helpers import MEASURED_CU121, report_data
+from tests.helpers.reports import MEASURED_CU121, report_data
 
 REPORT = validate(
     TestReport,

@@ -19,7 +19,7 @@ from envkit.core.settings import Settings
 from envkit.core.validation import validate
 from envkit.release import attestation, keys, signing, trust
 from envkit.release.pins import PinnedImage
-from tests.helpers import build_record_data, report_data
+from tests.helpers.reports import build_record_data, report_data
 
 DIGEST = "sha256:" + "c" * 64
 

@@ -8,7 +8,7 @@ import pytest
 from envkit.checks import tags
 from envkit.core.reports import TestReport
 from envkit.core.validation import validate
-from tests.helpers import report_data
+from tests.helpers.reports import report_data
 
 CU121 = tags.Measurement(
     torch="2.4.1+cu121",

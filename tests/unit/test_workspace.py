@@ -22,8 +22,8 @@ from envkit.release import pins
 from envkit.status import doctor, info
 from envkit.workspace import identity
 from envkit.workspace.session import Port, RunOptions, default_shm
-from tests.conftest import ROOM_REFUSED
-from tests.helpers import report_data
+from tests.helpers.reports import report_data
+from tests.integration.room import ROOM_REFUSED
 
 PASSWD = (
     "root:x:0:0:root:/root:/bin/bash\n"

@@ -1,0 +1,1 @@
+"""Helpers the tests share, by role (fixtures live in the conftest.py files)."""
