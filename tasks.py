@@ -52,6 +52,7 @@ from envkit.status.doctor import FAIL, diagnose
 from envkit.status.doctor import report as doctor_report
 from envkit.status.info import states
 from envkit.status.info import table as info_table
+from envkit.workspace.devcontainer import differences as devcontainer_differences
 from envkit.workspace.devcontainer import write as write_devcontainers
 from envkit.workspace.image import Chosen
 from envkit.workspace.image import for_variant as image_for_variant
@@ -491,11 +492,13 @@ def devcontainer(c, workdir=None, check=False):
     folder = checked_path("--workdir", workdir) if workdir is not None else current_checkout()
     if not folder.is_dir():
         raise UsageError(f"--workdir {workdir!r}: not a folder; give the workspace to write .devcontainer/ into.")
-    stale = write_devcontainers(folder, settings, check=check)
-    shown = ", ".join(display(path) for path in stale)
-    if check and stale:
+    if check and (differing := devcontainer_differences(folder, settings)):
+        shown = ", ".join(f"{display(path)} ({why})" for path, why in differing.items())
         raise KitError(f"not up to date with env/: {shown}; regenerate with `invoke devcontainer` and commit them.")
-    print(f"wrote {shown}" if stale else f"{folder / '.devcontainer'} is up to date")
+    stale = [] if check else write_devcontainers(folder, settings)
+    print(
+        f"wrote {', '.join(display(path) for path in stale)}" if stale else f"{folder / '.devcontainer'} is up to date"
+    )
 
 
 @task(help={"key_file": f"where the private key goes, outside the checkout (default {DEFAULT_KEY})"})

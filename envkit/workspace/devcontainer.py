@@ -24,7 +24,7 @@ from typing import Any
 from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.files import check_target, display, text_or_none, write_atomically
+from envkit.core.files import check_target, display, encoding_problem, text_or_none, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
@@ -116,12 +116,33 @@ def render(config: Config, settings: Settings) -> str:
     return header + json.dumps(body(config, settings), indent=2) + "\n"
 
 
+def differences(workspace: Path, settings: Settings) -> dict[Path, str]:
+    """Each config under `workspace` that is not what env/ and the pins give
+    now, with why: missing, a folder, unreadable, not UTF-8 text, or other text."""
+    found = {}
+    for config in configs():
+        path = workspace / config.path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            found[path] = "missing"
+            continue
+        except OSError as error:
+            found[path] = "a folder" if path.is_dir() else f"cannot be read ({error.strerror})"
+            continue
+        if text_or_none(path) is None:
+            found[path] = f"not UTF-8 text ({encoding_problem(raw)})"
+        elif raw.decode("utf-8") != render(config, settings):
+            found[path] = "other text than env/ and the pins give"
+    return found
+
+
 def write(workspace: Path, settings: Settings, check: bool = False) -> list[Path]:
     """Write every config under `workspace` (or with `check`, only compare);
     the paths that were not already up to date. A file there that this
     generator did not write is refused before anything is written."""
     texts = {workspace / config.path: render(config, settings) for config in configs()}
-    stale = [path for path, text in texts.items() if text_or_none(path) != text]
+    stale = list(differences(workspace, settings))
     if check:
         return stale
     for path in stale:

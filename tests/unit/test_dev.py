@@ -257,6 +257,16 @@ def test_invoke_devcontainer_check_and_write(run_invoke, tmp_path):
     assert "is up to date" in run_invoke("devcontainer", "--workdir", str(tmp_path)).stdout
     missing = run_invoke("devcontainer", "--workdir", str(tmp_path / "nope"))
     assert missing.returncode != 0 and "not a folder" in missing.stderr
+    # a config saved again by a Windows editor as UTF-16, and one edited by hand: each is named with why
+    saved = tmp_path / ".devcontainer" / "cu121-pip" / "devcontainer.json"
+    saved.write_bytes(saved.read_text().encode("utf-16"))
+    edited = tmp_path / ".devcontainer" / "devcontainer.json"
+    edited.write_text(edited.read_text().replace("torch-env", "other-env"))
+    stale = run_invoke("devcontainer", "--check", "--workdir", str(tmp_path))
+    assert stale.returncode == 1 and "Traceback" not in stale.stderr
+    utf16 = "it starts with a UTF-16 byte-order mark"
+    assert f".devcontainer/cu121-pip/devcontainer.json (not UTF-8 text ({utf16}" in stale.stderr
+    assert ".devcontainer/devcontainer.json (other text than env/ and the pins give)" in stale.stderr
 
 
 def test_a_dev_build_refuses_a_tampered_stale_or_missing_dev_lock_first(tmp_path, monkeypatch):
