@@ -86,7 +86,7 @@ def _words(value: str) -> str:
 
 def _positive(value: float) -> float:
     if value <= 0:
-        raise ValueError(f"{value} is not a size: give a number above 0")
+        raise ValueError(f"{value:g} is not a size: give a number above 0")  # 0, not 0.0: as the file has it
     return value
 
 

@@ -87,6 +87,9 @@ def replace(old, new):
             "torch.\"2.13.0\".unverified: 'pypi_default' is not one of platforms",
         ),
         ("variants.toml", replace("pull_cuda = 9", ""), "env/variants.toml: disk.pull_cuda: missing"),
+        # a figure is refused as the file writes it: 0, not 0.0
+        ("variants.toml", replace("cpu = 6", "cpu = 0"), "disk.cpu: 0 is not a size: give a number above 0."),
+        ("variants.toml", replace("cuda = 15", "cuda = -1.5"), "disk.cuda: -1.5 is not a size: give a number above 0."),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 20 else None,
 )
