@@ -72,6 +72,18 @@ class Measured:
     # an image whose examples/verify_install.py predates the measurement
     cuda_archs: tuple[str, ...] | None = None
 
+    def versions(self) -> dict[str, str]:
+        """The versions a release states (its labels, its provenance): "none" for what is not installed."""
+        return {
+            "torch": self.torch,
+            "torchvision": self.torchvision,
+            "torchaudio": self.torchaudio or "none",
+            "cuda": self.cuda_compiled or "none",
+            "cudnn": self.cudnn or "none",
+            "python": self.python,
+            "os": self.os,
+        }
+
 
 @dataclass(frozen=True)
 class Facts:

@@ -53,18 +53,7 @@ def _byproduct(tested: Tested) -> dict[str, Any]:
             "tested_at": report.started_at,
             "checks": len(report.checks),
             "failed_checks": report.failed_checks,
-            "measured": {
-                "torch": measured.torch,
-                "torchvision": measured.torchvision,
-                "torchaudio": measured.torchaudio or "none",
-                "cuda": measured.cuda_compiled or "none",
-                "cudnn": measured.cudnn or "none",
-                "python": measured.python,
-                "os": measured.os,
-                "machine": measured.machine,
-            }
-            if measured
-            else {},
+            "measured": {**measured.versions(), "machine": measured.machine} if measured else {},
         },
     }
 

@@ -66,15 +66,9 @@ def release_labels(report: TestReport) -> dict[str, str]:
     if measured is None:
         raise KitError(f"{report.variant}: its report measured nothing; run `invoke test` again.")
     return {
-        "io.envkit.torch": measured.torch,
-        "io.envkit.torchvision": measured.torchvision,
-        "io.envkit.torchaudio": measured.torchaudio or "none",
-        "io.envkit.cuda": measured.cuda_compiled or "none",
-        "io.envkit.cudnn": measured.cudnn or "none",
+        **{f"io.envkit.{name}": version for name, version in measured.versions().items()},
         # only where measured: an image without it is judged by env/compat.toml's list
         **({ARCHS_LABEL: " ".join(measured.cuda_archs)} if measured.cuda_archs and measured.cuda_compiled else {}),
-        "io.envkit.python": measured.python,
-        "io.envkit.os": measured.os,
         "io.envkit.arch": arch_of_machine(measured.machine) or "unknown",  # platform.machine() inside
         "io.envkit.variant": report.variant,
         "io.envkit.recipe": facts.recipe,
