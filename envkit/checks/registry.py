@@ -1,7 +1,6 @@
 """Every check `invoke test` runs, in the order it runs them, each named
-once here: its rows in the report, the README's table
-(`What invoke test runs`, which a test holds to this list) and the
-expectations of the integration tests all use these names."""
+once here: its rows in the report take these names, and the README's table
+(`What invoke test runs`) is held to this list by a test."""
 
 from __future__ import annotations
 

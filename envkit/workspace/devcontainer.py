@@ -24,7 +24,7 @@ from typing import Any
 from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.files import check_target, display, encoding_problem, text_or_none, write_atomically
+from envkit.core.files import check_target, decode, display, encoding_problem, text_or_none, write_atomically
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
@@ -119,9 +119,18 @@ def render(config: Config, settings: Settings) -> str:
 def differences(workspace: Path, settings: Settings) -> dict[Path, str]:
     """Each config under `workspace` that is not what env/ and the pins give
     now, with why: missing, a folder, unreadable, not UTF-8 text, or other text."""
+    return _differing(_texts(workspace, settings))
+
+
+def _texts(workspace: Path, settings: Settings) -> dict[Path, str]:
+    """Every config's path under `workspace` and the text it should hold, rendered once."""
+    return {workspace / config.path: render(config, settings) for config in configs()}
+
+
+def _differing(texts: dict[Path, str]) -> dict[Path, str]:
+    """The paths whose file (read once each) is not their text, with why."""
     found = {}
-    for config in configs():
-        path = workspace / config.path
+    for path, text in texts.items():
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -130,9 +139,12 @@ def differences(workspace: Path, settings: Settings) -> dict[Path, str]:
         except OSError as error:
             found[path] = "a folder" if path.is_dir() else f"cannot be read ({error.strerror})"
             continue
-        if text_or_none(path) is None:
+        try:
+            held = decode(raw, display(path))
+        except UsageError:
             found[path] = f"not UTF-8 text ({encoding_problem(raw)})"
-        elif raw.decode("utf-8") != render(config, settings):
+            continue
+        if held != text:
             found[path] = "other text than env/ and the pins give"
     return found
 
@@ -141,8 +153,8 @@ def write(workspace: Path, settings: Settings, check: bool = False) -> list[Path
     """Write every config under `workspace` (or with `check`, only compare);
     the paths that were not already up to date. A file there that this
     generator did not write is refused before anything is written."""
-    texts = {workspace / config.path: render(config, settings) for config in configs()}
-    stale = list(differences(workspace, settings))
+    texts = _texts(workspace, settings)
+    stale = list(_differing(texts))
     if check:
         return stale
     for path in stale:
