@@ -25,11 +25,17 @@ def free_port() -> int:
 
 
 def untag(client: docker.DockerClient, prefix: str) -> None:
-    """Remove every tag starting with `prefix`, keeping the layers. The
-    containerd store lists a pulled image under its digest reference too
-    (`REPOSITORY@sha256:...`), which is no tag and cannot be removed as one."""
-    tags = {tag for image in client.images.list() for tag in image.tags if tag.startswith(prefix) and "@" not in tag}
-    for tag in sorted(tags):
+    """Remove every reference starting with `prefix`: tags, and the digest
+    references (`REPOSITORY@sha256:...`) a pull by digest makes, which the
+    containerd store lists among the tags and the classic store among the
+    digests. An image left with no reference goes with its last one."""
+    references = {
+        reference
+        for image in client.images.list()
+        for reference in [*image.tags, *(image.attrs.get("RepoDigests") or ())]
+        if reference.startswith(prefix)
+    }
+    for tag in sorted(references):
         with contextlib.suppress(docker.errors.ImageNotFound):  # gone already: listed twice, or removed meanwhile
             client.images.remove(tag, noprune=True)
 
@@ -90,8 +96,10 @@ class LocalRegistry:
 
     def close(self) -> None:
         """Stop it for good, and untag what publishing and pulling left on the
-        engine for it: its port is gone after the run, and the tags would pile
-        up on the engine run after run. The layers stay (noprune)."""
+        engine for it: its port is gone after the run, and the references would
+        pile up on the engine run after run (a release pulled by digest holds
+        its compressed layers, gigabytes on the containerd store). What other
+        tags name stays."""
         self.stop()
         untag(engine.connect(), f"{self.host}/")
 

@@ -12,6 +12,7 @@ import pytest
 
 from envkit import ROOT
 from envkit.bench import measure
+from envkit.bench.run import TINY_WRITES_GB
 from envkit.catalog.selection import select
 from envkit.core import capabilities, proc, provenance
 from envkit.core.settings import Settings
@@ -30,8 +31,8 @@ EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ac
 
 @pytest.fixture(autouse=True)
 def room(make_room):
-    """Each test builds a (stand-in) cu121 image, and the bench asks a cu121 build's room."""
-    make_room(1)
+    """Each test builds a (stand-in) cu121 image; the bench asks a cu121 build's room and what --tiny writes."""
+    make_room(1, extra_gb=TINY_WRITES_GB)
 
 
 STAND_INS = [
