@@ -1,13 +1,15 @@
 """The kit's command line: `invoke --list`, `invoke --help build`.
 
 Each task parses its flags, calls one envkit function and reports; the logic
-lives in envkit/. Defaults come from envkit/core/settings.py, then invoke.yaml,
+lives in envkit/. The flags that choose a variant are declared once
+(envkit/catalog/flags.py): a task names those it takes and gets them as one
+VariantFlags, which selects the variant. Defaults come from envkit/core/settings.py, then invoke.yaml,
 then INVOKE_ENVKIT_* environment variables; flags win.
 """
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from json import dumps
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from invoke.tasks import Task, task
 from envkit import ROOT
 from envkit.bench.report import markdown, report_paths
 from envkit.bench.run import run_bench
-from envkit.catalog.selection import ALL_ARCHES, select, select_all_arches
+from envkit.catalog.flags import NO_FLAGS, VariantFlags, variant_flags
 from envkit.catalog.variants import cuda_flag, declared, declared_images, default_pins, lines
 from envkit.checks.testrun import report_table, run_index_tests, run_tests, variant_of_image
 from envkit.ci.audit import audit_variants
@@ -96,21 +98,6 @@ PIP_VARIANT_HELP = {key: text for key, text in VARIANT_HELP.items() if key not i
 
 
 @dataclass(frozen=True)
-class VariantFlags:
-    """The flags that choose a variant, as the task was given them."""
-
-    cuda: str | None = None
-    recipe: str = "pip"
-    torch: str | None = None
-    python: str | None = None
-    dev: bool = False
-    arch: str | None = None
-
-    def any_given(self) -> bool:
-        return bool(self.cuda or self.torch or self.python or self.recipe != "pip" or self.dev or self.arch)
-
-
-@dataclass(frozen=True)
 class SessionFlags:
     """The flags of a session in the image (`run`, `shell`, `lab`), as given."""
 
@@ -174,22 +161,18 @@ def base(c, rebuild=False, mirror=None, suite=None, arch=None):
     }
 )
 @interruptible
+@variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
 def build(
-    c,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    base_image=None,
-    ca_cert=None,
-    no_cache=False,
-    wheelhouse=None,
-    index_url=None,
-    extra_index_url=None,
-    build_cache=None,
-    dev=False,
-    arch=None,
-):
+    c: Context,
+    flags: VariantFlags,
+    base_image: str | None = None,
+    ca_cert: str | None = None,
+    no_cache: bool = False,
+    wheelhouse: str | None = None,
+    index_url: str | None = None,
+    extra_index_url: str | None = None,
+    build_cache: str | None = None,
+) -> None:
     """Build one variant's image from its pinned recipe, e.g. `invoke build --cuda 12.1` (`--dev`: its dev image)."""
     settings = _settings(
         c,
@@ -199,8 +182,8 @@ def build(
         extra_index_url=extra_index_url,
         build_cache=build_cache,
     )
-    if arch == ALL_ARCHES:
-        group = select_all_arches(cuda, recipe, torch, python, dev)
+    if flags.every_arch:
+        group = flags.variants_of_every_arch()
         if wheelhouse is not None:
             raise UsageError("--arch all: a wheelhouse holds one architecture's wheels; leave out --wheelhouse.")
         each = [member_settings(settings, variant) for variant in group]
@@ -213,8 +196,8 @@ def build(
             + ", ".join(f"linux/{arch} {digest[:19]}" for arch, digest in index.platforms.items())
         )
         return
-    variant = select(cuda, recipe, torch, python, dev, arch)
-    if dev and (base_image or wheelhouse):
+    variant = flags.variant()
+    if flags.dev and (base_image or wheelhouse):
         raise UsageError("--dev builds on the variant's tested runtime image: leave out --base-image and --wheelhouse.")
     check_given(wheelhouse=wheelhouse)
     folder = checked_path("--wheelhouse", wheelhouse) if wheelhouse is not None else None
@@ -234,22 +217,18 @@ def build(
     }
 )
 @interruptible
+@variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
 def lock(
-    c,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    dev=False,
-    ca_cert=None,
-    index_url=None,
-    extra_index_url=None,
-    arch=None,
-    upgrade=False,
-):
+    c: Context,
+    flags: VariantFlags,
+    ca_cert: str | None = None,
+    index_url: str | None = None,
+    extra_index_url: str | None = None,
+    upgrade: bool = False,
+) -> None:
     """Regenerate pinned, hash-locked recipes from their inputs (uv for pip, conda-lock for conda)."""
     settings = _settings(c, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url)
-    lock_variants(cuda, recipe, torch, python, settings, dev=dev, arch=arch, upgrade=upgrade)
+    lock_variants(flags, settings, upgrade=upgrade)
 
 
 @task(
@@ -262,14 +241,21 @@ def lock(
     }
 )
 @interruptible
+@variant_flags("cuda", "torch", "python")
 def wheelhouse(
-    c, cuda=None, torch=None, python=None, dir=None, base_image=None, ca_cert=None, index_url=None, extra_index_url=None
-):
+    c: Context,
+    flags: VariantFlags,
+    dir: str | None = None,
+    base_image: str | None = None,
+    ca_cert: str | None = None,
+    index_url: str | None = None,
+    extra_index_url: str | None = None,
+) -> None:
     """Download every locked wheel (hash-checked) and the system packages, for an offline build."""
     settings = _settings(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
-    variant = select(cuda, "pip", torch, python)
+    variant = flags.variant()
     check_given(dir=dir)
     folder = checked_path("--dir", dir, target=True) if dir is not None else default_dir(variant)
     contents = fill_wheelhouse(variant, settings, folder)
@@ -288,11 +274,11 @@ def wheelhouse(
     },
 )
 @interruptible
-def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image=None, ca_cert=None, arch=None):
+@variant_flags("cuda", "recipe", "torch", "python", "arch")
+def verify_repro(c: Context, flags: VariantFlags, base_image: str | None = None, ca_cert: str | None = None) -> None:
     """Build a variant twice with no cache and compare its Python environments file by file."""
     settings = _settings(c, base_image=base_image, ca_cert=ca_cert)
-    variant = select(cuda, recipe, torch, python, arch=arch)
-    result = compare_rebuilds(variant, settings)
+    result = compare_rebuilds(flags.variant(), settings)
     print(repro_summary(result))
     if not result.identical:
         raise Exit(code=1)
@@ -309,12 +295,13 @@ def verify_repro(c, cuda=None, recipe="pip", torch=None, python=None, base_image
     }
 )
 @interruptible
-def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image=None, dev=False, arch=None):
+@variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
+def test(c: Context, flags: VariantFlags, gpus: str = "auto", image: str | None = None) -> None:
     """Run the examples and checks inside a built image; print a table, write a JSON report."""
     settings = _settings(c)
-    image = _image_flag(image, VariantFlags(cuda, recipe, torch, python, dev, arch))
-    if arch == ALL_ARCHES:
-        group = select_all_arches(cuda, recipe, torch, python, dev)
+    image = _image_flag(image, flags)
+    if flags.every_arch:
+        group = flags.variants_of_every_arch()
         reports = run_index_tests(group, settings, gpus)
         tables = [
             f"{variant.docker_platform} ({variant.name}):\n{report_table(report)}"
@@ -323,7 +310,7 @@ def test(c, cuda=None, recipe="pip", torch=None, python=None, gpus="auto", image
     else:
         if image:  # a registry image is tested by the digest that verified
             image = image_to_use(connect(), image, settings)[0]
-        variant = variant_of_image(image, settings) if image else select(cuda, recipe, torch, python, dev, arch)
+        variant = variant_of_image(image, settings) if image else flags.variant()
         reports = [run_tests(variant, settings, gpus, image or None)]
         tables = [report_table(reports[0])]
     print(*tables, sep="\n\n")
@@ -378,11 +365,7 @@ def _session(
         settings,
     )
     image = _image_flag(flags.image, given)
-    variant = (
-        None
-        if image
-        else select(given.cuda, given.recipe, given.torch, given.python, given.dev, given.arch, on_host=True)
-    )
+    variant = None if image else given.variant(on_host=True)
     client = connect()
     chosen = image_for_variant(client, variant, settings) if variant else given_image(client, image, settings)
     say(f"{chosen.reference}: {chosen.origin}{chosen.emulation_note(client)}")
@@ -405,26 +388,21 @@ def _no_command(c: Context) -> list[str]:
 def _in_image_task(name: str, doc: str, command_of: Callable[[Context], list[str]]) -> Task[Any]:
     """`invoke run` and `invoke shell`: the same flags, one running a command, one bash."""
 
+    @variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
     def body(
-        c,
-        env=None,
-        port=None,
-        cuda=None,
-        recipe="pip",
-        torch=None,
-        python=None,
-        image=None,
-        gpus="auto",
-        workdir=None,
-        shm_size=None,
-        ipc=None,
-        cache_volumes=True,
-        dev=False,
-        arch=None,
-    ):
-        given = VariantFlags(cuda, recipe, torch, python, dev, arch)
-        flags = SessionFlags(image, gpus, workdir, env or [], port or [], shm_size, ipc, cache_volumes)
-        code = run_in_image(*_session(c, command_of(c), given, flags))
+        c: Context,
+        env: list[str] | None = None,
+        port: list[str] | None = None,
+        flags: VariantFlags = NO_FLAGS,
+        image: str | None = None,
+        gpus: str = "auto",
+        workdir: str | None = None,
+        shm_size: str | None = None,
+        ipc: str | None = None,
+        cache_volumes: bool = True,
+    ) -> None:
+        session = SessionFlags(image, gpus, workdir, env or [], port or [], shm_size, ipc, cache_volumes)
+        code = run_in_image(*_session(c, command_of(c), flags, session))
         if code:
             raise Exit(code=code)
 
@@ -452,27 +430,25 @@ shell = _in_image_task(
     iterable=["env"],
 )
 @interruptible
+@variant_flags("cuda", "recipe", "torch", "python")
 def lab(
-    c,
-    port="auto",
-    env=None,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    image=None,
-    gpus="auto",
-    workdir=None,
-    shm_size=None,
-    ipc=None,
-    cache_volumes=True,
-):
+    c: Context,
+    port: str = "auto",
+    env: list[str] | None = None,
+    flags: VariantFlags = NO_FLAGS,
+    image: str | None = None,
+    gpus: str = "auto",
+    workdir: str | None = None,
+    shm_size: str | None = None,
+    ipc: str | None = None,
+    cache_volumes: bool = True,
+) -> None:
     """JupyterLab in the variant's dev image, as yourself, your checkout at /workspace; prints its URL and token."""
     check_given(port=port)
     host = host_port(port)
-    given = VariantFlags(cuda, recipe, torch, python, dev=image is None)
-    flags = SessionFlags(image, gpus, workdir, env or [], [], shm_size, ipc, cache_volumes)
-    code = start_lab(*_session(c, [], given, flags), port=host)
+    given = replace(flags, dev=image is None)  # the variant's dev image, or the one --image names
+    session = SessionFlags(image, gpus, workdir, env or [], [], shm_size, ipc, cache_volumes)
+    code = start_lab(*_session(c, [], given, session), port=host)
     if code:
         raise Exit(code=code)
 
@@ -515,12 +491,15 @@ def keygen(c, key_file=None):
 
 @task(help={**VARIANT_HELP, "all": "every image pinned in envkit.pins_file (dev images too)", "dev": DEV_HELP})
 @interruptible
-def pull(c, cuda=None, recipe="pip", torch=None, python=None, all_=False, dev=False, arch=None):
+@variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
+def pull(c: Context, flags: VariantFlags, all_: bool = False) -> None:
     """Pull the team's images: exactly the digests pinned in env/published.json."""
     settings = _settings(c)
-    if all_ and (cuda or torch or python or dev or arch):
-        raise UsageError("--all pulls every pinned image: leave out --cuda, --torch, --python, --dev and --arch.")
-    variants = None if all_ else [select(cuda, recipe, torch, python, dev, arch, on_host=True)]
+    if all_ and flags.any_given():
+        raise UsageError(
+            "--all pulls every pinned image: leave out --cuda, --recipe, --torch, --python, --dev and --arch."
+        )
+    variants = None if all_ else [flags.variant(on_host=True)]
     for line in pull_variants(variants, settings):
         print(line)
 
@@ -555,19 +534,15 @@ def info(c, json=False):
     },
 )
 @interruptible
+@variant_flags("cuda", "recipe", "torch", "python", "dev", "arch")
 def publish_(
-    c,
-    cuda=None,
-    recipe="pip",
-    torch=None,
-    python=None,
-    registry=None,
-    all_=False,
-    dry_run=False,
-    ca_cert=None,
-    dev=False,
-    arch=None,
-):
+    c: Context,
+    flags: VariantFlags,
+    registry: str | None = None,
+    all_: bool = False,
+    dry_run: bool = False,
+    ca_cert: str | None = None,
+) -> None:
     """Push a tested image under the tags measured inside it (refuses untested images).
 
     A variant built for several architectures (cpu-pip: amd64 and arm64) is
@@ -575,13 +550,14 @@ def publish_(
     `--arch` pushes one architecture's image under its own immutable tag only.
     """
     settings = _settings(c, registry=registry, ca_cert=ca_cert)
-    if all_ and arch:
+    if all_ and flags.arch:
         raise UsageError("--all publishes every variant on every architecture: leave out --arch.")
-    if arch == ALL_ARCHES:
+    if flags.every_arch:
         raise UsageError("--arch all: without --arch, `invoke publish` publishes every architecture as one index.")
-    every = [variant for variant in declared_images() if variant.dev == dev]
-    variants = every if all_ else [select(cuda, recipe, torch, python, dev, arch)]
-    skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_, one_arch=arch is not None)
+    every = [variant for variant in declared_images() if variant.dev == flags.dev]
+    variants = every if all_ else [flags.variant()]
+    one_arch = flags.arch is not None
+    skipped = publish_variants(variants, settings, dry_run=dry_run, skip_untested=all_, one_arch=one_arch)
     if skipped:
         print("skipped (no passing test for the image under their tag):", *skipped, sep="\n  ")
         raise Exit(code=1)
@@ -599,24 +575,23 @@ def publish_(
     }
 )
 @interruptible
+@variant_flags("cuda", "torch", "python")
 def bench(
-    c,
-    cuda=None,
-    torch=None,
-    python=None,
-    runs="3",
-    base_image=None,
-    ca_cert=None,
-    index_url=None,
-    extra_index_url=None,
-    empty_build_cache=False,
-    tiny=False,
-):
+    c: Context,
+    flags: VariantFlags,
+    runs: str = "3",
+    base_image: str | None = None,
+    ca_cert: str | None = None,
+    index_url: str | None = None,
+    extra_index_url: str | None = None,
+    empty_build_cache: bool = False,
+    tiny: bool = False,
+) -> None:
     """Measure the kit's image against a plain pip Dockerfile: builds, sizes, pushes, pulls."""
     settings = _settings(
         c, base_image=base_image, ca_cert=ca_cert, index_url=index_url, extra_index_url=extra_index_url
     )
-    variant = select(cuda, "pip", torch, python)
+    variant = flags.variant()
     if not str(runs).isdigit():
         raise UsageError(f"--runs {runs!r}: give a number of runs from 1 to 20.")
     report = run_bench(variant, settings, int(runs), empty_build_cache, tiny)
@@ -653,15 +628,16 @@ def bake(c, check=False, ca_cert=None):
     }
 )
 @interruptible
-def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
+@variant_flags("cuda", "torch", "python")
+def audit(c: Context, flags: VariantFlags, findings: str | None = None, ca_cert: str | None = None) -> None:
     """Known vulnerabilities in the pip locks (pip-audit), judged by env/audit-policy.toml."""
     settings = _settings(c, ca_cert=ca_cert)
     check_given(findings=findings)
     path = checked_path("--findings", findings) if findings is not None else None
     if path is not None and not path.is_file():
         raise UsageError(f"--findings {findings!r}: not a file; give the JSON pip-audit wrote.")
-    chosen = cuda or torch or python or path is not None
-    variants = [select(cuda, "pip", torch, python)] if chosen else [v for v in declared() if v.recipe == "pip"]
+    chosen = flags.any_given() or path is not None
+    variants = [flags.variant()] if chosen else [v for v in declared() if v.recipe == "pip"]
     failing = []
     for name, verdicts in audit_variants(variants, settings, path):
         print(audit_table(name, verdicts))
@@ -672,10 +648,11 @@ def audit(c, cuda=None, torch=None, python=None, findings=None, ca_cert=None):
 
 @task(help={**VARIANT_HELP, "if_published": "when the variant has no published image yet, say so and succeed"})
 @interruptible
-def drift(c, cuda=None, recipe="pip", torch=None, python=None, if_published=False, arch=None):
+@variant_flags("cuda", "recipe", "torch", "python", "arch")
+def drift(c: Context, flags: VariantFlags, if_published: bool = False) -> None:
     """Compare the local build's packages with the pinned published image's (their SBOMs); fail on a difference."""
     settings = _settings(c)
-    variant = select(cuda, recipe, torch, python, arch=arch)
+    variant = flags.variant()
     if if_published and variant.name not in read_pins(settings.pins_path):
         print(f"{variant.name}: nothing published in {settings.pins_file} yet; no drift to measure")
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envkit.catalog import selection
+from envkit.catalog.flags import VariantFlags
 from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, has_dev, reference
 from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
@@ -49,20 +50,11 @@ def dev_targets(
     return [selection.dev_of(v) for v in targets(cuda, recipe, torch, python, arch) if has_dev(v)]
 
 
-def lock_variants(
-    cuda: str | None,
-    recipe: str,
-    torch: str | None,
-    python: str | None,
-    settings: Settings,
-    dev: bool = False,
-    arch: str | None = None,
-    upgrade: bool = False,
-) -> list[Path]:
-    """Lock the chosen variants in order. A pip or dev lock keeps the pins of the lock it replaces where its
-    inputs allow (see envkit.recipes.relock) unless `upgrade`; conda-lock solves afresh every time."""
+def lock_variants(flags: VariantFlags, settings: Settings, upgrade: bool = False) -> list[Path]:
+    """Lock the variants the flags choose, in order. A pip or dev lock keeps the pins of the lock it replaces
+    where its inputs allow (see envkit.recipes.relock) unless `upgrade`; conda-lock solves afresh every time."""
     written = []
-    chosen = (dev_targets if dev else targets)(cuda, recipe, torch, python, arch)
+    chosen = (dev_targets if flags.dev else targets)(flags.cuda, flags.recipe, flags.torch, flags.python, flags.arch)
     for variant in chosen:
         done = kind_of(variant).lock(variant, settings, upgrade)
         written.append(done.path)
