@@ -31,7 +31,14 @@ from envkit.ci.audit import table as audit_table
 from envkit.ci.bake import BAKE_FILE
 from envkit.ci.bake import write as write_bake
 from envkit.ci.matrix import matrix as variants_matrix
-from envkit.core.cli import check_given, checked_path, flag_spellings, refuse_repeated_flags, words_after_dashes
+from envkit.core.cli import (
+    check_given,
+    checked_folder,
+    checked_path,
+    flag_spellings,
+    refuse_repeated_flags,
+    words_after_dashes,
+)
 from envkit.core.engine import connect
 from envkit.core.errors import KitError, UsageError
 from envkit.core.files import display
@@ -465,9 +472,8 @@ def devcontainer(c, workdir=None, check=False):
     """Write .devcontainer/<variant>/devcontainer.json (and -gpu/) for VS Code, Codespaces and the devcontainer CLI."""
     settings = _settings(c)
     check_given(workdir=workdir)
-    folder = checked_path("--workdir", workdir) if workdir is not None else current_checkout()
-    if not folder.is_dir():
-        raise UsageError(f"--workdir {workdir!r}: not a folder; give the workspace to write .devcontainer/ into.")
+    fix = "give the workspace to write .devcontainer/ into"
+    folder = checked_folder("--workdir", workdir, fix) if workdir is not None else current_checkout()
     if check and (differing := devcontainer_differences(folder, settings)):
         shown = ", ".join(f"{display(path)} ({why})" for path, why in differing.items())
         raise KitError(f"not up to date with env/: {shown}; regenerate with `invoke devcontainer` and commit them.")

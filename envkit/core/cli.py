@@ -52,6 +52,14 @@ def checked_path(flag: str, value: str, target: bool = False) -> Path:
     return path
 
 
+def checked_folder(flag: str, value: str, fix: str) -> Path:
+    """A flag naming a folder that must exist: `checked_path`, then a folder, or an InvalidValue with `fix`."""
+    path = checked_path(flag, value)
+    if not path.is_dir():
+        raise InvalidValue(flag, value, "not a folder", fix)
+    return path
+
+
 def flag_spellings(tasks: Collection) -> dict[str, dict[str, str]]:
     """Each task name (and alias): every spelling of its single-valued flags
     (`-c`, `--cuda`) to the long one. Repeatable flags (`-e A=1 -e B=2`) are left out."""

@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import re
+import reprlib
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -80,7 +81,8 @@ class Settings:
         values = {key: value for key, value in config.items() if key in known}
         for key, value in values.items():
             if not isinstance(value, str):
-                raise InvalidValue(f"envkit.{key}", "", "not a string", "set it to one in invoke.yaml", repr(value))
+                abbreviated = reprlib.repr(value)  # a long list or mapping, as other values are cut
+                raise InvalidValue(f"envkit.{key}", "", "not a string", "set it to one in invoke.yaml", abbreviated)
         check_given(**{_flag(key): value for key, value in flags.items()})
         values.update({key: value for key, value in flags.items() if value is not None})
         parsed: dict[str, Any] = {}

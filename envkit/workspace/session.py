@@ -24,7 +24,7 @@ from docker.types import DeviceRequest, Mount
 
 from envkit.catalog import gpu_fit
 from envkit.core import engine, gpus, proc
-from envkit.core.cli import path_problem
+from envkit.core.cli import checked_folder
 from envkit.core.errors import Invalid, InvalidValue, KitError, UsageError
 from envkit.core.settings import Settings, size
 from envkit.images import emulation
@@ -53,7 +53,7 @@ class Port:
         parts = value.split(":")
         if len(parts) in (1, 2) and all(part.isdigit() and 0 < int(part) < 65536 for part in parts):
             return cls(int(parts[0]), int(parts[-1]))
-        raise UsageError(f"-p/--port {value[:40]!r}: expected PORT or HOST_PORT:CONTAINER_PORT, each 1-65535.")
+        raise InvalidValue("-p/--port", value, "expected PORT or HOST_PORT:CONTAINER_PORT, each 1-65535")
 
 
 @dataclass(frozen=True)
@@ -83,19 +83,16 @@ class RunOptions:
         cache_volumes: bool,
         settings: Settings,
     ) -> RunOptions:
-        if workdir and (problem := path_problem(workdir)):
-            raise UsageError(f"--workdir {workdir[:80]!r}: {problem}.")
-        folder = Path(workdir).expanduser().resolve() if workdir else current_checkout()
-        if not folder.is_dir():
-            raise UsageError(f"--workdir {workdir!r}: not a folder; give the folder to mount at {WORKSPACE}.")
+        fix = f"give the folder to mount at {WORKSPACE}"
+        folder = checked_folder("--workdir", workdir, fix) if workdir else current_checkout()
         variables = {}
         for item in env:
             name, sep, value = item.partition("=")
             if not sep or not name or name[0].isdigit() or set(name) - set(_ENV_NAME):
-                raise UsageError(f"-e/--env {item[:60]!r}: expected NAME=VALUE (NAME: letters, digits, _).")
+                raise InvalidValue("-e/--env", item, "expected NAME=VALUE (NAME: letters, digits, _)")
             variables[name] = value
         if ipc not in (None, "host"):
-            raise UsageError(f"--ipc {ipc[:40]!r}: the one choice is `host` (leave it out for a private /dev/shm).")
+            raise InvalidValue("--ipc", ipc, "the one choice is `host`", "leave it out for a private /dev/shm")
         if ipc and shm_size:
             raise UsageError("--ipc host and --shm-size both given: the host's /dev/shm has its own size; pick one.")
         try:  # the flag is read here; the setting was, by Settings.from_config

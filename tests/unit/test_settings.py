@@ -33,6 +33,7 @@ def files(tmp_path):
         ({"ca_cert": "{tmp}/notes.txt"}, {}, "not a PEM certificate bundle"),
         ({"ca_cert": {"a": 1}}, {}, "envkit.ca_cert {'a': 1}: not a string; set it to one in invoke.yaml."),
         ({"image_name": 5}, {}, "envkit.image_name 5: not a string"),
+        ({"registry": list(range(1000))}, {}, "envkit.registry [0, 1, 2, 3, 4, 5, ...]: not a string"),
         ({}, {"registry": "host:99999/ns"}, "port 99999 is not between 1 and 65535"),
         ({}, {"registry": "host:abc/ns"}, "'host:abc' is not a host name"),
         ({}, {"registry": "ghcr.io/Team"}, "'Team' is not a namespace"),

@@ -14,7 +14,7 @@ import pytest
 from envkit.catalog.variants import variants_file
 from envkit.core import engine, gpus
 from envkit.core.cli import refuse_repeated_flags, words_after_dashes
-from envkit.core.errors import UsageError
+from envkit.core.errors import InvalidValue, UsageError
 from envkit.core.reports import HostGpu, TestReport
 from envkit.core.settings import Settings, size
 from envkit.core.validation import validate
@@ -105,6 +105,29 @@ def parse(**overrides):
 def test_bad_run_flags(overrides, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         parse(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "subject"),
+    [
+        ({"env": ["1BAD=x"]}, "-e/--env"),
+        ({"ports": ["http"]}, "-p/--port"),
+        ({"ipc": "private"}, "--ipc"),
+        ({"shm_size": "lots"}, "--shm-size"),
+        ({"workdir": "README.md/inside"}, "--workdir"),
+    ],
+)
+def test_a_wrong_run_flag_is_one_invalid_value_naming_its_flag(overrides, subject):
+    with pytest.raises(InvalidValue) as refused:
+        parse(**overrides)
+    assert refused.value.subject == subject
+    assert str(refused.value).startswith(f"{subject} {refused.value.value[:80]!r}: ")
+
+
+def test_a_workdir_below_a_file_says_which_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InvalidValue, match=r"notes.txt is a file, not a folder"):
+        parse(workdir=str(tmp_path / "notes.txt" / "inside"))
 
 
 def test_good_run_flags(tmp_path):
