@@ -5,7 +5,6 @@ of, for the ways in that run as the caller."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
@@ -24,6 +22,7 @@ from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.core import capabilities, engine
 from envkit.core.errors import UsageError
+from envkit.core.reports import BuildRecord, TestReport
 from envkit.core.settings import Settings
 from tests.integration.room import ROOM_REFUSED, empty_build_cache
 from tests.integration.session import (
@@ -34,6 +33,8 @@ from tests.integration.session import (
     Session,
     invoke_cli,
     make_key_pair,
+    read_build_record,
+    read_test_report,
 )
 
 STRANGER = "envkit-stranger"
@@ -240,20 +241,18 @@ def base_image(docker_client: docker.DockerClient, kit_session: Session) -> str:
 
 
 @pytest.fixture(scope="session")
-def cu121_build(base_image: str, kit_session: Session) -> dict[str, Any]:
+def cu121_build(base_image: str, kit_session: Session) -> BuildRecord:
     """`invoke build --cuda 12.1` on that base, with the host CA bundle: the
     session's one real image (later tests reuse it). Returns the build record."""
     invoke_cli(kit_session, "build", "--cuda", "12.1", "--base-image", base_image)
-    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip.json").read_text())
-    return record
+    return read_build_record(kit_session, "cu121-pip")
 
 
 @pytest.fixture(scope="session")
-def cu121_report(cu121_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
-    """`invoke test --cuda 12.1` on the session's image; returns its JSON report."""
+def cu121_report(cu121_build: BuildRecord, kit_session: Session) -> TestReport:
+    """`invoke test --cuda 12.1` on the session's image; returns its report."""
     invoke_cli(kit_session, "test", "--cuda", "12.1")
-    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip.json").read_text())
-    return report
+    return read_test_report(kit_session, "cu121-pip")
 
 
 @pytest.fixture(scope="session")
@@ -276,33 +275,29 @@ def _chain(arm64_chain: Arm64Chain | None, step: str) -> Arm64Chain:
 
 
 @pytest.fixture(scope="session")
-def arm64_build(arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
+def arm64_build(arm64_chain: Arm64Chain | None, kit_session: Session) -> BuildRecord:
     """The session's arm64 CPU image (`invoke build --cuda cpu --arch arm64`), under
     QEMU on an x86_64 machine; its build record."""
     _chain(arm64_chain, "build")
-    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cpu-pip-arm64.json").read_text())
-    return record
+    return read_build_record(kit_session, "cpu-pip-arm64")
 
 
 @pytest.fixture(scope="session")
-def arm64_report(arm64_build: dict[str, Any], arm64_chain: Arm64Chain | None, kit_session: Session) -> dict[str, Any]:
-    """`invoke test --cuda cpu --arch arm64`: every check under QEMU; its JSON report."""
+def arm64_report(arm64_build: BuildRecord, arm64_chain: Arm64Chain | None, kit_session: Session) -> TestReport:
+    """`invoke test --cuda cpu --arch arm64`: every check under QEMU; its report."""
     _chain(arm64_chain, "test")
-    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cpu-pip-arm64.json").read_text())
-    return report
+    return read_test_report(kit_session, "cpu-pip-arm64")
 
 
 @pytest.fixture(scope="session")
-def cu121_dev_build(cu121_report: dict[str, Any], kit_session: Session) -> dict[str, Any]:
+def cu121_dev_build(cu121_report: TestReport, kit_session: Session) -> BuildRecord:
     """`invoke build --cuda 12.1 --dev` on the session's tested image; its build record."""
     invoke_cli(kit_session, "build", "--cuda", "12.1", "--dev")
-    record: dict[str, Any] = json.loads((kit_session.reports / "builds" / "cu121-pip-dev.json").read_text())
-    return record
+    return read_build_record(kit_session, "cu121-pip-dev")
 
 
 @pytest.fixture(scope="session")
-def cu121_dev_report(cu121_dev_build: dict[str, Any], kit_session: Session) -> dict[str, Any]:
-    """`invoke test --cuda 12.1 --dev`; its JSON report."""
+def cu121_dev_report(cu121_dev_build: BuildRecord, kit_session: Session) -> TestReport:
+    """`invoke test --cuda 12.1 --dev`; its report."""
     invoke_cli(kit_session, "test", "--cuda", "12.1", "--dev")
-    report: dict[str, Any] = json.loads((kit_session.reports / "tests" / "cu121-pip-dev.json").read_text())
-    return report
+    return read_test_report(kit_session, "cu121-pip-dev")

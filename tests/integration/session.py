@@ -3,19 +3,23 @@ the kit's command line run with them, and the arm64 image built beside it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from envkit import ROOT
+from envkit.core import report_files
+from envkit.core.reports import BuildRecord, TestReport
 from envkit.core.settings import Settings
+from envkit.core.validation import read_json
 from tests.helpers.checkout import invoke_in
 from tests.integration.room import skip_if_refused_for_room
 
@@ -42,8 +46,29 @@ class Session:
     env: dict[str, str]
     signing: Path  # the session's trust policy (cosign.pub), its private key beside it as ../key/cosign.key
 
+    def settings(self) -> Settings:
+        """The kit's settings as the session's command lines have them (its reports folder)."""
+        return Settings(reports_dir=str(self.reports))
+
 
 SESSION_KEY_PASSWORD = "envkit-tests"  # a key made for the session and thrown away with it
+
+
+def read_build_record(session: Session, variant: str) -> BuildRecord:
+    """The session's build record of VARIANT, read as the kit reads it (checked against its type)."""
+    path = report_files.build_record_path(session.settings(), variant)
+    return read_json(path, BuildRecord, str(path), "")
+
+
+def read_test_report(session: Session, variant: str) -> TestReport:
+    """The session's test report of VARIANT, read as the kit reads it."""
+    path = report_files.test_report_path(session.settings(), variant)
+    return read_json(path, TestReport, str(path), "")
+
+
+def report_json(report: BuildRecord | TestReport) -> str:
+    """A report as the kit writes it (for a test that puts one in another reports folder)."""
+    return json.dumps(asdict(report), indent=2) + "\n"
 
 
 def make_key_pair(folder: Path, name: str, password: str = SESSION_KEY_PASSWORD) -> tuple[Path, Path]:

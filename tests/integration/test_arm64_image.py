@@ -22,14 +22,12 @@ from envkit.catalog.variants import siblings
 from envkit.checks import tags
 from envkit.core import capabilities, engine, report_files
 from envkit.core.report_files import sbom_path
-from envkit.core.reports import TestReport
 from envkit.core.settings import Settings
-from envkit.core.validation import validate
 from envkit.images import multiplatform
 from envkit.release.registry import DOCKER_MANIFEST_LIST, INDEX_TYPES, MANIFEST_TYPES
 from tests.helpers.checkout import invoke_in
 from tests.helpers.registry import LocalRegistry
-from tests.integration.session import CI_IMAGE_NAME, invoke_cli, run_cli
+from tests.integration.session import CI_IMAGE_NAME, invoke_cli, report_json, run_cli
 from tests.unit.test_cli import assert_clean_failure
 
 pytestmark = pytest.mark.arm64
@@ -40,23 +38,23 @@ PROBE = "import platform, torch; print(torch.__version__, torch.cuda.is_availabl
 def test_the_base_and_the_image_say_arm64(arm64_build, docker_client):
     base = docker_client.images.get(Settings().base_image_tag() + "-arm64")
     assert (base.attrs["Architecture"], base.labels["io.envkit.base.arch"]) == ("arm64", "arm64")
-    image = docker_client.images.get(arm64_build["image_id"])
+    image = docker_client.images.get(arm64_build.image_id)
     assert (image.attrs["Architecture"], image.attrs["Os"]) == ("arm64", "linux")
     assert (image.labels["io.envkit.arch"], image.labels["io.envkit.variant"]) == ("arm64", "cpu-pip-arm64")
-    assert arm64_build["tag"] == f"{CI_IMAGE_NAME}:cpu-pip-arm64"
-    assert arm64_build["recipe"] == "env/pip/cpu-arm64.txt"
+    assert arm64_build.tag == f"{CI_IMAGE_NAME}:cpu-pip-arm64"
+    assert arm64_build.recipe == "env/pip/cpu-arm64.txt"
 
 
 def test_every_check_passes_under_emulation(arm64_report, kit_session):
-    failed = [check for check in arm64_report["checks"] if not check["passed"]]
-    assert arm64_report["passed"] and not failed, failed
-    names = {check["name"] for check in arm64_report["checks"]}
+    failed = [check for check in arm64_report.checks if not check.passed]
+    assert arm64_report.passed and not failed, failed
+    names = {check.name for check in arm64_report.checks}
     assert {"verify_install", "pins", "first_program", "concepts", "smoke:compile_cpu", "inventory"} <= names
-    measured = arm64_report["measured"]
-    assert (measured["torch"], measured["cuda_compiled"], measured["machine"]) == ("2.4.1", None, "aarch64")
-    assert "-pip-arm64-" in arm64_report["tags"]["immutable"]
-    assert (arm64_report["tags"]["versioned"], arm64_report["tags"]["moving"]) == ("2.4.1-cpu-py3.11-pip", "cpu-pip")
-    manifest = (kit_session.reports / "manifests").glob(f"cpu-pip-arm64-{arm64_report['image_id'][7:19]}.md")
+    measured = arm64_report.measured
+    assert (measured.torch, measured.cuda_compiled, measured.machine) == ("2.4.1", None, "aarch64")
+    assert "-pip-arm64-" in arm64_report.tags["immutable"]
+    assert (arm64_report.tags["versioned"], arm64_report.tags["moving"]) == ("2.4.1-cpu-py3.11-pip", "cpu-pip")
+    manifest = (kit_session.reports / "manifests").glob(f"cpu-pip-arm64-{arm64_report.image_id[7:19]}.md")
     assert "| machine | aarch64 |" in next(manifest).read_text()
 
 
@@ -80,7 +78,7 @@ def test_a_base_of_another_architecture_is_refused_before_building(arm64_build, 
         f"--base-image {base_image} is linux/amd64, and cpu-pip-arm64 is linux/arm64: give a base of its "
         "architecture (`invoke base --arch arm64` makes one).",
     )
-    assert docker_client.images.get(f"{CI_IMAGE_NAME}:cpu-pip-arm64").id == arm64_build["image_id"]
+    assert docker_client.images.get(f"{CI_IMAGE_NAME}:cpu-pip-arm64").id == arm64_build.image_id
 
 
 AMD64_STAND_IN = """FROM {base}
@@ -100,17 +98,15 @@ def multiarch_kit(tmp_path, kit_session, arm64_report, base_image, docker_client
     runner's test would, so that publish's gate passes it."""
     name = "torch-env-multiarch"
     settings = Settings(reports_dir=str(tmp_path / "reports"), image_name=name)
-    docker_client.images.get(arm64_report["image_id"]).tag(name, "cpu-pip-arm64")
+    docker_client.images.get(arm64_report.image_id).tag(name, "cpu-pip-arm64")
     report, sbom = (
         report_files.test_report_path(settings, "cpu-pip-arm64"),
-        sbom_path(settings, "cpu-pip-arm64", arm64_report["image_id"]),
+        sbom_path(settings, "cpu-pip-arm64", arm64_report.image_id),
     )
     report.parent.mkdir(parents=True)
-    report.write_text(json.dumps(arm64_report))
+    report.write_text(report_json(arm64_report))
     sbom.parent.mkdir(parents=True)
-    shutil.copy(
-        sbom_path(Settings(reports_dir=str(kit_session.reports)), "cpu-pip-arm64", arm64_report["image_id"]), sbom
-    )
+    shutil.copy(sbom_path(Settings(reports_dir=str(kit_session.reports)), "cpu-pip-arm64", arm64_report.image_id), sbom)
     amd64 = buildkit_image(docker_client, AMD64_STAND_IN.format(base=base_image), f"{name}:cpu-pip", tmp_path)
     env = {
         **kit_session.env,
@@ -122,7 +118,7 @@ def multiarch_kit(tmp_path, kit_session, arm64_report, base_image, docker_client
     kit = dataclasses.make_dataclass("Kit", ["settings", "env", "amd64", "name"])(settings, env, amd64, name)
     yield kit  # a test that builds the stand-in again sets kit.amd64 to it
     docker_client.images.remove(f"{name}:cpu-pip-arm64", noprune=True)
-    for tested in (arm64_report["image_id"], amd64.id, kit.amd64.id):  # the releases publish labelled
+    for tested in (arm64_report.image_id, amd64.id, kit.amd64.id):  # the releases publish labelled
         for release in docker_client.images.list(filters={"label": f"io.envkit.tested.image={tested}"}):
             docker_client.images.remove(release.id, force=True)
     for stand_in in {amd64.id, kit.amd64.id}:  # on the containerd store, one whose tag moved is gone already
@@ -143,23 +139,22 @@ def buildkit_image(docker_client, dockerfile, tag, folder):
 
 def stand_in_tested(kit, arm64_report):
     """The stand-in's report, as its runner's `invoke test` would write it."""
-    measured = {**arm64_report["measured"], "machine": "x86_64", "torch": "2.4.1+cpu"}
-    data = {
-        **arm64_report,
-        "variant": "cpu-pip",
-        "image": f"{kit.name}:cpu-pip",
-        "image_id": kit.amd64.id,
-        "image_created": kit.amd64.attrs["Created"],
-        "measured": measured,
-        "started_at": datetime.now(UTC).isoformat(timespec="microseconds"),  # after the stand-in was built
-    }
-    data["tags"] = tags.compute(tags.Measurement.from_report(validate(TestReport, data, "stand-in", "")))
-    report_files.test_report_path(kit.settings, "cpu-pip").write_text(json.dumps(data))
+    report = dataclasses.replace(
+        arm64_report,
+        variant="cpu-pip",
+        image=f"{kit.name}:cpu-pip",
+        image_id=kit.amd64.id,
+        image_created=kit.amd64.attrs["Created"],
+        measured=dataclasses.replace(arm64_report.measured, machine="x86_64", torch="2.4.1+cpu"),
+        started_at=datetime.now(UTC).isoformat(timespec="microseconds"),  # after the stand-in was built
+    )
+    report = dataclasses.replace(report, tags=tags.compute(tags.Measurement.from_report(report)))
+    report_files.test_report_path(kit.settings, "cpu-pip").write_text(report_json(report))
     shutil.copy(
-        sbom_path(kit.settings, "cpu-pip-arm64", arm64_report["image_id"]),
+        sbom_path(kit.settings, "cpu-pip-arm64", arm64_report.image_id),
         sbom_path(kit.settings, "cpu-pip", kit.amd64.id),
     )
-    return data
+    return report
 
 
 def manifest(registry, repository, tag, accept):
@@ -189,9 +184,9 @@ def test_one_multi_arch_tag_for_both_architectures(multiarch_kit, arm64_report, 
         pins = json.loads((tmp_path / "published.json").read_text())
         digests = {}
         for report, variant, arch in ((amd64_report, "cpu-pip", "amd64"), (arm64_report, "cpu-pip-arm64", "arm64")):
-            status, digest, _ = manifest(registry, repository, report["tags"]["immutable"], MANIFEST_TYPES)
+            status, digest, _ = manifest(registry, repository, report.tags["immutable"], MANIFEST_TYPES)
             assert status == 200 and pins[variant]["reference"] == f"{host_repository}@{digest}"
-            assert pins[variant]["arch"] == arch and pins[variant]["tested_image"] == report["image_id"]
+            assert pins[variant]["arch"] == arch and pins[variant]["tested_image"] == report.image_id
             digests[arch] = digest
         for tag in ("cpu-pip", "2.4.1-cpu-py3.11-pip"):
             status, digest, body = manifest(registry, repository, tag, INDEX_TYPES)
@@ -199,13 +194,13 @@ def test_one_multi_arch_tag_for_both_architectures(multiarch_kit, arm64_report, 
             assert {entry["platform"]["architecture"]: entry["digest"] for entry in body["manifests"]} == digests
             assert pins["cpu-pip"]["index"] == pins["cpu-pip-arm64"]["index"] == f"{host_repository}@{digest}"
 
-        for platform, tested in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report["image_id"])):
+        for platform, tested in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report.image_id)):
             docker_client.images.pull(host_repository, tag="cpu-pip", platform=platform)
             pulled = inspect_platform(docker_client, f"{host_repository}:cpu-pip", platform)
             assert pulled["Config"]["Labels"]["io.envkit.tested.image"] == tested
             assert pulled["Architecture"] == platform.split("/")[1]
-        by_tag = docker_client.images.pull(host_repository, tag=arm64_report["tags"]["immutable"])
-        assert by_tag.labels["io.envkit.tested.image"] == arm64_report["image_id"]
+        by_tag = docker_client.images.pull(host_repository, tag=arm64_report.tags["immutable"])
+        assert by_tag.labels["io.envkit.tested.image"] == arm64_report.image_id
         inside = docker_client.containers.run(
             f"{host_repository}:cpu-pip", ["python", "-c", PROBE], platform="linux/arm64", remove=True
         )
@@ -240,10 +235,10 @@ def test_one_local_index_tested_per_platform_and_published_as_it(
     index_tag = f"{kit.name}:cpu-pip-multiarch"
     try:
         index = multiplatform.assemble(group, kit.settings)
-        assert index.tag == index_tag and index.digest not in (kit.amd64.id, arm64_report["image_id"])
-        assert index.platforms == {"amd64": kit.amd64.id, "arm64": arm64_report["image_id"]}
+        assert index.tag == index_tag and index.digest not in (kit.amd64.id, arm64_report.image_id)
+        assert index.platforms == {"amd64": kit.amd64.id, "arm64": arm64_report.image_id}
         arm64_view = inspect_platform(docker_client, index_tag, "linux/arm64")
-        assert (arm64_view["Id"], arm64_view["Architecture"]) == (arm64_report["image_id"], "arm64")
+        assert (arm64_view["Id"], arm64_view["Architecture"]) == (arm64_report.image_id, "arm64")
 
         tested = invoke_in_kit(kit, "test", "--cuda", "cpu", "--arch", "all")
         # The stand-in holds no torch, so its platform fails; the real arm64 one passes, tested from the index.
@@ -251,10 +246,10 @@ def test_one_local_index_tested_per_platform_and_published_as_it(
         amd64_run = json.loads((report_files.test_report_path(kit.settings, "cpu-pip")).read_text())
         arm64_run = json.loads((report_files.test_report_path(kit.settings, "cpu-pip-arm64")).read_text())
         assert (amd64_run["image_id"], amd64_run["passed"]) == (kit.amd64.id, False)
-        assert (arm64_run["image_id"], arm64_run["passed"]) == (arm64_report["image_id"], True)
+        assert (arm64_run["image_id"], arm64_run["passed"]) == (arm64_report.image_id, True)
         assert arm64_run["image"] == index_tag and arm64_run["measured"]["machine"] == "aarch64"
         arm64_table = tested.stdout.split("linux/arm64 (cpu-pip-arm64):\n", 1)[1]
-        assert f"{index_tag} ({arm64_report['image_id'][:19]}), GPUs: none: PASSED" in arm64_table
+        assert f"{index_tag} ({arm64_report.image_id[:19]}), GPUs: none: PASSED" in arm64_table
 
         stand_in_tested(kit, arm64_report)  # as the amd64 runner's test of the real image would
         publish = ["publish", "--cuda", "cpu", "--registry", f"{registry.host}/team"]
@@ -262,7 +257,7 @@ def test_one_local_index_tested_per_platform_and_published_as_it(
         assert published.returncode == 0, published.stdout + published.stderr
         assert f"from the local index {index_tag}: each of its platforms as tested" in published.stdout
         host_repository = f"{registry.host}/team/{kit.name}"
-        for platform, image_id in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report["image_id"])):
+        for platform, image_id in (("linux/amd64", kit.amd64.id), ("linux/arm64", arm64_report.image_id)):
             docker_client.images.pull(host_repository, tag="cpu-pip", platform=platform)
             pulled = inspect_platform(docker_client, f"{host_repository}:cpu-pip", platform)
             assert pulled["Config"]["Labels"]["io.envkit.tested.image"] == image_id

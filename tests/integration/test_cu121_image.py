@@ -32,7 +32,7 @@ EXPECTED_CHECKS = {
 
 @pytest.fixture
 def box(docker_client, cu121_build):
-    with ProbeContainer(docker_client, cu121_build["image_id"], gpus=False) as container:
+    with ProbeContainer(docker_client, cu121_build.image_id, gpus=False) as container:
         yield container
 
 
@@ -46,13 +46,13 @@ def python_json(box, code):
 
 
 def test_invoke_test_passed_every_check(cu121_report, cu121_build, docker_client):
-    assert cu121_report["passed"], [c for c in cu121_report["checks"] if not c["passed"]]
-    assert {c["name"] for c in cu121_report["checks"]} >= EXPECTED_CHECKS
-    assert cu121_report["image_id"] == cu121_build["image_id"]
-    assert cu121_report["image"] == f"{CI_IMAGE_NAME}:cu121-pip"
+    assert cu121_report.passed, [c for c in cu121_report.checks if not c.passed]
+    assert {c.name for c in cu121_report.checks} >= EXPECTED_CHECKS
+    assert cu121_report.image_id == cu121_build.image_id
+    assert cu121_report.image == f"{CI_IMAGE_NAME}:cu121-pip"
     # The unpacked size on either store (the containerd store's inspect Size is the compressed layers').
-    assert cu121_report["image_size"] == engine.unpacked_size(
-        docker_client, docker_client.images.get(cu121_build["image_id"])
+    assert cu121_report.image_size == engine.unpacked_size(
+        docker_client, docker_client.images.get(cu121_build.image_id)
     )
 
 
@@ -71,8 +71,8 @@ def test_versions_measured_inside_the_image(box, cu121_report):
     assert facts["cudnn"] // 10000 == 9  # cuDNN 9 (90100 is 9.1.0)
     assert facts["python"] == [3, 11]
     assert (facts["vision"].split("+")[0], facts["audio"].split("+")[0]) == ("0.19.1", "2.4.1")
-    measured = cu121_report["measured"]
-    assert (measured["torch"], measured["cuda_compiled"], measured["cudnn"]) == (facts["torch"], "12.1", "9.1.0")
+    measured = cu121_report.measured
+    assert (measured.torch, measured.cuda_compiled, measured.cudnn) == (facts["torch"], "12.1", "9.1.0")
 
 
 def test_pip_check_is_clean(box):
@@ -92,7 +92,7 @@ def test_every_installed_package_equals_the_lock(box):
 
 
 def test_image_user_workdir_env_and_labels(docker_client, cu121_build):
-    config = docker_client.images.get(cu121_build["image_id"]).attrs["Config"]
+    config = docker_client.images.get(cu121_build.image_id).attrs["Config"]
     assert config["User"] == "1000:1000"
     assert config["WorkingDir"] == "/workspace"
     env = dict(item.split("=", 1) for item in config["Env"])
@@ -118,7 +118,7 @@ def test_the_recorded_size_is_what_the_files_take_unpacked_on_either_store(box, 
     # (what the user may not read, such as /root, is a few kB).
     run = box.exec(["sh", "-c", "du -sbx / 2>/dev/null; true"])
     visible = int(run.stdout.split()[0])
-    assert 0.95 <= visible / cu121_build["size_bytes"] <= 1.05, (visible, cu121_build["size_bytes"])
+    assert 0.95 <= visible / cu121_build.size_bytes <= 1.05, (visible, cu121_build.size_bytes)
 
 
 def test_runs_as_the_non_root_user_with_a_writable_workspace(box):
@@ -129,7 +129,7 @@ def test_runs_as_the_non_root_user_with_a_writable_workspace(box):
 
 def test_ca_bundle_left_no_trace(docker_client, cu121_build, box):
     history = subprocess.run(
-        ["docker", "history", "--no-trunc", cu121_build["image_id"]], capture_output=True, text=True, check=True
+        ["docker", "history", "--no-trunc", cu121_build.image_id], capture_output=True, text=True, check=True
     ).stdout
     assert "BEGIN CERTIFICATE" not in history
     assert "ca-certificates.crt" not in history
@@ -149,7 +149,7 @@ def test_compiler_for_torch_compile_is_in_the_image(box):
 def test_the_sbom_lists_exactly_the_image_packages_with_the_lock_hashes(box, cu121_report, kit_session):
     """Checked against other tools than the inventory check's: the lock,
     `pip freeze` (the report's facts) and dpkg's own status lines."""
-    image_id = cu121_report["image_id"]
+    image_id = cu121_report.image_id
     path = kit_session.reports / "manifests" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
     document = json.loads(path.read_text())
     assert document["metadata"]["component"]["version"] == image_id
@@ -157,7 +157,7 @@ def test_the_sbom_lists_exactly_the_image_packages_with_the_lock_hashes(box, cu1
     pypi = {c["name"]: c for c in components if c["purl"].startswith("pkg:pypi/")}
     lock = read_pip(ROOT / "env" / "pip" / "cu121.txt").pins
     assert {name: c["version"] for name, c in pypi.items()} == {name: pin.version for name, pin in lock.items()}
-    frozen = dict(line.lower().split("==") for line in cu121_report["facts"]["packages"])
+    frozen = dict(line.lower().split("==") for line in cu121_report.facts.packages)
     assert {name.replace("_", "-"): version for name, version in frozen.items()} == {
         name: c["version"] for name, c in pypi.items()
     }

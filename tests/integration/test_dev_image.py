@@ -36,39 +36,39 @@ URL_LINE = re.compile(r"JupyterLab: (http://127\.0\.0\.1:(\d+))/lab\?token=([0-9
 
 
 def _row(report, name):
-    return next(row for row in report["checks"] if row["name"] == name)
+    return next(row for row in report.checks if row.name == name)
 
 
 def test_the_dev_image_is_the_tested_runtime_image_plus_its_layer(
     cu121_dev_report, cu121_dev_build, cu121_report, cu121_build, docker_client
 ):
-    assert cu121_dev_report["passed"], [row for row in cu121_dev_report["checks"] if not row["passed"]]
-    names = [row["name"] for row in cu121_dev_report["checks"]]
-    assert names == [row["name"] for row in cu121_report["checks"]] + ["jupyterlab", "notebook"]
+    assert cu121_dev_report.passed, [row for row in cu121_dev_report.checks if not row.passed]
+    names = [row.name for row in cu121_dev_report.checks]
+    assert names == [row.name for row in cu121_report.checks] + ["jupyterlab", "notebook"]
     assert re.fullmatch(
         r"7 cells on the python3 kernel: learned y = 2\.0\d\dx \+ 1\.0\d\d .*",
-        _row(cu121_dev_report, "notebook")["detail"],
+        _row(cu121_dev_report, "notebook").detail,
     )
-    assert _row(cu121_dev_report, "jupyterlab")["detail"].startswith("JupyterLab 4.")
+    assert _row(cu121_dev_report, "jupyterlab").detail.startswith("JupyterLab 4.")
     # Its tags are the runtime image's kinds, each ending in -dev.
-    runtime_tags, dev_tags = cu121_report["tags"], cu121_dev_report["tags"]
+    runtime_tags, dev_tags = cu121_report.tags, cu121_dev_report.tags
     assert dev_tags["moving"] == runtime_tags["moving"] + "-dev"
     assert dev_tags["versioned"] == runtime_tags["versioned"] + "-dev"
-    assert dev_tags["immutable"].endswith(cu121_dev_report["image_id"].split(":")[1][:12] + "-dev")
+    assert dev_tags["immutable"].endswith(cu121_dev_report.image_id.split(":")[1][:12] + "-dev")
     # Built FROM exactly the tested runtime image: its layers first, its every package unchanged.
     dev = docker_client.images.get(DEV_TAG)
-    runtime = docker_client.images.get(cu121_build["image_id"])
-    assert dev.id == cu121_dev_build["image_id"] == cu121_dev_report["image_id"]
+    runtime = docker_client.images.get(cu121_build.image_id)
+    assert dev.id == cu121_dev_build.image_id == cu121_dev_report.image_id
     below = runtime.attrs["RootFS"]["Layers"]
     assert dev.attrs["RootFS"]["Layers"][: len(below)] == below
-    assert dev.labels["io.envkit.runtime-image"] == runtime.id == cu121_report["image_id"]
+    assert dev.labels["io.envkit.runtime-image"] == runtime.id == cu121_report.image_id
     assert dev.labels["io.envkit.variant"] == "cu121-pip-dev"
-    runtime_packages, dev_packages = set(cu121_report["facts"]["packages"]), set(cu121_dev_report["facts"]["packages"])
+    runtime_packages, dev_packages = set(cu121_report.facts.packages), set(cu121_dev_report.facts.packages)
     assert runtime_packages < dev_packages
     assert {"jupyterlab", "ipykernel", "ipywidgets"} <= {line.split("==")[0].lower() for line in dev_packages}
     dev_size = engine.unpacked_size(docker_client, dev)
     grew = (dev_size - engine.unpacked_size(docker_client, runtime)) / 1e6
-    print(f"dev image {dev_size / 1e9:.2f} GB = runtime + {grew:.0f} MB; built in {cu121_dev_build['seconds']} s")
+    print(f"dev image {dev_size / 1e9:.2f} GB = runtime + {grew:.0f} MB; built in {cu121_dev_build.seconds} s")
 
 
 def test_a_dev_build_needs_a_tested_runtime_image_and_a_pip_variant(

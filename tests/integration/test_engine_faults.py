@@ -81,7 +81,7 @@ class DaemonSocket:
 def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, docker_client, tmp_path, make_room):
     make_room(1)
     name = "torch-env-ci-daemon-gone"
-    docker_client.images.get(cu121_build["image_id"]).tag(name, "cu121-pip")
+    docker_client.images.get(cu121_build.image_id).tag(name, "cu121-pip")
     daemon = DaemonSocket(tmp_path / "docker.sock").start()
     reports = tmp_path / "reports"
     env = {**kit_session.env, "DOCKER_HOST": daemon.host, "INVOKE_ENVKIT_IMAGE_NAME": name}
@@ -95,7 +95,7 @@ def test_the_daemon_going_away_mid_build(kit_session, cu121_build, base_image, d
         result = watched.finish(timeout=300)
         assert_clean_failure(result, "The Docker daemon stopped answering during the build", code=1)
         assert f"The previous image keeps its tag {name}:cu121-pip" in result.stderr
-        assert docker_client.images.get(f"{name}:cu121-pip").id == cu121_build["image_id"]
+        assert docker_client.images.get(f"{name}:cu121-pip").id == cu121_build.image_id
         # The daemon is back: the same build runs again and succeeds. The cut build's steps took
         # some of the room the first make_room found, and the kit asks a whole build's room again.
         make_room(1, warm=True)
@@ -163,9 +163,9 @@ def test_two_variants_built_and_tested_at_once(kit_session, cu121_report, cu121_
         assert records["cu121-pip"]["tag"] == f"{CI_IMAGE_NAME}-beside:cu121-pip"
         assert records["cu121-pip-torch2.4.0"]["tag"] == f"{CI_IMAGE_NAME}:cu121-pip-torch2.4.0"
         report = json.loads((reports / "tests" / "cu121-pip.json").read_text())
-        assert report["passed"] and report["image_id"] == cu121_build["image_id"]
+        assert report["passed"] and report["image_id"] == cu121_build.image_id
         manifests = sorted(path.name for path in (reports / "manifests").glob("*.md"))
-        assert manifests == [f"cu121-pip-{cu121_build['image_id'].split(':')[1][:12]}.md"]
+        assert manifests == [f"cu121-pip-{cu121_build.image_id.split(':')[1][:12]}.md"]
         assert sorted(path.name for path in reports.rglob(".*")) == []  # no temporary file left
     finally:
         for tag in (f"{CI_IMAGE_NAME}:cu121-pip-torch2.4.0", f"{CI_IMAGE_NAME}-beside:cu121-pip"):

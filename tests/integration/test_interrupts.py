@@ -96,7 +96,7 @@ def test_interrupted_build_keeps_the_previous_image(
 ):
     make_room(1)  # the build checks for a whole build's room before it starts
     name = "torch-env-ci-interrupted"
-    docker_client.images.get(cu121_build["image_id"]).tag(name, "cu121-pip")
+    docker_client.images.get(cu121_build.image_id).tag(name, "cu121-pip")
     try:
         watched = start(
             kit_session,
@@ -112,7 +112,7 @@ def test_interrupted_build_keeps_the_previous_image(
         watched.wait_for(marker, timeout=300)
         time.sleep(2)
         interrupt(watched, number)
-        assert docker_client.images.get(f"{name}:cu121-pip").id == cu121_build["image_id"]
+        assert docker_client.images.get(f"{name}:cu121-pip").id == cu121_build.image_id
         assert_nothing_left(scratch, docker_client, f"--tag {name}:")
         assert not (scratch.parent / "reports" / "builds").exists()
     finally:

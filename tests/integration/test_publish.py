@@ -6,6 +6,7 @@ second still goes through its authentication."""
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from envkit.core.settings import Settings
 from envkit.images import build
 from envkit.images.context import copy_context
 from tests.helpers.registry import LocalRegistry, free_port
-from tests.integration.session import CI_IMAGE_NAME, run_cli, start_cli
+from tests.integration.session import CI_IMAGE_NAME, report_json, run_cli, start_cli
 
 PATH = f"team/{CI_IMAGE_NAME}"
 PASSWORD = "envkit-test-pw-5f1c9"  # must never appear in any output, label or file of ours
@@ -89,12 +90,12 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
     record = json.loads((kit_session.reports / "publish" / "cu121-pip.json").read_text())
     report_sha256 = hashlib.sha256((kit_session.reports / "tests" / "cu121-pip.json").read_bytes()).hexdigest()
     repository = f"{open_registry.host}/{PATH}"
-    release_id = docker_client.images.get(f"{repository}:{cu121_report['tags']['moving']}").id
-    for tag in cu121_report["tags"].values():
+    release_id = docker_client.images.get(f"{repository}:{cu121_report.tags['moving']}").id
+    for tag in cu121_report.tags.values():
         docker_client.images.remove(f"{repository}:{tag}", noprune=True)
     with pytest.raises(docker.errors.ImageNotFound):
         docker_client.images.get(release_id)
-    pulled = {tag: docker_client.images.pull(repository, tag=tag) for tag in cu121_report["tags"].values()}
+    pulled = {tag: docker_client.images.pull(repository, tag=tag) for tag in cu121_report.tags.values()}
     yield {
         "output": result.stdout,
         "record": record,
@@ -112,7 +113,7 @@ def published(kit_session, cu121_report, open_registry, tmp_path_factory, docker
 
 @pytest.mark.compat
 def test_every_measured_tag_is_in_the_registry(published, cu121_report, open_registry):
-    tags = cu121_report["tags"]
+    tags = cu121_report.tags
     digest = published["record"]["tags"][0]["digest"]
     signatures = digest.replace(":", "-")  # cosign's referrers tag: the signature and the attestations
     assert open_registry.tags(PATH) == sorted([*tags.values(), signatures + ".sbom", signatures])
@@ -125,7 +126,7 @@ def test_every_measured_tag_is_in_the_registry(published, cu121_report, open_reg
 
 @pytest.mark.compat
 def test_pulled_back_by_every_tag_as_the_tested_layers(published, cu121_build, docker_client):
-    tested = docker_client.images.get(cu121_build["image_id"])
+    tested = docker_client.images.get(cu121_build.image_id)
     digest = published["record"]["tags"][0]["digest"]
     for tag, image in published["pulled"].items():
         assert image.id == published["release_id"], tag
@@ -136,17 +137,17 @@ def test_pulled_back_by_every_tag_as_the_tested_layers(published, cu121_build, d
 @pytest.mark.compat
 def test_labels_record_every_measured_version(published, cu121_report, cu121_build):
     labels = next(iter(published["pulled"].values())).labels
-    measured = cu121_report["measured"]
-    assert labels["io.envkit.torch"] == measured["torch"] == "2.4.1+cu121"
-    assert labels["io.envkit.torchvision"] == measured["torchvision"]
-    assert labels["io.envkit.torchaudio"] == measured["torchaudio"]
+    measured = cu121_report.measured
+    assert labels["io.envkit.torch"] == measured.torch == "2.4.1+cu121"
+    assert labels["io.envkit.torchvision"] == measured.torchvision
+    assert labels["io.envkit.torchaudio"] == measured.torchaudio
     assert (labels["io.envkit.cuda"], labels["io.envkit.cudnn"]) == ("12.1", "9.1.0")
-    assert labels["io.envkit.python"] == measured["python"]
+    assert labels["io.envkit.python"] == measured.python
     assert labels["io.envkit.os"] == "Debian GNU/Linux 12 (bookworm)"
     assert (labels["io.envkit.variant"], labels["io.envkit.recipe"]) == ("cu121-pip", "pip")
-    assert labels["io.envkit.recipe.sha256"] == cu121_report["facts"]["recipe_sha256"]
-    assert labels["io.envkit.tested.image"] == cu121_build["image_id"]
-    assert labels["org.opencontainers.image.revision"] == cu121_report["facts"]["revision"]
+    assert labels["io.envkit.recipe.sha256"] == cu121_report.facts.recipe_sha256
+    assert labels["io.envkit.tested.image"] == cu121_build.image_id
+    assert labels["org.opencontainers.image.revision"] == cu121_report.facts.revision
 
 
 def collect_env(image_id):
@@ -164,9 +165,9 @@ def field(text, name):
 
 
 def test_tags_and_labels_agree_with_collect_env(published, cu121_report):
-    image = published["pulled"][cu121_report["tags"]["immutable"]]
+    image = published["pulled"][cu121_report.tags["immutable"]]
     text = collect_env(image.id)
-    labels, tags = image.labels, cu121_report["tags"]
+    labels, tags = image.labels, cu121_report.tags
     torch = field(text, "PyTorch version")
     cuda = field(text, "CUDA used to build PyTorch")
     python = field(text, "Python version").split()[0]
@@ -271,14 +272,14 @@ def test_htpasswd_registry_needs_the_right_login(published, kit_session, tmp_pat
 
 def test_dry_run_pushes_nothing(kit_session, cu121_report, fresh_registry, docker_client):
     # Another name on the same image sorts first in its tag list: the plan must still name the variant's tag.
-    docker_client.images.get(cu121_report["image_id"]).tag("aaa-another-name", "first")
+    docker_client.images.get(cu121_report.image_id).tag("aaa-another-name", "first")
     try:
         result = publish(kit_session, fresh_registry.host, "--dry-run")
     finally:
         docker_client.images.remove("aaa-another-name:first", noprune=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(f"would push {CI_IMAGE_NAME}:cu121-pip (sha256:")
-    assert f"{fresh_registry.host}/{PATH}:{cu121_report['tags']['immutable']}  (immutable)" in result.stdout
+    assert f"{fresh_registry.host}/{PATH}:{cu121_report.tags['immutable']}  (immutable)" in result.stdout
     assert "io.envkit.torch=2.4.1+cu121" in result.stdout
     assert fresh_registry.tags(PATH) == []
 
@@ -294,15 +295,15 @@ def test_untested_and_rebuilt_images_are_refused(
     # The tested image, then a build newer than its report to the same id (what a no-op rebuild gives):
     # the content is the tested content, and the test holds.
     (reports / "tests").mkdir(parents=True)
-    (reports / "tests" / "cu121-pip.json").write_text(json.dumps(cu121_report))
+    (reports / "tests" / "cu121-pip.json").write_text(report_json(cu121_report))
     (reports / "builds").mkdir()
     (reports / "builds" / "cu121-pip.json").write_text(
-        json.dumps({**cu121_build, "finished_at": "2099-01-01T00:00:00+00:00"})
+        report_json(dataclasses.replace(cu121_build, finished_at="2099-01-01T00:00:00+00:00"))
     )
     shutil.copytree(kit_session.reports / "manifests", reports / "manifests")  # its test's SBOM
     rebuilt = publish(kit_session, fresh_registry.host, "--dry-run", env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert rebuilt.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report['image_id'][:19]})")
+    assert rebuilt.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report.image_id[:19]})")
 
     # A real rebuild with an edited example: a new image id under the tag, tested never.
     settings = Settings.from_config(
@@ -340,14 +341,14 @@ def test_unreachable_registry(kit_session, cu121_report, docker_client):
     result = publish(kit_session, nowhere)
     assert_failed_cleanly(
         result,
-        f"cannot push {nowhere}/{PATH}:{cu121_report['tags']['immutable']}: registry {nowhere} "
+        f"cannot push {nowhere}/{PATH}:{cu121_report.tags['immutable']}: registry {nowhere} "
         "is not reachable (connection refused). Nothing was pushed.",
     )
     assert local_state(kit_session, docker_client) == before
 
 
 def test_an_immutable_tag_is_never_overwritten(kit_session, cu121_report, base_image, fresh_registry, docker_client):
-    immutable = cu121_report["tags"]["immutable"]
+    immutable = cu121_report.tags["immutable"]
     squatter = f"{fresh_registry.host}/{PATH}:{immutable}"
     docker_client.images.get(base_image).tag(squatter)
     try:
@@ -405,7 +406,7 @@ def test_a_push_interrupted_halfway_is_not_success(kit_session, cu121_report, fr
     finally:
         _stop(process)
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    immutable = cu121_report["tags"]["immutable"]
+    immutable = cu121_report.tags["immutable"]
     assert_failed_cleanly(
         result,
         f"push of {fresh_registry.host}/{PATH}:{immutable} to {fresh_registry.host} failed",
@@ -446,7 +447,7 @@ def test_a_report_cut_short_by_a_crash_is_one_message(kit_session, cu121_report,
     reports = tmp_path / "reports"
     for folder, body in (("tests", cu121_report), ("builds", cu121_build)):
         (reports / folder).mkdir(parents=True)
-        text = json.dumps(body, indent=2)
+        text = report_json(body)
         (reports / folder / "cu121-pip.json").write_text(text[: len(text) // 2] if folder == kind else text)
     result = publish(kit_session, "127.0.0.1:5999", "--dry-run", env={"INVOKE_ENVKIT_REPORTS_DIR": str(reports)})
     assert result.returncode == 2, result.stdout + result.stderr
@@ -505,8 +506,8 @@ def test_the_team_pulls_and_runs_the_pinned_digest(
     pin = json.loads(published["pins"].read_text())["cu121-pip"]
     assert pin["reference"] == reference
     assert pin["tags"] == [row["tag"] for row in published["record"]["tags"]]
-    assert (pin["torch"], pin["cuda"], pin["python"]) == ("2.4.1+cu121", "12.1", cu121_report["measured"]["python"])
-    assert pin["tested_image"] == cu121_report["image_id"]
+    assert (pin["torch"], pin["cuda"], pin["python"]) == ("2.4.1+cu121", "12.1", cu121_report.measured.python)
+    assert pin["tested_image"] == cu121_report.image_id
     docker_client.images.remove(published["release_id"], force=True)  # as on a machine that never had it
     pinned = {"INVOKE_ENVKIT_PINS_FILE": str(published["pins"])}
 
@@ -524,10 +525,10 @@ def test_the_team_pulls_and_runs_the_pinned_digest(
     assert f"{reference}: the team's image pinned in" in ran.stderr
     assert ran.stdout == "cu121-pip 2.4.1\n"
 
-    by_tag = f"{published['repository']}:{cu121_report['tags']['moving']}"
+    by_tag = f"{published['repository']}:{cu121_report.tags['moving']}"
     labelled = run_cli(kit_session, "run", "--image", by_tag, "--", "true")
     assert labelled.returncode == 0, labelled.stderr
-    assert f"tested by kit revision {cu121_report['facts']['revision'][:12]}" in labelled.stderr
+    assert f"tested by kit revision {cu121_report.facts.revision[:12]}" in labelled.stderr
 
     info = {row["variant"]: row for row in json.loads(run_cli(kit_session, "info", "--json", env=pinned).stdout)}
     assert info["cu121-pip"]["published"] == reference
@@ -555,7 +556,7 @@ def test_the_release_verifies_with_stock_cosign(published, kit_session, cu121_re
     provenance = statements["slsaprovenance1"]["predicate"]
     report = provenance["runDetails"]["byproducts"][0]
     assert report["annotations"]["verdict"] == "passed"
-    assert report["annotations"]["tested_image"] == cu121_report["image_id"]
+    assert report["annotations"]["tested_image"] == cu121_report.image_id
     assert report["digest"]["sha256"] == published["report_sha256"]
     assert provenance["buildDefinition"]["externalParameters"]["variant"] == "cu121-pip"
     assert statements["cyclonedx"]["predicate"]["bomFormat"] == "CycloneDX"
@@ -593,7 +594,7 @@ def test_the_sbom_is_pushed_with_the_image_and_recorded(published, cu121_report,
     assert manifest["subject"]["size"] == len(image_manifest.content)
     [layer] = manifest["layers"]
     blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=30).content
-    image_id = cu121_report["image_id"]
+    image_id = cu121_report.image_id
     local = kit_session.reports / "manifests" / f"cu121-pip-{image_id.split(':')[1][:12]}.cdx.json"
     assert blob == local.read_bytes()
     attached = published["record"]["sbom"]
@@ -631,7 +632,7 @@ def test_the_dev_image_goes_through_the_same_gate_with_dev_tags(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     record = json.loads((kit_session.reports / "publish" / "cu121-pip-dev.json").read_text())
-    dev_tags = cu121_dev_report["tags"]
+    dev_tags = cu121_dev_report.tags
     assert [row["tag"] for row in record["tags"]] == [dev_tags["immutable"], dev_tags["versioned"], dev_tags["moving"]]
     assert all(tag.endswith("-dev") for tag in dev_tags.values())
     signed = {row["digest"].replace(":", "-") for row in (*record["tags"], *published["record"]["tags"])}

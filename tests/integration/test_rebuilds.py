@@ -36,9 +36,9 @@ def test_warm_rebuild_reuses_every_layer(docker_client, kit_session, base_image,
     settings = settings_for(kit_session, base_image, "torch-env-ci-rebuild")
     try:
         again = build.build_image(select("12.1"), settings)
-        assert layers(docker_client, again.image_id) == layers(docker_client, cu121_build["image_id"])
+        assert layers(docker_client, again.image_id) == layers(docker_client, cu121_build.image_id)
         # The same content is the same id on every store: no attestation wraps it in a new index.
-        assert again.image_id == cu121_build["image_id"]
+        assert again.image_id == cu121_build.image_id
     finally:
         docker_client.images.remove("torch-env-ci-rebuild:cu121-pip", noprune=True)
 
@@ -50,11 +50,11 @@ def test_a_rebuild_with_nothing_changed_keeps_its_test_and_publishes(kit_session
     rebuilt = run_cli(kit_session, "build", "--cuda", "12.1", "--base-image", base_image)
     assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr
     record = json.loads((kit_session.reports / "builds" / "cu121-pip.json").read_text())
-    assert record["image_id"] == cu121_report["image_id"]
-    assert record["finished_at"] > cu121_report["started_at"]
+    assert record["image_id"] == cu121_report.image_id
+    assert record["finished_at"] > cu121_report.started_at
     plan = run_cli(kit_session, "publish", "--cuda", "12.1", "--registry", "127.0.0.1:5000/team", "--dry-run")
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report['image_id'][:19]}) as:")
+    assert plan.stdout.startswith(f"would push {CI_IMAGE_NAME}:cu121-pip ({cu121_report.image_id[:19]}) as:")
 
 
 def test_editing_examples_keeps_the_torch_layer(
@@ -70,7 +70,7 @@ def test_editing_examples_keeps_the_torch_layer(
     settings = settings_for(kit_session, base_image, "torch-env-ci-layers")
     try:
         edited = build.build_image(select("12.1"), settings, context=tmp_path)
-        before = layers(docker_client, cu121_build["image_id"])
+        before = layers(docker_client, cu121_build.image_id)
         after = layers(docker_client, edited.image_id)
         shared = next((i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b), len(before))
         # base, apt + user, installer recipe, recipe, the install itself: all reused.

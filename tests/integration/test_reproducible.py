@@ -46,7 +46,7 @@ def test_a_tampered_hash_fails_the_build_with_uvs_error(
 def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_client, cu121_build, tmp_path):
     rogue = "/opt/venv/lib/python3.11/site-packages/rogue_pkg-1.0.dist-info"
     container = docker_client.containers.run(
-        cu121_build["image_id"],
+        cu121_build.image_id,
         [
             "sh",
             "-c",
