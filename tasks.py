@@ -643,7 +643,7 @@ def audit(c: Context, flags: VariantFlags, findings: str | None = None, ca_cert:
     if path is not None and not path.is_file():
         raise UsageError(f"--findings {findings!r}: not a file; give the JSON pip-audit wrote.")
     chosen = flags.any_given() or path is not None
-    variants = [flags.variant()] if chosen else [v for v in declared() if v.recipe == "pip"]
+    variants = [flags.variant()] if chosen else [v for v in declared() if v.recipe_facts.wheels]
     failing = []
     for name, verdicts in audit_variants(variants, settings, path):
         print(audit_table(name, verdicts))

@@ -78,7 +78,7 @@ Contender = Kit | Baseline
 
 
 def check_request(variant: Variant, runs: int, empty_build_cache: bool) -> None:
-    if variant.recipe != "pip":
+    if not variant.recipe_facts.wheels:
         raise UsageError(
             f"invoke bench compares a pip recipe with a plain pip Dockerfile; {variant.name} is a conda variant."
         )

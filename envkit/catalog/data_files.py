@@ -11,12 +11,13 @@ from functools import cache
 from typing import Annotated, Any
 
 from envkit import ROOT
+from envkit.catalog.recipes import RECIPE_FACTS
 from envkit.core import files
 from envkit.core.errors import UsageError
 from envkit.core.validation import STRICT, PinnedReference, Positive, Unique, UniqueNames, Words, validate
 
 ENV_DIR = ROOT / "env"
-RECIPES = ("pip", "conda")
+RECIPES = tuple(RECIPE_FACTS)
 PLATFORM = re.compile(r"cpu|cu\d{3}")
 _VERSION = re.compile(r"\d+(\.\d+)+")
 _ARCH = re.compile(r"[a-z0-9]+")  # amd64, arm64: Docker's and Debian's names
@@ -94,6 +95,13 @@ class PipRecipeKind:
     dockerfile: str
     base_images: dict[str, PinnedReference] = field(default_factory=dict)  # one per Python, by digest
 
+    def base_image_for(self, python: str) -> str:
+        return self.base_images.get(python, "")  # "": none pinned for this Python
+
+    @property
+    def channel_list(self) -> tuple[str, ...]:
+        return ()
+
 
 @dataclass(frozen=True)
 class CondaRecipeKind:
@@ -101,6 +109,13 @@ class CondaRecipeKind:
     dockerfile: str
     base_image: PinnedReference
     channels: UniqueNames
+
+    def base_image_for(self, python: str) -> str:
+        return self.base_image  # the environment brings its own Python
+
+    @property
+    def channel_list(self) -> tuple[str, ...]:
+        return tuple(self.channels)
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,11 @@ class RecipeKinds:
     pip: PipRecipeKind
     conda: CondaRecipeKind
     dev: DevKind
+
+    def of(self, recipe: str) -> PipRecipeKind | CondaRecipeKind:
+        """The section of a recipe (a key of RECIPE_FACTS)."""
+        sections: dict[str, PipRecipeKind | CondaRecipeKind] = {"pip": self.pip, "conda": self.conda}
+        return sections[recipe]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from envkit.catalog.recipes import DEFAULT_RECIPE
 from envkit.catalog.selection import ALL_ARCHES, select, select_all_arches
 from envkit.catalog.variants import Variant
 
@@ -28,14 +29,14 @@ class VariantFlags:
     the task does not take keeps its default)."""
 
     cuda: str | None = None
-    recipe: str = "pip"
+    recipe: str = DEFAULT_RECIPE
     torch: str | None = None
     python: str | None = None
     dev: bool = False
     arch: str | None = None
 
     def any_given(self) -> bool:
-        return bool(self.cuda or self.torch or self.python or self.recipe != "pip" or self.dev or self.arch)
+        return bool(self.cuda or self.torch or self.python or self.recipe != DEFAULT_RECIPE or self.dev or self.arch)
 
     @property
     def every_arch(self) -> bool:

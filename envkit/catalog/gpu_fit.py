@@ -109,7 +109,7 @@ class ImageGpuNeeds:
 def candidates(arch: str) -> tuple[Variant, ...]:
     """The CUDA pip images a team can pick on this architecture: the seed's
     declared ones, then each line's (env/variants.toml [lines])."""
-    seed = [v for v in declared() if v.recipe == "pip" and v.arch == arch and v.cuda and not v.dev]
+    seed = [v for v in declared() if v.recipe_facts.wheels and v.arch == arch and v.cuda and not v.dev]
     on_lines = [
         make(platform, "pip", line.torch, line.python, arch)
         for line in lines().values()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from envkit.catalog.data_files import RECIPES, arch_has
+from envkit.catalog.recipes import RECIPE_FACTS
 from envkit.catalog.variants import (
     Release,
     Variant,
@@ -66,7 +67,7 @@ def check_combination(cuda: str | None, recipe: str, torch: str, python: str) ->
             f"--python {python}: torch {torch} has no wheels for Python {python}; "
             f"choose one of {', '.join(release.pythons)}."
         )
-    if recipe == "conda":
+    if RECIPE_FACTS[recipe].conda_channel:
         check_conda(release, platform)
     return platform, release
 
@@ -168,7 +169,7 @@ def select_all_arches(
 
 def dev_of(variant: Variant) -> Variant:
     """`--dev`: the variant's dev image, which pip variants of the first architecture have."""
-    if variant.recipe != "pip":
+    if not variant.recipe_facts.wheels:
         raise UsageError(
             f"--dev: dev images are built on pip variants ({variant.name} is a conda one); "
             f"use `--cuda {variant.cuda_flag} --dev` for the pip variant of the same build."

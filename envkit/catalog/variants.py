@@ -27,6 +27,7 @@ from envkit.catalog.data_files import (
     compat_file,
     variants_file,
 )
+from envkit.catalog.recipes import DEFAULT_RECIPE, RECIPE_FACTS, Recipe
 
 DEV_SUFFIX = "-dev"  # a dev image's name (and, in envkit/checks/tags.py, its tags) ends with it
 _CUDA_FLAG = re.compile(r"(\d{2})\.(\d)")
@@ -122,19 +123,21 @@ class Variant:
         return cuda_flag(self.platform)
 
     @property
+    def recipe_facts(self) -> Recipe:
+        return RECIPE_FACTS[self.recipe]
+
+    @property
     def input_file(self) -> str:
         """What a lock is made from: top-level requirements, or an environment file."""
         if self.dev:
             return variants_file().recipes.dev.input
-        return f"env/pip/{self.stem}.in" if self.recipe == "pip" else f"env/conda/{self.stem}.yml"
+        return self.recipe_facts.input_file.format(stem=self.stem)
 
     @property
     def lock_file(self) -> str:
         if self.dev:
             return f"env/pip/{self.stem}.dev.txt"
-        if self.recipe == "pip":
-            return f"env/pip/{self.stem}.txt"
-        return f"env/conda/{self.stem}.{lock_settings().conda_platform}.lock"
+        return self.recipe_facts.lock_file.format(stem=self.stem, conda_platform=lock_settings().conda_platform)
 
     def disk_gb(self, store: str = "classic") -> float:
         """Free disk under Docker's root its build needs on that image store (env/variants.toml [disk])."""
@@ -151,7 +154,7 @@ class Variant:
     def flags(self) -> str:
         """The command-line flags that select this variant."""
         flags = f"--cuda {self.cuda_flag}"
-        if self.recipe != "pip":
+        if self.recipe != DEFAULT_RECIPE:
             flags += f" --recipe {self.recipe}"
         pins = pins_for(self.platform)
         if self.torch != pins.torch:
@@ -176,7 +179,7 @@ def measured_gpu_archs(torch: str, platform: str, recipe: str, arch: str) -> tup
     (env/compat.toml gpu_archs); None where none was measured: a conda build, a
     CPU one, a release the table lacks, a build not made here."""
     row = compat_file().torch.get(torch)
-    if row is None or recipe != "pip" or platform_cuda(platform) is None:
+    if row is None or not RECIPE_FACTS[recipe].wheels or platform_cuda(platform) is None:
         return None
     return row.gpu_archs.get(f"{platform}-{arch}", row.gpu_archs.get(platform))
 
@@ -268,7 +271,8 @@ def host_arch() -> str | None:
 
 def make(platform: str, recipe: str, torch: str, python: str, arch: str | None = None) -> Variant:
     """The variant for a combination the table allows (selection.py checks that)."""
-    kinds = variants_file().recipes
+    source = variants_file().recipes.of(recipe)
+    wheels = RECIPE_FACTS[recipe].wheels
     release = compat()[torch]
     pins = pins_for(platform)
     arch = arch or default_arch()
@@ -284,13 +288,13 @@ def make(platform: str, recipe: str, torch: str, python: str, arch: str | None =
         torchvision=release.torchvision,
         torchaudio=release.torchaudio or "",
         python=python,
-        dockerfile=kinds.pip.dockerfile if recipe == "pip" else kinds.conda.dockerfile,
-        base_image=kinds.pip.base_images.get(python, "") if recipe == "pip" else kinds.conda.base_image,
+        dockerfile=source.dockerfile,
+        base_image=source.base_image_for(python),
         stem=stem,
         default=default,
-        index_url=(urls.pypi if on_pypi else urls.pytorch.format(platform=platform)) if recipe == "pip" else "",
-        extra_index_urls=() if on_pypi or recipe != "pip" else (urls.pypi,),
-        channels=kinds.conda.channels if recipe == "conda" else (),
+        index_url=(urls.pypi if on_pypi else urls.pytorch.format(platform=platform)) if wheels else "",
+        extra_index_urls=() if on_pypi or not wheels else (urls.pypi,),
+        channels=source.channel_list,
         arch=arch,
     )
 
@@ -313,7 +317,7 @@ def declared() -> tuple[Variant, ...]:
 
 def has_dev(variant: Variant) -> bool:
     """Pip variants of the first architecture have a dev image."""
-    return variant.recipe == "pip" and variant.arch == default_arch()
+    return variant.recipe_facts.wheels and variant.arch == default_arch()
 
 
 def declared_images() -> tuple[Variant, ...]:
@@ -333,10 +337,10 @@ def siblings(variant: Variant) -> tuple[Variant, ...]:
         not same
         and line
         and line.arches
-        and variant.recipe == "pip"
+        and variant.recipe_facts.wheels  # a line's arches are its pip image's
         and (variant.torch, variant.python) == (pins.torch, pins.python)
     ):
-        same = [make(variant.platform, "pip", variant.torch, variant.python, arch) for arch in line.arches]
+        same = [make(variant.platform, variant.recipe, variant.torch, variant.python, arch) for arch in line.arches]
     if variant.dev or variant not in same:
         return (variant,)
     return tuple(sorted(same, key=lambda v: list(arches()).index(v.arch)))

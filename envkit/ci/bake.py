@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit import ROOT
+from envkit.catalog.recipes import RECIPE_FACTS
 from envkit.catalog.variants import Variant, declared
 from envkit.core.errors import KitError, UsageError
 from envkit.core.files import check_target, display, read_text, text_or_none, write_atomically
@@ -26,10 +27,15 @@ MARKER = "ENVKIT_GENERATED"  # a variable only this generator writes: the file i
 # Where the image comes from is the commit's, and its name the team's: bake takes these from the environment.
 VARIABLES = {"REVISION": "unknown", "CREATED": "", "SOURCE": "unknown"}
 ORIGIN = Provenance(revision="${REVISION}", created="${CREATED}", source="${SOURCE}")
+
+
+def _of_recipe(recipe: str) -> Callable[[Variant], bool]:
+    return lambda variant: variant.recipe == recipe
+
+
 GROUPS: dict[str, Callable[[Variant], bool]] = {
     "all": lambda variant: True,
-    "pip": lambda variant: variant.recipe == "pip",
-    "conda": lambda variant: variant.recipe == "conda",
+    **{recipe: _of_recipe(recipe) for recipe in RECIPE_FACTS},  # pip, conda
     "cuda": lambda variant: variant.cuda is not None,
     "cpu": lambda variant: variant.cuda is None,
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from envkit.catalog import selection
 from envkit.catalog.flags import VariantFlags
+from envkit.catalog.recipes import RECIPE_FACTS
 from envkit.catalog.variants import Variant, cuda_flag, declared, default_pins, has_dev, reference
 from envkit.core.cli import check_given
 from envkit.core.errors import UsageError
@@ -34,11 +35,12 @@ def targets(
             for v in declared()
             if v.recipe == recipe and v.platform in release.platforms
         ]
-    if recipe == "pip":
-        needed = {reference(v) for v in chosen} - set(chosen)
-        missing = [v for v in needed if not pip_lock.lock_exists(v)]
-        chosen = missing + chosen
-    return sorted(chosen, key=lambda v: not pip_lock.is_reference(v)) if recipe == "pip" else chosen
+    if not RECIPE_FACTS[recipe].wheels:
+        return chosen
+    # A release's reference lock first: the other platforms take its shared pins.
+    needed = {reference(v) for v in chosen} - set(chosen)
+    missing = [v for v in needed if not pip_lock.lock_exists(v)]
+    return sorted(missing + chosen, key=lambda v: not pip_lock.is_reference(v))
 
 
 def dev_targets(
