@@ -6,8 +6,9 @@ flows through, each package importing only from the ones above it:
     core      errors, external commands (proc), settings, the Docker engine, GPUs,
               provenance, the one reader and writer of files (files), the
               reports and their files under reports/, and signal handling
-    catalog   what can be built: env/variants.toml, env/compat.toml, and
-              turning flags into one variant (selection)
+    catalog   what can be built: env/variants.toml, env/compat.toml, each
+              recipe's facts (recipes), the variant flags (flags) and
+              turning them into one variant (selection)
     recipes   the recipe files in env/ and `invoke lock` (pip and conda),
               package indexes and mirrors
     images    `invoke base`, the build plan, the build context, `invoke build`,
