@@ -179,7 +179,8 @@ def measured_gpu_archs(torch: str, platform: str, recipe: str, arch: str) -> tup
     (env/compat.toml gpu_archs); None where none was measured: a conda build, a
     CPU one, a release the table lacks, a build not made here."""
     row = compat_file().torch.get(torch)
-    if row is None or not RECIPE_FACTS[recipe].wheels or platform_cuda(platform) is None:
+    facts = RECIPE_FACTS.get(recipe)  # None: a recipe no variant has (an image's labels may name anything)
+    if row is None or facts is None or not facts.wheels or platform_cuda(platform) is None:
         return None
     return row.gpu_archs.get(f"{platform}-{arch}", row.gpu_archs.get(platform))
 

@@ -137,3 +137,16 @@ def test_an_unmeasured_build_is_never_suggested():
 )
 def test_a_broken_kernel_list_is_refused_where_it_is_read(env_copy, old, new, message):
     assert message in refusal_of_edit(env_copy, "compat.toml", old, new)
+
+
+def test_labels_naming_a_recipe_no_variant_has_give_no_measured_archs():
+    """A foreign image's labels may name any recipe: none measured, never a KeyError."""
+    labels = {
+        "io.envkit.platform": "cu121",
+        "io.envkit.recipe": "poetry",
+        "org.opencontainers.image.version": "2.4.1",
+    }
+    needs = gpu_fit.ImageGpuNeeds.of_labels("someone/else:latest", labels)
+    assert (needs.cuda, needs.archs) == ("12.1", None)
+    pip = gpu_fit.ImageGpuNeeds.of_labels("ours", {**labels, "io.envkit.recipe": "pip"})
+    assert pip.archs and "sm_90" in pip.archs
