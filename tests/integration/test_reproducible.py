@@ -2,6 +2,7 @@
 test`, two builds from scratch hold the same environment byte for byte, and
 a wheelhouse builds the image with the network off."""
 
+import json
 import subprocess
 
 import pytest
@@ -13,6 +14,7 @@ from envkit.core.errors import CommandFailed
 from envkit.core.settings import Settings
 from envkit.images import build
 from envkit.images.context import copy_context
+from envkit.images.repro import _LISTING, compare_listings
 from tests.integration.session import CI_IMAGE_NAME, run_cli
 
 # The cu121 wheelhouse: about 3 GB of wheels and debs in the test's folder, on the disk the build writes to.
@@ -70,6 +72,22 @@ def test_drift_from_the_lock_fails_invoke_test_and_names_the_package(docker_clie
     [drift] = [c for c in report.checks if c.name == "matches_recipe"]
     assert not drift.passed and drift.detail == "rogue-pkg 1.0 not in recipe"
     assert not report.passed and not report.tags
+
+
+def test_the_whole_image_listing_sees_one_changed_time_and_nothing_of_the_container_s_own(base_image, docker_client):
+    """What verify-repro lists where two digests differ: two containers of one image list the same file
+    system (the mounts, /etc/hosts and the engine's marker are every container's own) but for what was
+    changed in one of them."""
+
+    def whole_listing(before: str) -> dict:
+        script = f"{before}python3 -B -c '{_LISTING}' / --whole"
+        output = docker_client.containers.run(base_image, ["sh", "-c", script], remove=True, network_mode="none")
+        return json.loads(output)
+
+    untouched, touched = whole_listing(""), whole_listing("touch -d @86400 /etc/issue && ")
+    assert len(untouched) > 1000 and "etc/hosts" not in untouched and not any(p.startswith("proc/") for p in untouched)
+    differences = compare_listings(untouched, touched)
+    assert differences == [f"time differs: etc/issue ({untouched['etc/issue'][3]} / 86400000000000)"]
 
 
 @pytest.mark.cold_builds
