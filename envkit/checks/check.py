@@ -51,6 +51,7 @@ CheckFunction = Callable[[ProbeContainer, Context], "Outcome | Sequence[Outcome]
 class Check:
     name: str
     run: CheckFunction
+    proves: str  # what a pass means, in the words of the docs' checks page (generated from the registry)
     images: Literal["every", "dev"] = "every"  # "dev": dev images only
     needs: tuple[str, ...] = ()  # checks whose results this one reads: it does not run when one failed
     parts: bool = False  # reports one row per part (`smoke:*`)

@@ -56,9 +56,9 @@ class Settings:
     index_url: str = ""  # replaces a pip recipe's index (lock, build, wheelhouse)
     extra_index_url: tuple[str, ...] = ()  # replaces its extra indexes (given space-separated)
     mirrors: tuple[tuple[str, str], ...] = ()  # UPSTREAM=MIRROR URL prefixes (given space-separated), every index
-    base_mirror: str = "http://deb.debian.org/debian"
-    base_suite: str = "bookworm"
-    base_tag: str = "torch-env-base:{suite}"
+    base_mirror: str = "http://deb.debian.org/debian"  # the Debian mirror `invoke base` bootstraps from
+    base_suite: str = "bookworm"  # the Debian suite `invoke base` bootstraps
+    base_tag: str = "torch-env-base:{suite}"  # how `invoke base` tags its image
     pins_file: str = "env/published.json"  # the team's published images by digest (committed)
     cache_dir: str = ""  # empty: caches of `invoke run`/`shell` in named Docker volumes; else host folders here
     shm_size: Size | None = None  # /dev/shm of `invoke run`/`shell` (e.g. 8g); None: half the engine's memory
@@ -121,6 +121,11 @@ def _in_checkout(value: str) -> Path:
 def _flag(key: str) -> str:
     """The flag that sets a key, as check_given names it: `base_mirror` is --mirror."""
     return {"base_mirror": "mirror", "base_suite": "suite"}.get(key, key)
+
+
+def flag_for(key: str) -> str:
+    """The flag that also sets a setting (`--mirror` for base_mirror), or "" where only config does."""
+    return "--" + _flag(key).replace("_", "-") if key in _FLAGS else ""
 
 
 def _named(key: str) -> str:

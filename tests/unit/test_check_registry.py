@@ -1,10 +1,8 @@
 """The registry of `invoke test`'s checks: each named once, run in order,
-dev checks on dev images only, a check that needs a failed one not run, and
-the README's table of checks the registry's own list."""
+dev checks on dev images only, a check that needs a failed one not run (the
+docs' checks page is held to it in tests/unit/test_docs.py)."""
 
-import re
 
-from envkit import ROOT
 from envkit.catalog.selection import select
 from envkit.checks.check import Context
 from envkit.checks.container import Exec
@@ -66,16 +64,3 @@ def test_the_environment_check_fills_typed_facts_with_the_image_revision():
     assert ctx.environment == Facts(
         "abc123", "pip", "/opt/envkit/requirements.txt", "ab12", ("torch==2.4.1", "numpy==1.26.4"), ("bash=5.2",)
     )
-
-
-def _readme_checks() -> list[tuple[str, str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### What `invoke test` runs", 1)[1].split("\n#", 1)[0]
-    return re.findall(r"^\| `([a-z_:*]+)` \| (.*) \|$", section, flags=re.M)
-
-
-def test_the_readme_table_lists_the_registry_s_checks_in_order_dev_ones_marked():
-    table = _readme_checks()
-    assert [name for name, _ in table] == [f"{c.name}:*" if c.parts else c.name for c in CHECKS]
-    dev_only = {name for name, proves in table if proves.startswith("dev images only")}
-    assert dev_only == {check.name for check in CHECKS if check.images == "dev"}
