@@ -45,6 +45,7 @@ from envkit.core.files import display
 from envkit.core.references import reference_problem
 from envkit.core.settings import DEFAULTS, Settings, check_config_file, config_files
 from envkit.core.signals import interruptible
+from envkit.docs.site import SITE, build_site, stale_pages, write_pages
 from envkit.images.base import build_base
 from envkit.images.build import build_image
 from envkit.images.multiplatform import assemble, check_store, member_settings
@@ -684,6 +685,26 @@ def compat(c, torch=None, ca_cert=None, index_url=None):
 
 @task(
     help={
+        "check": "write nothing, build nothing; exit non-zero when a generated page of docs/ no longer matches "
+        "the code (for CI)"
+    }
+)
+@interruptible
+def docs(c: Context, check: bool = False) -> None:
+    """Write the docs' generated reference pages, then build the site into site/ with `mkdocs build --strict`."""
+    if check:
+        if stale := stale_pages(ns):
+            raise KitError(f"{', '.join(stale)}: out of date with the code; regenerate with `invoke docs` and commit.")
+        print("the generated pages of docs/ and the README are up to date")
+        return
+    for name in write_pages(ns):
+        print(f"wrote {name}")
+    build_site()
+    print(f"built the site in {display(SITE)}/: open {display(SITE / 'index.html')} in a browser (it works offline)")
+
+
+@task(
+    help={
         "gpu": "only the CUDA variants (the GPU runner's jobs)",
         "releases": "one row per release: a variant with its other architectures (the publish jobs)",
     }
@@ -712,6 +733,7 @@ ns = Collection(
     info,
     bench,
     bake,
+    docs,
     matrix,
     audit,
     drift,

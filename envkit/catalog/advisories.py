@@ -63,15 +63,17 @@ AdvisoryId = Annotated[str, pydantic.AfterValidator(_advisory_id)]
 
 @dataclass(frozen=True)
 class Advisory:
+    """One advisory ([[advisory]]): doctor, info and `invoke build` name it for an affected pin."""
+
     __pydantic_config__ = STRICT
-    id: AdvisoryId
-    aliases: tuple[AdvisoryId, ...]
-    package: Words
-    affected: Annotated[str, pydantic.AfterValidator(_specifier)]
-    fixed_in: Annotated[str, pydantic.AfterValidator(_release)]
-    severity: Annotated[str, pydantic.AfterValidator(_severity)]
-    summary: Words
-    source: Annotated[str, pydantic.AfterValidator(_https)]
+    id: AdvisoryId  # GHSA-..., PYSEC-... or CVE-...
+    aliases: tuple[AdvisoryId, ...]  # its other ids
+    package: Words  # the package it is about (torch)
+    affected: Annotated[str, pydantic.AfterValidator(_specifier)]  # the releases affected, as a specifier (<2.6.0)
+    fixed_in: Annotated[str, pydantic.AfterValidator(_release)]  # the first release that fixes it
+    severity: Annotated[str, pydantic.AfterValidator(_severity)]  # low, moderate, high or critical
+    summary: Words  # one line
+    source: Annotated[str, pydantic.AfterValidator(_https)]  # the advisory's https:// address
 
     def affects(self, package: str, release: str) -> bool:
         version = Version(release).public  # 2.4.1+cu121 is release 2.4.1
@@ -84,6 +86,8 @@ class Advisory:
 
 @dataclass(frozen=True)
 class AdvisoryFile:
+    """env/advisories.toml: the security advisories the kit names wherever a pin they affect is used."""
+
     __pydantic_config__ = STRICT
     advisory: tuple[Advisory, ...] = ()
 

@@ -36,11 +36,13 @@ _FIX = "Fix it (`git diff {name}` shows what changed since the last commit)."
 
 @dataclass(frozen=True)
 class Pins:
+    """The seed's pins: what `--cuda` selects where no line names the platform."""
+
     __pydantic_config__ = STRICT
-    torch: str
-    torchvision: str
-    torchaudio: str
-    python: str
+    torch: str  # a release of env/compat.toml
+    torchvision: str  # the one that release pairs (env/compat.toml)
+    torchaudio: str  # likewise
+    python: str  # one of the release's Pythons
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,11 @@ class Line:
     `--cuda` of one of its platforms selects its pins without `--torch`."""
 
     __pydantic_config__ = STRICT
-    torch: str
-    torchvision: str
-    python: str
-    platforms: UniqueNames
-    about: Words  # what the line is for, in the words `invoke info` and the README use
+    torch: str  # a release of env/compat.toml
+    torchvision: str  # the one that release pairs
+    python: str  # one of the release's Pythons
+    platforms: UniqueNames  # the CUDA builds it serves: `--cuda` of one selects the line
+    about: Words  # what the line is for, in the words `invoke info` and the README's table use
     torchaudio: str | None = None  # None: no torchaudio release pairs with this torch
     # The architectures its pip images are built for, published as one
     # multi-arch release (`invoke publish --cuda 13.2`); (): the first one's only.
@@ -62,16 +64,20 @@ class Line:
 
 @dataclass(frozen=True)
 class IndexUrls:
+    """Where pip recipes come from: PyPI for a release's PyPI build, the PyTorch index for the others."""
+
     __pydantic_config__ = STRICT
-    pypi: str
-    pytorch: str  # with {platform}
+    pypi: str  # the package index for everything PyPI serves
+    pytorch: str  # the PyTorch index of a platform, with {platform} (cu118, cpu)
 
 
 @dataclass(frozen=True)
 class LockSettings:
+    """How `invoke lock` resolves."""
+
     __pydantic_config__ = STRICT
-    exclude_newer: str
-    conda_platform: str
+    exclude_newer: str  # the cut-off date: nothing published later is chosen, so a lock regenerates alike
+    conda_platform: str  # conda-lock's platform (linux-64)
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,10 @@ class Arch:
 
 @dataclass(frozen=True)
 class PipRecipeKind:
+    """The pip recipes: a hash-locked requirements file per platform, installed into a venv."""
+
     __pydantic_config__ = STRICT
-    dockerfile: str
+    dockerfile: str  # under docker/
     base_images: dict[str, PinnedReference] = field(default_factory=dict)  # one per Python, by digest
 
     def base_image_for(self, python: str) -> str:
@@ -105,10 +113,12 @@ class PipRecipeKind:
 
 @dataclass(frozen=True)
 class CondaRecipeKind:
+    """The conda recipes: an environment file (or an explicit lock) per platform, made by micromamba."""
+
     __pydantic_config__ = STRICT
-    dockerfile: str
-    base_image: PinnedReference
-    channels: UniqueNames
+    dockerfile: str  # under docker/
+    base_image: PinnedReference  # by digest: the environment brings its own Python
+    channels: UniqueNames  # in priority order, strict
 
     def base_image_for(self, python: str) -> str:
         return self.base_image  # the environment brings its own Python
@@ -123,13 +133,15 @@ class DevKind:
     """The dev image every pip variant has on top of its runtime image."""
 
     __pydantic_config__ = STRICT
-    dockerfile: str
+    dockerfile: str  # under docker/
     input: str  # the dev layer's top-level requirements, locked against each runtime lock
     debian_packages: UniqueNames  # the tools a person needs inside
 
 
 @dataclass(frozen=True)
 class RecipeKinds:
+    """Each recipe kind's Dockerfile and base images, and the dev image's."""
+
     __pydantic_config__ = STRICT
     pip: PipRecipeKind
     conda: CondaRecipeKind
@@ -143,9 +155,11 @@ class RecipeKinds:
 
 @dataclass(frozen=True)
 class DeclaredVariant:
+    """One variant the team builds ([[variants]])."""
+
     __pydantic_config__ = STRICT
-    platform: str
-    recipe: str
+    platform: str  # cpu or cuXYZ: a build its torch release has
+    recipe: str  # pip or conda
     arch: str = ""  # "" for the first of [arches]
 
 
@@ -155,11 +169,11 @@ class DiskFigures:
     `dev`: a dev image's build, its one layer on the runtime image."""
 
     __pydantic_config__ = STRICT
-    cpu: Positive
-    cuda: Positive
-    dev: Positive
-    pull_cpu: Positive
-    pull_cuda: Positive
+    cpu: Positive  # a CPU build
+    cuda: Positive  # a CUDA build
+    dev: Positive  # a dev image's build
+    pull_cpu: Positive  # a pull of a CPU image
+    pull_cuda: Positive  # a pull of a CUDA image
 
 
 @dataclass(frozen=True)
@@ -175,13 +189,13 @@ class DiskNeeds(DiskFigures):
 
 @dataclass(frozen=True)
 class VariantsFile:
-    """env/variants.toml."""
+    """env/variants.toml: the variants the team builds, their pins, indexes, architectures and recipes."""
 
     __pydantic_config__ = STRICT
     pins: Pins
     indexes: IndexUrls
     lock: LockSettings
-    arches: dict[str, Arch]
+    arches: dict[str, Arch]  # the first is the default (--arch left out)
     disk: DiskNeeds
     recipes: RecipeKinds
     variants: Annotated[tuple[DeclaredVariant, ...], Unique]
@@ -193,13 +207,13 @@ class CompatRow:
     """One torch release in env/compat.toml."""
 
     __pydantic_config__ = STRICT
-    torchvision: str
-    pypi_default: str
-    platforms: UniqueNames
-    pythons: UniqueNames
-    conda_cuda: UniqueNames
-    torchaudio: str | None = None
-    cudnn: dict[str, str] = field(default_factory=dict)
+    torchvision: str  # the release paired with it
+    pypi_default: str  # the platform of PyPI's own wheel (cu121 for 2.4.1)
+    platforms: UniqueNames  # its builds: cpu, cuXYZ
+    pythons: UniqueNames  # the CPython versions it has wheels for (3.13t: free-threaded)
+    conda_cuda: UniqueNames  # the CUDA releases of its pytorch-channel conda builds
+    torchaudio: str | None = None  # None: no torchaudio release pairs with it
+    cudnn: dict[str, str] = field(default_factory=dict)  # the cuDNN of each CUDA platform's build
     cuda_runtime: dict[str, str] = field(default_factory=dict)  # nvidia-cuda-runtime of a platform's build
     unverified: tuple[str, ...] = ()  # the row's facts no primary source confirmed
     # The build of PyPI's wheel on an architecture other than the first, where it
@@ -209,7 +223,7 @@ class CompatRow:
     # (`cu132`, or `cu132-arm64` where that architecture's wheel differs); only
     # measured lists: `invoke test` fails an image whose list differs.
     gpu_archs: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    notes: str = ""
+    notes: str = ""  # what a reader of the row should know, with its sources
 
 
 @dataclass(frozen=True)
@@ -224,9 +238,11 @@ class DriverNeeds:
 
 @dataclass(frozen=True)
 class CompatFile:
+    """env/compat.toml: every torch release the kit knows, and the oldest driver each CUDA release runs on."""
+
     __pydantic_config__ = STRICT
-    torch: dict[str, CompatRow]
-    drivers: dict[str, DriverNeeds] = field(default_factory=dict)
+    torch: dict[str, CompatRow]  # by release number
+    drivers: dict[str, DriverNeeds] = field(default_factory=dict)  # by CUDA release ("12.1")
 
 
 def read_data_file(name: str) -> dict[str, Any]:

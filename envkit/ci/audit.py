@@ -33,11 +33,13 @@ _PIP_AUDIT_OUTPUT = pydantic.ConfigDict(extra="ignore", strict=True)
 
 @dataclass(frozen=True)
 class Acceptance:
+    """One finding the team accepts ([[accept]]), for a reason, until a date."""
+
     __pydantic_config__ = STRICT
     id: Words  # the advisory's id or one of its aliases (GHSA-..., PYSEC-..., CVE-...)
-    package: Words
-    reason: Words
-    expires: str
+    package: Words  # the package it was found in
+    reason: Words  # why it does not matter here, in words a reviewer reads
+    expires: str  # YYYY-MM-DD: after it, the finding fails `invoke audit` again
 
     @property
     def until(self) -> date:
@@ -46,6 +48,8 @@ class Acceptance:
 
 @dataclass(frozen=True)
 class Policy:
+    """env/audit-policy.toml: the findings of `invoke audit` the team accepts, each until a date."""
+
     __pydantic_config__ = STRICT
     accept: tuple[Acceptance, ...] = ()
 

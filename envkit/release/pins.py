@@ -31,13 +31,13 @@ class PinnedImage:
 
     __pydantic_config__ = STRICT
     reference: PinnedReference  # REGISTRY/NAMESPACE/NAME@sha256:...
-    tags: UniqueNames
-    torch: Words
+    tags: UniqueNames  # the tags it was pushed under, computed from what was measured inside
+    torch: Words  # measured inside
     cuda: Words  # "none" for CPU builds
-    python: Words
+    python: Words  # measured inside
     tested_image: Digest  # the local image id `invoke test` passed
-    kit_revision: str
-    published_at: str
+    kit_revision: str  # the kit's git revision that built and tested it
+    published_at: str  # ISO 8601, UTC
     sbom: OptionalPinnedReference = ""  # REPOSITORY@DIGEST of the CycloneDX SBOM pushed with it
     arch: str = "amd64"  # the image's architecture (env/variants.toml [arches])
     # REPOSITORY@DIGEST of the multi-arch index it is part of, when its variant has several

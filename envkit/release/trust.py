@@ -49,9 +49,9 @@ class KeylessIdentity:
 
     __pydantic_config__ = STRICT
     repository: str  # OWNER/NAME on GitHub
-    workflow: str = ".github/workflows/images.yml"
-    branch: str = "main"
-    issuer: str = GITHUB_ISSUER
+    workflow: str = ".github/workflows/images.yml"  # the workflow file that publishes
+    branch: str = "main"  # the branch it publishes from
+    issuer: str = GITHUB_ISSUER  # the OIDC issuer of the workflow's identity
 
     def subject(self) -> str:
         return f"https://github.com/{self.repository}/{self.workflow}@refs/heads/{self.branch}"

@@ -34,6 +34,7 @@ from envkit.core.errors import UsageError
 from envkit.core.reports import TestReport
 from envkit.core.settings import Settings, check_config_file
 from envkit.core.validation import validate_json
+from envkit.docs.site import write_pages
 from envkit.images import wheelhouse
 from envkit.recipes.files import parse_pip, read_pip, tamper_reason
 from envkit.workspace.devcontainer import write as write_devcontainers
@@ -43,7 +44,7 @@ from tests.helpers.reports import report_data
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 PROBES = {"buildx version", "--version"}  # what finding a BuildKit client may ask a client
-NO_ENGINE = {"bake", "matrix", "devcontainer", "keygen"}  # tasks that need no daemon: they may succeed here
+NO_ENGINE = {"bake", "matrix", "devcontainer", "keygen", "docs"}  # tasks that need no daemon: they may succeed here
 
 VALUES = st.one_of(
     st.sampled_from(
@@ -108,6 +109,8 @@ def stand_in(tmp_path_factory):
         "log": folder / "bin" / "calls.log",
         "bake_file": folder / "docker-bake.json",
         "workspace": folder / "workspace",
+        "docs": folder / "docs",
+        "readme": folder / "README.md",
     }
 
 
@@ -135,10 +138,16 @@ def run_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 def test_any_command_line_ends_in_a_short_message(stand_in, argv):
     stand_in["log"].unlink(missing_ok=True)
     stand_in["workspace"].mkdir(exist_ok=True)
+    if not stand_in["readme"].exists():
+        shutil.copytree(ROOT / "docs", stand_in["docs"])
+        shutil.copy(ROOT / "README.md", stand_in["readme"])
     written = write_devcontainers  # the folder it was given is checked; it writes to the stand-in's
     with (
         mock.patch.object(tasks, "BAKE_FILE", stand_in["bake_file"]),  # never the checkout's own
         mock.patch.object(tasks, "write_devcontainers", lambda _, *a, **k: written(stand_in["workspace"], *a, **k)),
+        # `invoke docs` writes the stand-in's pages and README; building the site is tests/docs' (seconds each).
+        mock.patch.object(tasks, "write_pages", lambda ns: write_pages(ns, stand_in["docs"], stand_in["readme"])),
+        mock.patch.object(tasks, "build_site", lambda: None),
     ):
         code, stderr = run_in_process(argv, stand_in["env"])
     calls = set(stand_in["log"].read_text().splitlines()) if stand_in["log"].exists() else set()
