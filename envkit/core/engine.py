@@ -42,7 +42,7 @@ CONTAINERD_STORE = "containerd"
 # that changes with every build. Attestations are the kit's decision, never the builder's default.
 ATTESTATIONS_OFF = ("--provenance=false", "--sbom=false")
 # The containerd store keeps every layer compressed as well as unpacked: the exporter compresses each layer
-# before it unpacks it. See README, "Performance", for the measured choice.
+# before it unpacks it. See docs/design/performance.md for the measured choice.
 LOCAL_ZSTD_LEVEL = 1
 CONTAINERD_LAYERS = f"compression=zstd,compression-level={LOCAL_ZSTD_LEVEL},force-compression=true"
 CONTAINERD_EXPORT = f"type=docker,{CONTAINERD_LAYERS}"

@@ -44,7 +44,7 @@ RELEASE_SOURCE = "envkit-release-source"  # the tested image's name for the labe
 # What a published layer is compressed with (envkit.publish_compression): gzip pulls on every engine;
 # zstd only on Docker 23 and newer (faster to decompress). BuildKit reuses a layer's blob that is already in
 # the compression asked for, whatever its level, so a zstd release ships the build's own zstd layers: the
-# level is the build's, said here as it is (asking another changes nothing; README, "Performance").
+# level is the build's, said here as it is (asking another changes nothing; docs/design/performance.md).
 PUSH_COMPRESSION = {"gzip": "compression=gzip", "zstd": f"compression=zstd,compression-level={engine.LOCAL_ZSTD_LEVEL}"}
 
 

@@ -357,7 +357,8 @@ def check_advisories(machine: Machine) -> Finding:
             "advisories",
             WARN,
             "; ".join(notes),
-            'move to the line that fixes them (README, "Lines"); `invoke audit` checks the live advisory feed',
+            "move to the line that fixes them (docs/guides/variants-and-lines.md); "
+            "`invoke audit` checks the live advisory feed",
         )
     return Finding("advisories", PASS, f"none known for torch {', '.join(releases)} (env/advisories.toml)")
 

@@ -82,7 +82,7 @@ def test_gpu_checks_pass_on_a_gpu_host(docker_client, cu121_build, kit_session):
     if not gpu_host(docker_client):
         pytest.skip(
             "no GPU here (no nvidia-smi GPU, or no NVIDIA container toolkit): the GPU checks "
-            "(examples/smoke.py --gpu) run on the GPU host instead, recorded in the README"
+            "(examples/smoke.py --gpu) run on a GPU host instead"
         )
     report = testrun.run_tests(
         select("12.1"), Settings(image_name=CI_IMAGE_NAME, reports_dir=str(kit_session.reports)), gpus="all"
