@@ -2,7 +2,6 @@
 dev checks on dev images only, a check that needs a failed one not run (the
 docs' checks page is held to it in tests/unit/test_docs.py)."""
 
-
 from envkit.catalog.selection import select
 from envkit.checks.check import Context
 from envkit.checks.container import Exec
