@@ -63,7 +63,7 @@ AdvisoryId = Annotated[str, pydantic.AfterValidator(_advisory_id)]
 
 @dataclass(frozen=True)
 class Advisory:
-    """One advisory ([[advisory]]): doctor, info and `invoke build` name it for an affected pin."""
+    """One advisory ([[advisory]]): doctor, info and `invoke test` name it for an affected pin."""
 
     __pydantic_config__ = STRICT
     id: AdvisoryId  # GHSA-..., PYSEC-... or CVE-...
