@@ -75,7 +75,7 @@ def build_site(site: Path = SITE, config: Path = CONFIG) -> None:
         raise UsageError(f"{display(site)} exists and is not a site `invoke docs` built; move it away first.")
     if not SHIM.is_file():
         raise UsageError(f"{display(SHIM)} is missing (the site's offline search needs it): run `bash .ci/setup`.")
-    with tempfile.TemporaryDirectory(prefix="envkit-site-", dir=site.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".envkit-site-", dir=site.parent) as scratch:  # git-ignored
         built = Path(scratch) / "site"
         mkdocs = [proc.tool("mkdocs"), "build", "--strict", "--config-file", str(config), "--site-dir", str(built)]
         quiet = {"NO_MKDOCS_2_WARNING": "1"}  # material's notice of its successor, in every build's output
