@@ -12,7 +12,8 @@ import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
-from envkit.core.errors import KitError
+from envkit.core.errors import KitError, UsageError
+from envkit.docs import site as site_module
 from envkit.docs.site import CONFIG, DOCS, build_site
 
 # Debian's chromium package: the browser itself, not /usr/bin/chromium, a shell wrapper that adds flags.
@@ -115,3 +116,10 @@ def test_search_finds_a_task_by_name_offline(page, site):
     assert task, links
     page.goto(task)
     assert page.locator("h2#invoke-verify-repro").is_visible()
+
+
+def test_without_the_search_shim_nothing_is_built_and_the_fix_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(site_module, "SHIM", tmp_path / "node_modules" / "iframe-worker" / "shim" / "index.js")
+    with pytest.raises(UsageError, match=r"is missing \(the site's offline search needs it\): run `bash .ci/setup`"):
+        build_site(tmp_path / "site")
+    assert list(tmp_path.iterdir()) == []  # no site, no scratch folder
