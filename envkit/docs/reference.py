@@ -74,9 +74,10 @@ def configuration_page() -> str:
     lines = _header("Configuration", "envkit/core/settings.py (the Settings fields and their comments)")
     lines += [
         "Options a team or CI sets once. Each is read, in this order, from its default, the `envkit:` section",
-        "of `invoke.yaml` in the checkout, an `INVOKE_ENVKIT_*` environment variable (Invoke's own config",
-        "layers), then the task's flag where it has one. Every value is given as a string and parsed once,",
-        "before anything starts: a bad one stops the task with an error naming the flag or setting.",
+        "of an `invoke.yaml` (`/etc/invoke.yaml`, `~/.invoke.yaml`, then the one beside `tasks.py`), an",
+        "`INVOKE_ENVKIT_*` environment variable (Invoke's own config layers), then the task's flag where it",
+        "has one. Every value is given as a string and parsed once, before anything starts: a bad one, or a",
+        "key the kit does not know, stops the task with an error naming the flag or setting.",
         "",
         "```yaml",
         "# invoke.yaml",
