@@ -167,9 +167,10 @@ def make_room(docker_client: docker.DockerClient) -> Callable[..., None]:
     start with anything from about 30 to 80 GB free, and on the containerd
     store the session's images (each layer compressed and unpacked) and
     BuildKit's cache of the builds before fill most of it. Short of room,
-    BuildKit's cache is emptied: only its download caches for a `warm` test
-    (one that reuses the session's cached steps), all of it for the others;
-    no tagged image is touched. Still short, the test is skipped and says so."""
+    untagged images go, and BuildKit's whole cache too unless the test is
+    `warm` (it reuses the session's cached steps, which even a prune of the
+    download caches alone loses: room.py); no tagged image is touched. Still
+    short, the test is skipped and says so."""
 
     def room(builds: int, extra_gb: float = 0, *, pulls: int = 0, warm: bool = False) -> None:
         store = capabilities.store_of(docker_client.info())
@@ -188,15 +189,14 @@ def make_room(docker_client: docker.DockerClient) -> Callable[..., None]:
             engine.check_free_disk(docker_client, need, doing)
             return
         except UsageError as short:
-            print(f"{short}\nemptying BuildKit's {'download caches' if warm else 'cache'} for it", file=sys.stderr)
+            print(f"{short}\nremoving untagged images{'' if warm else ' and BuildKit cache'} for it", file=sys.stderr)
         empty_build_cache(keep_layers=warm)
         try:
             engine.check_free_disk(docker_client, need, doing)
         except UsageError as short:
             said = ROOM_REFUSED.search(str(short))  # the kit's figures, without its advice to prune
-            pytest.skip(
-                f"this machine has too little disk, BuildKit's cache emptied: {said.group(0) if said else short}"
-            )
+            emptied = "untagged images removed" if warm else "BuildKit's cache emptied"
+            pytest.skip(f"this machine has too little disk, {emptied}: {said.group(0) if said else short}")
 
     return room
 

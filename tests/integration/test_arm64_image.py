@@ -66,7 +66,8 @@ def test_invoke_run_says_it_runs_emulated_and_python_runs_on_aarch64(arm64_repor
     assert "linux/arm64, emulated here under QEMU (6-10x slower)" in result.stderr
 
 
-def test_doctor_names_what_would_run_emulated(kit_session):
+def test_doctor_names_what_would_run_emulated(kit_session, make_room):
+    make_room(0, pulls=1, warm=True)  # doctor exits 1 with less than a pull's room, which blocks all work
     result = invoke_cli(kit_session, "doctor")
     assert "cpu-pip-arm64 (linux/arm64) would run emulated under QEMU" in result.stdout
 

@@ -201,8 +201,9 @@ def remove(docker_client, reference: str) -> None:
         docker_client.images.remove(reference, force=True)
 
 
-def test_the_genuine_image_is_pulled_and_verified(kit_session, forgeries, docker_client):
+def test_the_genuine_image_is_pulled_and_verified(kit_session, forgeries, docker_client, make_room):
     """The control: without a forgery, pull and run --image accept it (so each refusal below is the check's)."""
+    make_room(0, pulls=1, warm=True)  # the kit asks a cu121 pull's room of every pull of the variant
     genuine = forgeries["genuine"]
     remove(docker_client, genuine)
     pulled = run_cli(kit_session, "pull", "--cuda", "12.1", env=pins_naming(forgeries, genuine, "genuine"))
@@ -233,7 +234,8 @@ def test_a_forged_pin_is_refused_by_pull_and_run(kit_session, forgeries, docker_
     assert not_here(docker_client, reference)
 
 
-def test_an_image_pushed_over_the_team_tag_is_refused(kit_session, forgeries, docker_client):
+def test_an_image_pushed_over_the_team_tag_is_refused(kit_session, forgeries, docker_client, make_room):
+    make_room(0, pulls=1, warm=True)
     forger, genuine, over = forgeries["forger"], forgeries["genuine"], forgeries["over_tag"]
     env = pins_naming(forgeries, genuine, "over-tag")
     by_tag = f"{forger.registry.host}/{REPOSITORY}:{TAG}"
@@ -254,7 +256,8 @@ def test_an_image_pushed_over_the_team_tag_is_refused(kit_session, forgeries, do
         forger.retag(genuine, TAG)
 
 
-def test_unsigned_allowed_on_purpose_and_doctor_says_so(kit_session, forgeries, docker_client):
+def test_unsigned_allowed_on_purpose_and_doctor_says_so(kit_session, forgeries, docker_client, make_room):
+    make_room(0, pulls=1, warm=True)  # the pull's room, which doctor also judges
     reference = forgeries["unsigned"]
     remove(docker_client, reference)
     env = {**pins_naming(forgeries, reference, "allowed"), "INVOKE_ENVKIT_UNSIGNED": "allow"}

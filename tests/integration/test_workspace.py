@@ -211,7 +211,8 @@ def test_bad_requests_start_nothing(kit_session, docker_client):
 
 
 @pytest.mark.compat
-def test_doctor_on_this_machine(kit_session):
+def test_doctor_on_this_machine(kit_session, make_room):
+    make_room(0, pulls=1, warm=True)  # doctor fails the disk check, and exits 1, with less than a pull's room
     result = run_cli(kit_session, "doctor")
     lines = {
         line.split()[1] + " " + line.split()[2]: line for line in result.stdout.splitlines() if len(line.split()) > 2
