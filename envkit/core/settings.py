@@ -130,8 +130,8 @@ def flag_for(key: str) -> str:
 
 def _named(key: str) -> str:
     """A setting as the user may have given it: the flag, or the config key."""
-    flag = "--" + _flag(key).replace("_", "-")
-    return f"{flag} (or envkit.{key})" if key in _FLAGS else f"envkit.{key}"
+    flag = flag_for(key)
+    return f"{flag} (or envkit.{key})" if flag else f"envkit.{key}"
 
 
 # The settings a task's flag can also set (tasks.py); the others are set in config only.
