@@ -15,8 +15,8 @@ from typing import Any
 from envkit import ROOT
 from envkit.catalog.recipes import RECIPE_FACTS
 from envkit.catalog.variants import Variant, declared
-from envkit.core.errors import KitError, UsageError
-from envkit.core.files import check_target, display, read_text, text_or_none, write_atomically
+from envkit.core.errors import KitError
+from envkit.core.files import check_generated_targets, display, read_text, text_or_none, write_atomically
 from envkit.core.provenance import Provenance
 from envkit.core.settings import Settings
 from envkit.images import plan
@@ -82,9 +82,7 @@ def write(settings: Settings, check: bool = False, path: Path = BAKE_FILE) -> bo
         return True
     if check:
         return False
-    check_target(path, path.parent)
-    if path.exists() and not (current is not None and _generated(current)):
-        raise UsageError(f"{display(path)} exists and was not written by `invoke bake`; move it away first.")
+    check_generated_targets([path], path.parent, _generated, "invoke bake")
     write_atomically(path, text)
     return False
 

@@ -20,6 +20,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from envkit import ROOT
@@ -118,6 +119,18 @@ def check_target(path: Path, owner: Path) -> None:
         )
     if path.is_dir():
         raise UsageError(f"{display(path)} is a folder, not a file: nothing was written; move it away.")
+
+
+def check_generated_targets(
+    paths: list[Path], owner: Path, generated: Callable[[str], bool], task: str, tail: str = ""
+) -> None:
+    """Before a generator writes any of `paths`: each is a destination check_target allows and, where a
+    file is there already, one the generator wrote (`generated` tells by its text); else nothing is written."""
+    for path in paths:
+        check_target(path, owner)
+        current = text_or_none(path)
+        if path.exists() and not (current is not None and generated(current)):
+            raise UsageError(f"{display(path)} exists and was not written by `{task}`; move it away first{tail}.")
 
 
 def _umask() -> int:

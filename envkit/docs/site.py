@@ -14,7 +14,7 @@ from invoke.collection import Collection
 from envkit import ROOT
 from envkit.core import proc
 from envkit.core.errors import UsageError
-from envkit.core.files import check_target, display, text_or_none, write_atomically
+from envkit.core.files import check_generated_targets, check_target, display, text_or_none, write_atomically
 from envkit.docs.reference import pages, variants_tables
 
 DOCS = ROOT / "docs"
@@ -47,21 +47,17 @@ def with_tables(text: str, readme: Path = README) -> str:
 
 
 def write_pages(collection: Collection, docs: Path = DOCS, readme: Path = README) -> list[str]:
-    """Write the pages that are out of date; the ones written. A page of that name
-    that `invoke docs` did not write is left alone."""
+    """Write the pages that are out of date; the ones written. Where a page of that name
+    is one `invoke docs` did not write, nothing is written."""
     current_readme = text_or_none(readme) or ""
     readme_text = with_tables(current_readme, readme)  # README's markers checked before anything is written
+    texts = {docs / name: page() for name, page in pages(collection).items()}
+    stale = [path for path, text in texts.items() if text_or_none(path) != text]
+    check_generated_targets(stale, docs, lambda text: MARKER in text, "invoke docs", " (nothing was written)")
     written = []
-    for name, page in pages(collection).items():
-        path, text = docs / name, page()
-        current = text_or_none(path)
-        if current == text:
-            continue
-        check_target(path, docs)
-        if path.exists() and (current is None or MARKER not in current):
-            raise UsageError(f"{display(path)} exists and was not written by `invoke docs`; move it away first.")
-        write_atomically(path, text)
-        written.append(f"docs/{name}")
+    for path in stale:
+        write_atomically(path, texts[path])
+        written.append(f"docs/{path.relative_to(docs)}")
     if readme_text != current_readme:
         write_atomically(readme, readme_text)
         written.append(display(readme))

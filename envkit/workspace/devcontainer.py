@@ -24,7 +24,13 @@ from typing import Any
 from envkit.catalog.variants import Variant, compat, declared, default_pins, has_dev
 from envkit.core import engine
 from envkit.core.errors import UsageError
-from envkit.core.files import check_target, decode, display, encoding_problem, text_or_none, write_atomically
+from envkit.core.files import (
+    check_generated_targets,
+    decode,
+    display,
+    encoding_problem,
+    write_atomically,
+)
 from envkit.core.settings import Settings
 from envkit.release import trust
 from envkit.release.pins import read_pins
@@ -157,13 +163,8 @@ def write(workspace: Path, settings: Settings, check: bool = False) -> list[Path
     stale = list(_differing(texts))
     if check:
         return stale
-    for path in stale:
-        check_target(path, workspace)
-        if path.exists() and not (text_or_none(path) or "").startswith(MARKER):
-            raise UsageError(
-                f"{display(path)} exists and was not written by `invoke devcontainer`; move it away first "
-                "(nothing was written)."
-            )
+    task = "invoke devcontainer"
+    check_generated_targets(stale, workspace, lambda text: text.startswith(MARKER), task, " (nothing was written)")
     verify_pinned({config.variant for config in configs() if workspace / config.path in stale}, settings)
     for path in stale:
         write_atomically(path, texts[path], owner=workspace)

@@ -56,13 +56,16 @@ def test_a_page_or_table_out_of_date_is_named_then_rewritten(copied):
     assert readme.read_text() == README.read_text() and "invoke lab" in tasks_page.read_text()
 
 
-def test_a_page_invoke_docs_did_not_write_is_left_alone(copied):
+def test_a_page_invoke_docs_did_not_write_is_left_alone_and_nothing_is_written(copied):
     docs, readme = copied
     mine = docs / "reference" / "checks.md"
     mine.write_text("# My own notes on the checks\n")
+    stale = docs / "reference" / "configuration.md"  # one of its own, out of date, listed before it
+    stale.write_text(stale.read_text() + "an old line\n")
     with pytest.raises(UsageError, match="was not written by `invoke docs`; move it away first"):
         write_pages(tasks.ns, docs, readme)
     assert mine.read_text() == "# My own notes on the checks\n"
+    assert stale.read_text().endswith("an old line\n")
 
 
 def test_a_readme_without_its_table_markers_is_refused_before_any_page_is_written(copied):
