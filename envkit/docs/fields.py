@@ -23,10 +23,6 @@ class FieldRow:
     default: str  # "" where the field is required
     about: str  # the field's comment, or the class docstring's first line for a section
 
-    @property
-    def required(self) -> bool:
-        return not self.default
-
 
 def field_comments(cls: type) -> dict[str, str]:
     """Each field's comment: the one on its line, after the lines of comment just above it."""
@@ -94,7 +90,7 @@ def _fields_of(value: Any) -> list[tuple[str, dataclasses.Field[Any]]]:
     return [(f.name, dataclasses.field(default=getattr(value, f.name))) for f in dataclasses.fields(value)]
 
 
-def field_rows(cls: type, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[FieldRow]:
+def field_rows(cls: type, prefix: str = "") -> list[FieldRow]:
     """Every field of a dataclass and, below a field that is a table (or a list or table of tables), its fields."""
     hints = typing.get_type_hints(cls)
     comments: dict[str, str] = {}
@@ -103,8 +99,6 @@ def field_rows(cls: type, prefix: str = "", skip: frozenset[str] = frozenset()) 
             comments.update(field_comments(base))
     rows = []
     for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
         hint = hints[field.name]
         key = f"{prefix}{field.name}"
         inner, suffix = _table_inside(hint)
